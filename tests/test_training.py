@@ -1,0 +1,225 @@
+"""Fast tests of training/: FMA-shaped fixture, splits, slice/teacher alignment, export round trip."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training import data
+
+SR = 22050
+CORPUS = Path.home() / ".cache" / "musicrec-corpus"
+
+
+def _tone(seconds: float, freq: float) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def _write_fma_fixture(root: Path) -> list[dict]:
+    """fma_metadata/tracks.csv in FMA's exact 3-row-header layout + fma_small/NNN/NNNNNN.(mp3 name) audio."""
+    import soundfile
+
+    rows = []
+    genres = ["Rock", "Electronic", "Folk"]
+    splits = ["training", "training", "training", "validation", "test"]
+    tid = 2
+    for a, artist in enumerate(range(1, 9)):
+        for k in range(2):
+            rows.append({
+                "track_id": tid, "artist_id": artist, "split": splits[a % len(splits)],
+                "subset": "small" if tid % 7 else "medium", "genre_top": genres[a % 3], "duration": 4,
+            })
+            tid += 1
+    rows.append({"track_id": tid, "artist_id": 99, "split": "training", "subset": "small", "genre_top": "", "duration": 4})
+    meta = root / "fma_metadata"
+    meta.mkdir(parents=True)
+    header_top = ["", "album", "artist", "artist", "set", "set", "track", "track", "track"]
+    header_sub = ["", "title", "id", "name", "split", "subset", "duration", "genre_top", "title"]
+    with open(meta / "tracks.csv", "w", newline="") as handle:
+        w = csv.writer(handle)
+        w.writerow(header_top)
+        w.writerow(header_sub)
+        w.writerow(["track_id"] + [""] * (len(header_top) - 1))
+        for r in rows:
+            w.writerow([r["track_id"], "An Album, with comma", r["artist_id"], f"Artist {r['artist_id']}", r["split"],
+                        r["subset"], r["duration"], r["genre_top"], "Title"])
+            # real MP3 (libsndfile >= 1.1 writes it), at FMA's fma_small/NNN/NNNNNN.mp3 path
+            path = data.fma_audio_path(root / "fma_small", r["track_id"])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            soundfile.write(path, _tone(4, 220 + 40 * r["artist_id"]), SR, format="MP3")
+    return rows
+
+
+@pytest.fixture(scope="module")
+def fma_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fma")
+    _write_fma_fixture(root)
+    return root
+
+
+def test_fma_tracks_csv_is_parsed_into_official_splits(fma_root):
+    tracks = data.fma_tracks(fma_root / "fma_metadata" / "tracks.csv", fma_root / "fma_small", subset="small")
+    assert tracks, "no FMA tracks parsed"
+    assert all(t.label in {"Rock", "Electronic", "Folk"} for t in tracks)  # no genre_top → dropped
+    assert all(Path(t.path).name == f"{int(Path(t.path).stem):06d}.mp3" for t in tracks)
+    assert all(Path(t.path).parent.name == Path(t.path).stem[:3] for t in tracks)
+    medium = data.fma_tracks(fma_root / "fma_metadata" / "tracks.csv", fma_root / "fma_small", subset="medium")
+    assert len(medium) > len(tracks)  # medium ⊃ small
+    splits = data.split_tracks(tracks)
+    data.assert_disjoint(splits)
+    assert all(splits[s] for s in data.SPLITS)
+    for s, ts in splits.items():
+        assert all(t.split == s for t in ts)  # official split kept
+    artists = {s: {t.group for t in ts} for s, ts in splits.items()}
+    assert not (artists["train"] & artists["test"]) and not (artists["train"] & artists["validation"])
+
+
+def test_fma_cache_uses_app_front_end(fma_root, tmp_path):
+    from musicrec_gui.core.audio import load_audio
+    from musicrec_gui.core.features import song_slices
+
+    tracks = data.fma_tracks(fma_root / "fma_metadata" / "tracks.csv", fma_root / "fma_small")[:3]
+    cache = data.build_cache(tracks, name="fma-test", cache_dir=tmp_path, workers=1, verbose=False)
+    assert cache.spec.shape[0] == 3 and isinstance(cache.spec, np.memmap)
+    expected = song_slices(load_audio(tracks[0].path))
+    got = cache.app_slices(0)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=2e-3)  # float16 cache
+    again = data.build_cache(tracks, name="fma-test", cache_dir=tmp_path, workers=1, verbose=False)
+    assert again.directory == cache.directory
+
+
+def test_split_is_deterministic_stratified_and_keeps_near_duplicates_together():
+    tracks = []
+    for label in ("a", "b", "c"):
+        for i in range(12):
+            for variant in ("", "_loop", "_fast"):
+                path = f"/x/{label}/piece{i:02d}{variant}.ogg"
+                tracks.append(data.Track(path=path, label=label, group=f"{label}/{data.near_duplicate_key(path)}"))
+    s1, s2 = data.split_tracks(tracks, seed=7), data.split_tracks(tracks, seed=7)
+    assert {k: [t.path for t in v] for k, v in s1.items()} == {k: [t.path for t in v] for k, v in s2.items()}
+    data.assert_disjoint(s1)
+    for name in data.SPLITS:
+        assert {t.label for t in s1[name]} == {"a", "b", "c"}
+        groups = {t.group for t in s1[name]}
+        assert sum(1 for t in tracks if t.group in groups) == len(s1[name])  # whole groups only
+    assert data.near_duplicate_key("a/Theme_Loop2.ogg") == data.near_duplicate_key("b/theme.ogg")
+    assert data.near_duplicate_key("x/ingame_09.ogg") != data.near_duplicate_key("x/ingame_14.ogg")
+
+
+def test_folder_per_label(tmp_path):
+    import soundfile
+
+    for label in ("jazz", "metal"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            soundfile.write(tmp_path / label / f"{label}.{i:05d}.wav", _tone(1, 300), SR)
+    soundfile.write(tmp_path / "stray.wav", _tone(1, 300), SR)
+    tracks = data.folder_tracks(tmp_path)
+    assert sorted({t.label for t in tracks}) == ["jazz", "metal"] and len(tracks) == 6
+    assert len(data.unlabelled_tracks(tmp_path)) == 7
+
+
+def test_teacher_windows_align_with_slices():
+    from musicrec_gui.core.config import FeatureConfig
+    from training import teacher
+
+    cfg = FeatureConfig()
+    for start in (0, 128, 640, 1152):
+        t_ours = start * cfg.hop_length / cfg.sample_rate
+        t_teacher = teacher.teacher_frame_for_slice(start, cfg) * teacher.HOP / teacher.SR
+        assert abs(t_ours - t_teacher) <= 0.5 * teacher.HOP / teacher.SR + 1e-9
+    # a teacher patch (187 frames at 16 kHz/hop 256) covers our slice (128 frames at 22 050 Hz/hop 512) to within 1 %
+    assert abs(teacher.PATCH * teacher.HOP / teacher.SR - cfg.slice_seconds) / cfg.slice_seconds < 0.01
+    starts = teacher.grid_starts(1292, cfg)
+    assert starts[0] == 0 and starts[-1] + cfg.slice_frames <= 1292
+
+
+def test_retrieval_scores():
+    from training.evaluate import retrieval_scores
+
+    v = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], dtype=float)
+    s = retrieval_scores(v, ["a", "a", "b", "b"])
+    assert s["p@1"] == 1.0 and s["map"] == 1.0
+    s = retrieval_scores(v, ["a", "b", "a", "b"])
+    assert s["p@1"] == 0.0
+
+
+def _tiny_model():
+    import keras
+
+    inputs = keras.Input(shape=(128, 128, 1))
+    x = keras.layers.AveragePooling2D(16)(inputs)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(32)(x)
+    out = keras.layers.UnitNormalization()(x)
+    return keras.Model(inputs, out)
+
+
+def test_build_model_shapes_and_safe_reload(tmp_path):
+    import keras
+
+    from training.models import build_model
+
+    train_model, emb = build_model("compact", n_labels=5, embedding_size=32)
+    assert emb.input_shape[1:] == (128, 128, 1) and emb.output_shape[-1] == 32
+    assert {"label", "embedding"} <= set(train_model.output)
+    emb.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True, compile=False)
+    x = np.random.default_rng(0).uniform(size=(2, 128, 128, 1)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(again(x)), np.asarray(emb(x)), atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(emb(x)), axis=1), 1.0, atol=1e-4)
+
+
+def test_export_round_trip_and_tamper_refused(tmp_path):
+    from musicrec_gui.core.encoder import Encoder, EncoderError
+    from training.export import export_run
+
+    run = tmp_path / "run"
+    run.mkdir()
+    _tiny_model().save(run / "embedding.keras")
+    (run / "run.json").write_text(json.dumps({
+        "run_name": "tiny", "args": {"architecture": "compact", "objective": "contrastive", "seed": 1},
+        "labels": ["a", "b"], "minutes": 0.1, "epochs_run": 1, "dataset": "corpus",
+        "n_tracks": {"train": 1, "validation": 1, "test": 1}, "scores": {"encoder": {"album": {"p@1": 0.5}}},
+    }))
+    out = tmp_path / "enc" / "musicrec.keras"
+    config = export_run(run, out, version="0.0.1")
+    enc = Encoder(out)
+    assert enc.config.weights_sha256 == config.weights_sha256 and enc.config.labels == ("a", "b")
+    assert enc.config.training["minutes"] == 0.1 and enc.config.scores["test_split"]["encoder"]["album"]["p@1"] == 0.5
+    v = enc.embed_song(np.random.default_rng(1).uniform(size=(3, 128, 128, 1)).astype(np.float32))
+    assert v.shape == (32,)
+    blob = bytearray(out.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    out.write_bytes(bytes(blob))
+    with pytest.raises(EncoderError):
+        Encoder(out)
+
+
+@pytest.mark.skipif(not (CORPUS / "manifest.tsv").is_file(), reason="corpus not fetched (~/.cache/musicrec-corpus)")
+def test_corpus_split_is_disjoint_and_covers_every_package():
+    tracks = data.corpus_tracks(CORPUS)
+    splits = data.split_tracks(tracks)
+    data.assert_disjoint(splits)
+    assert sum(len(v) for v in splits.values()) == len(tracks)
+    assert {t.label for t in splits["train"]} == {t.label for t in tracks}
+
+
+BUNDLED = Path(__file__).resolve().parent.parent / "resources" / "encoder" / "musicrec.keras"
+
+
+@pytest.mark.skipif(not BUNDLED.is_file(), reason="no bundled encoder yet")
+def test_bundled_encoder_loads_and_is_documented():
+    from musicrec_gui.core.encoder import Encoder
+
+    enc = Encoder(BUNDLED)
+    assert enc.config.embedding_size == 32 and enc.config.training.get("minutes")
+    assert BUNDLED.stat().st_size < 25e6
+    v = enc.embed_slices(np.zeros((2, 128, 128, 1), dtype=np.float32))
+    assert v.shape == (2, 32) and np.all(np.isfinite(v))

@@ -1,0 +1,102 @@
+"""Export a training run's best embedding model as the bundled encoder.
+
+Writes ``resources/encoder/musicrec.keras`` and ``musicrec.json`` through the app's
+``save_encoder`` (the JSON carries the sha256 of the written file, the feature
+parameters, labels, embedding size, version, training data description, minutes of
+training and the held-out test scores), then reloads it with the app's ``Encoder``
+(safe_mode=True) and checks it reproduces the run's embeddings.
+
+    python -m training.export --run training/runs/NAME --version 0.2.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "resources" / "encoder" / "musicrec.keras"
+
+
+def describe_data(run: dict) -> str:
+    if run.get("dataset") == "corpus":
+        n = run.get("n_tracks", {})
+        return (
+            "Debian game-soundtrack corpus (/work/shared/corpus: 362 freely licensed tracks, 16.9 h, 18 packages; "
+            "label = package/album). Track-level split by package with near-duplicate names kept together "
+            f"(train {n.get('train')}, validation {n.get('validation')}, test {n.get('test')} tracks); "
+            f"{run.get('windows_per_track', 1)} cached 30-s window(s) per track, slices at random offsets."
+        )
+    return f"{run.get('dataset')} dataset, track-level splits {run.get('n_tracks')}"
+
+
+def export_run(run_dir: str | os.PathLike, out: str | os.PathLike = DEFAULT_OUT, *, version: str, name: str = "musicrec",
+               description: str = "", extra_scores: dict | None = None):
+    """Export ``run_dir/embedding.keras``; returns the written ``EncoderConfig``."""
+    import keras
+
+    from musicrec_gui.core.config import FeatureConfig
+    from musicrec_gui.core.encoder import Encoder, EncoderConfig, save_encoder
+
+    run_dir = Path(run_dir)
+    run = json.loads((run_dir / "run.json").read_text())
+    model = keras.saving.load_model(run_dir / "embedding.keras", compile=False, safe_mode=True)
+    args = run.get("args", {})
+    config = EncoderConfig(
+        name=name,
+        version=version,
+        embedding_size=int(model.output_shape[-1]),
+        weights_sha256="",
+        features=FeatureConfig(),
+        labels=tuple(run.get("labels", ())),
+        architecture=args.get("architecture", "compact"),
+        description=description
+        or (f"{args.get('objective')} objective"
+            + (f" + album head (weight {args.get('label_weight')})" if args.get("objective") == "contrastive" and args.get("label_weight") else "")
+            + (" + musicnn teacher tags" if args.get("teacher") else "")
+            + "; slice embeddings are L2-normalised; song vector = mean over slices of the centred 30-s excerpt."),
+        training={
+            "data": describe_data(run),
+            "objective": args.get("objective"),
+            "minutes": run.get("minutes"),
+            "epochs": run.get("epochs_run"),
+            "seed": args.get("seed"),
+            "run": run.get("run_name"),
+            "hyperparameters": {k: args.get(k) for k in ("batch_tracks", "learning_rate", "temperature", "label_weight",
+                                                         "teacher_weight", "slices_per_track", "windows")},
+            "command": "python -m training.train " + " ".join(
+                f"--{k.replace('_', '-')} {v}" for k, v in args.items()
+                if v not in (None, False) and k not in ("run_name",)) .replace(" True", ""),
+        },
+        scores={"test_split": run.get("scores", {}), **(extra_scores or {})},
+    )
+    written = save_encoder(model, out, config)
+    # Round trip through the app's loader: safe mode, sha256, shapes, same numbers.
+    encoder = Encoder(out)
+    probe = np.random.default_rng(0).uniform(0, 1, size=(4, 128, 128, 1)).astype(np.float32)
+    a = encoder.embed_slices(probe)
+    b = np.asarray(model(probe, training=False))
+    if not np.allclose(a, b, atol=1e-5):
+        raise RuntimeError("exported encoder does not reproduce the run's embeddings")
+    size_mb = Path(encoder.model_path).stat().st_size / 1e6
+    print(f"exported {encoder.model_path} ({size_mb:.1f} MB), key {encoder.key}")
+    return written
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--out", default=str(DEFAULT_OUT))
+    parser.add_argument("--version", required=True)
+    parser.add_argument("--description", default="")
+    args = parser.parse_args(argv)
+    export_run(args.run, args.out, version=args.version, description=args.description)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Build the demo library ``resources/demo/`` from the corpus, reproducibly.
+
+Twelve ~30-s excerpts (the centred 30 s, mono 22 050 Hz Ogg Vorbis written with
+soundfile, 0.5-s fades), two from each of six packages of different styles so every
+demo song has a same-album neighbour. Title/artist/album/licence tags are written into
+the new files (mutagen; the corpus files are never modified). ``ATTRIBUTION`` gives,
+per file, the source package, original path, author and licence from that package's
+Debian ``copyright`` file, and each used ``copyright`` file is copied under
+``resources/demo/licenses/``.
+
+    python -m training.make_demo            # needs ~/.cache/musicrec-corpus
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import fnmatch
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from musicrec_gui.core.audio import load_audio
+from training.data import near_duplicate_key
+
+CORPUS = Path.home() / ".cache" / "musicrec-corpus"
+TRACKS_TSV = Path("/work/shared/corpus/tracks.tsv")
+OUT = Path(__file__).resolve().parent.parent / "resources" / "demo"
+SR = 22050
+SECONDS = 30.0
+# (package, style) — two tracks each: the first two different pieces, in path order, of at least 45 s.
+PACKAGES = [
+    ("ufoai-music", "orchestral"),
+    ("naev-data", "ambient / space"),
+    ("supertux-data", "chiptune-ish"),
+    ("widelands-data", "folk / orchestral"),
+    ("unknown-horizons", "orchestral / medieval"),
+    ("hyperrogue-music", "electronic / ambient"),
+]
+
+
+def copyright_stanzas(path: Path) -> list[dict[str, str]]:
+    """Paragraphs of a Debian (DEP-5) copyright file as dicts (continuation lines joined)."""
+    stanzas, current, key = [], {}, None
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            if current:
+                stanzas.append(current)
+            current, key = {}, None
+        elif line[0] in " \t" and key:
+            current[key] += "\n" + line.strip()
+        elif ":" in line:
+            key, _, value = line.partition(":")
+            current[key.strip()] = value.strip()
+    if current:
+        stanzas.append(current)
+    return stanzas
+
+
+def attribution_for(package: str, original: str, copyright_file: Path) -> tuple[str, str]:
+    """(author/copyright, licence) of ``original`` from the package's copyright file.
+
+    The ``Files:`` patterns name source-tree paths; the most specific stanza whose pattern
+    matches the file's name or path tail wins, else the ``Files: *`` stanza.
+    """
+    stanzas = [s for s in copyright_stanzas(copyright_file) if "Files" in s]
+    name = original.split("!")[-1]
+    best, best_len = None, -1
+    parts = name.split("/")
+    for s in stanzas:
+        for pattern in s["Files"].split():
+            if pattern == "*":
+                continue
+            pdirs, pfile = pattern.split("/")[:-1], pattern.split("/")[-1]
+            if not fnmatch.fnmatch(parts[-1], pfile):
+                continue
+            if pdirs and pdirs[-1] not in parts[:-1]:
+                continue
+            if len(pattern) > best_len:
+                best, best_len = s, len(pattern)
+    if best is None:
+        best = next((s for s in stanzas if s["Files"].split() == ["*"]), stanzas[0] if stanzas else {})
+    author = re.sub(r"\s+", " ", best.get("Copyright", "unknown")).strip()
+    licence = best.get("License", "unknown").splitlines()[0].strip()
+    return author, licence
+
+
+def pick_tracks() -> list[dict[str, str]]:
+    with open(CORPUS / "manifest.tsv", newline="", encoding="utf-8") as handle:
+        manifest = list(csv.DictReader(handle, delimiter="\t"))
+    originals = {}
+    if TRACKS_TSV.is_file():
+        with open(TRACKS_TSV, newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle, delimiter="\t"):
+                local = f"{row['package']}/" + row["path"].split("!")[-1].replace("/", "__")
+                originals[local] = row["path"]
+    chosen = []
+    for package, style in PACKAGES:
+        rows = sorted((r for r in manifest if r["package"] == package and float(r["seconds"]) >= 45), key=lambda r: r["path"])
+        groups = set()
+        for r in rows:
+            key = near_duplicate_key(r["path"])
+            if key in groups or len(groups) == 2:
+                continue  # two different pieces, not two variants of one
+            groups.add(key)
+            chosen.append({**r, "style": style, "original": originals.get(r["path"], r["path"])})
+    return chosen
+
+
+def title_of(path: str) -> str:
+    stem = Path(path.split("__")[-1]).stem
+    return re.sub(r"[_\-]+", " ", stem).strip().title()
+
+
+def build(out: Path = OUT) -> list[Path]:
+    import soundfile
+    from mutagen.oggvorbis import OggVorbis
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "licenses").mkdir(exist_ok=True)
+    lines = [
+        "musicrec demo library — attribution",
+        "",
+        "Each file is a 30-second excerpt (mono, 22 050 Hz, Ogg Vorbis) of a track shipped in a Debian",
+        "'main' package. Author and licence below are taken from that package's Debian copyright file,",
+        "a copy of which is in licenses/<package>.copyright (full licence texts are referenced there and",
+        "in /usr/share/common-licenses on Debian systems). Excerpts are unmodified except for mixing to",
+        "mono, resampling and 0.5-s fades.",
+        "",
+    ]
+    written = []
+    for i, row in enumerate(pick_tracks(), start=1):
+        package = row["package"]
+        copyright_file = CORPUS / package / "copyright"
+        author, licence = attribution_for(package, row["original"], copyright_file)
+        shutil.copyfile(copyright_file, out / "licenses" / f"{package}.copyright")
+        seconds = float(row["seconds"])
+        offset = max(0.0, (seconds - SECONDS) / 2)
+        audio = load_audio(CORPUS / row["path"], sample_rate=SR, offset=offset, duration=SECONDS)
+        fade = int(0.5 * SR)
+        ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+        audio[:fade] *= ramp
+        audio[-fade:] *= ramp[::-1]
+        peak = float(np.max(np.abs(audio))) or 1.0
+        audio = (audio / max(peak, 1.0)).astype(np.float32)
+        title = title_of(row["path"])
+        target = out / f"{i:02d} - {package} - {title}.ogg"
+        soundfile.write(target, audio, SR, format="OGG", subtype="VORBIS", compression_level=0.5)
+        tags = OggVorbis(target)
+        tags["title"] = title
+        tags["artist"] = author
+        tags["album"] = f"{package} (Debian)"
+        tags["genre"] = row["style"]
+        tags["tracknumber"] = str(i)
+        tags["license"] = licence
+        tags["copyright"] = author
+        tags["comment"] = f"30-s excerpt from {offset:.1f} s of {row['original']} in Debian package {package}"
+        tags.save()
+        written.append(target)
+        lines += [
+            f"{target.name}",
+            f"  source package: {package} (Debian main)",
+            f"  original path:  {row['original']}",
+            f"  excerpt:        {offset:.1f}-{offset + SECONDS:.1f} s of {seconds:.1f} s",
+            f"  author:         {author}",
+            f"  licence:        {licence}",
+            f"  full terms:     licenses/{package}.copyright",
+            "",
+        ]
+    (out / "ATTRIBUTION").write_text("\n".join(lines), encoding="utf-8")
+    total = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(f"{len(written)} demo files, {total / 1e6:.2f} MB in {out}")
+    return written
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=str(OUT))
+    args = parser.parse_args(argv)
+    build(Path(args.out))
+
+
+if __name__ == "__main__":
+    main()
