@@ -176,6 +176,12 @@ def teacher_song_vectors(cache, track_idx) -> np.ndarray:
     """Baseline: musicnn's 200-d features averaged over the patches aligned with the app's slices of the centred excerpt."""
     from musicrec_gui.core.features import slice_starts
 
+    import hashlib
+
+    key = hashlib.sha256(np.asarray(track_idx, dtype=np.int64).tobytes()).hexdigest()[:12]
+    cached = Path(cache.directory) / f"musicnn_200d_{key}.npy"
+    if cached.is_file():
+        return np.load(cached)
     net = model()
     vectors = []
     for t in track_idx:
@@ -184,4 +190,5 @@ def teacher_song_vectors(cache, track_idx) -> np.ndarray:
         starts = slice_starts(max(int(cache.n_frames[w]), cache.config.slice_frames), slice_frames=cache.config.slice_frames)
         _, feats = net.run(patches_for_starts(rep, starts, cache.config))
         vectors.append(feats.mean(0))
+    np.save(cached, np.stack(vectors))
     return np.stack(vectors)

@@ -9,6 +9,8 @@ PyAV, whose wheels carry FFmpeg, so users need no system binaries.
 from __future__ import annotations
 
 import os
+import re
+import stat
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -93,6 +95,25 @@ def probe_duration(path: str) -> float:
     return 0.0
 
 
+def check_readable_file(path: str) -> None:
+    """Raise :class:`AudioError` unless ``path`` is a non-empty regular file we may read.
+
+    Checked before any decoder opens the file: opening a FIFO named like a song would block forever.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise AudioError("the file has disappeared (moved or deleted during the scan)") from None
+    except OSError as err:
+        raise AudioError(f"cannot read the file: {err.strerror or err}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise AudioError("not a regular file (a folder, pipe or device named like a song)")
+    if info.st_size == 0:
+        raise AudioError("the file is empty (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise AudioError("permission denied: the file is not readable by this user")
+
+
 def analysis_window(duration: float, settings: AnalysisSettings) -> tuple[float, float | None]:
     """(offset, length) in seconds of the part of a song that is analysed."""
     if settings.mode == "full" or duration <= 0:
@@ -130,26 +151,15 @@ def load_audio(
         With a message fit for the user: unreadable, not audio, empty, ….
     """
     path = os.fspath(path)
-    try:
-        size = os.stat(path).st_size
-    except FileNotFoundError:
-        raise AudioError("the file has disappeared (moved or deleted during the scan)") from None
-    except OSError as err:
-        raise AudioError(f"cannot read the file: {err.strerror or err}") from None
-    if size == 0:
-        raise AudioError("the file is empty (0 bytes)")
-    if not os.access(path, os.R_OK):
-        raise AudioError("permission denied: the file is not readable by this user")
-
+    check_readable_file(path)
     ext = os.path.splitext(path)[1].lower()
-    first_error: Exception | None = None
     if ext in _SOUNDFILE_EXTENSIONS:
         try:
             native, native_rate = _read_soundfile(path, offset, duration)
         except AudioError:
             raise
-        except Exception as err:  # noqa: BLE001 - libsndfile refused it; FFmpeg may still know it
-            first_error = err
+        except Exception:  # noqa: BLE001 - libsndfile refused it; FFmpeg may still know it
+            pass
         else:
             return _finish(native, native_rate, sample_rate)
     try:
@@ -157,8 +167,8 @@ def load_audio(
     except AudioError:
         raise
     except Exception as err:  # noqa: BLE001
-        reason = _describe(first_error or err)
-        raise AudioError(f"not a readable audio file ({reason})") from err
+        # FFmpeg's complaint is the more telling one; libsndfile's often blames the path.
+        raise AudioError(f"not a readable audio file ({_describe(err, path)})") from err
 
 
 def load_for_analysis(
@@ -175,6 +185,7 @@ def load_for_analysis(
         Length of the whole song in seconds (0.0 if unknown).
     """
     path = os.fspath(path)
+    check_readable_file(path)
     total = probe_duration(path)
     offset, length = analysis_window(total, settings)
     audio = load_audio(path, sample_rate=sample_rate, offset=offset, duration=length)
@@ -261,8 +272,11 @@ def _check_format(sample_rate: int, channels: int) -> None:
         raise AudioError(f"implausible channel count {channels} (expected 1 to {MAX_CHANNELS})")
 
 
-def _describe(err: Exception) -> str:
+def _describe(err: Exception, path: str = "") -> str:
     text = str(err).strip() or type(err).__name__
+    if path:
+        text = text.replace(f": '{path}'", "").replace(path, "the file")
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)
     return text.splitlines()[0][:200]
 
 

@@ -180,7 +180,7 @@ class Encoder:
         if len(slices) == 0:
             return np.zeros((0, self.config.embedding_size), dtype=np.float32)
         out = [
-            np.asarray(self.model(slices[i : i + batch_size], training=False))
+            self.model(slices[i : i + batch_size], training=False).numpy()
             for i in range(0, len(slices), batch_size)
         ]
         return np.concatenate(out).astype(np.float32)

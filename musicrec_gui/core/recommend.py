@@ -1,0 +1,116 @@
+"""Nearest songs by cosine similarity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from musicrec_gui.core.library import Library, Track
+
+# Two files whose vectors agree this closely are taken to be the same recording.
+DUPLICATE_SIMILARITY = 0.9995
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    track: Track
+    score: float  # cosine similarity in [-1, 1]
+
+
+def normalise_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero).
+
+    Parameters
+    ----------
+    vectors : np.ndarray [shape=(n, d)]
+
+    Returns
+    -------
+    np.ndarray [shape=(n, d)], float32
+    """
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
+class VectorIndex:
+    """Song vectors of one encoder + analysis, ready for top-k cosine queries.
+
+    Parameters
+    ----------
+    tracks : sequence of Track
+        Same order as ``vectors``.
+    vectors : np.ndarray [shape=(n, d)]
+    """
+
+    def __init__(self, tracks: Sequence[Track], vectors: np.ndarray):
+        if len(tracks) != len(vectors):
+            raise ValueError(f"{len(tracks)} tracks but {len(vectors)} vectors; they must pair up one to one.")
+        self.tracks = list(tracks)
+        self.unit = normalise_rows(vectors) if len(vectors) else np.zeros((0, 1), np.float32)
+        self._row = {t.id: i for i, t in enumerate(self.tracks)}
+        # Lower-cased strings as arrays so exclusions are vectorised, not a Python loop per query.
+        self._artist = np.array([t.artist.casefold() for t in self.tracks], dtype=object)
+        self._album = np.array([t.album.casefold() for t in self.tracks], dtype=object)
+
+    @classmethod
+    def from_library(cls, library: Library, *, encoder_key: str, analysis_key: str) -> "VectorIndex":
+        ids, vectors = library.vectors(encoder_key=encoder_key, analysis_key=analysis_key)
+        by_id = {t.id: t for t in library.tracks()}
+        keep = [i for i, track_id in enumerate(ids) if int(track_id) in by_id]
+        return cls([by_id[int(ids[i])] for i in keep], vectors[keep] if len(keep) else np.zeros((0, 1)))
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    def __contains__(self, track_id: int) -> bool:
+        return track_id in self._row
+
+    def similar(
+        self,
+        track_id: int,
+        *,
+        k: int = 2,
+        exclude_same_artist: bool = False,
+        exclude_same_album: bool = False,
+        drop_duplicates: bool = True,
+    ) -> list[Recommendation]:
+        """The ``k`` songs nearest to ``track_id``, best first, the anchor excluded.
+
+        Raises
+        ------
+        KeyError
+            If the anchor has no vector (not analysed, or failed).
+        """
+        if track_id not in self._row:
+            raise KeyError(f"Track {track_id} has no vector for this encoder; scan its folder first.")
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}.")
+        row = self._row[track_id]
+        scores = self.unit @ self.unit[row]
+        allowed = np.ones(len(scores), dtype=bool)
+        allowed[row] = False
+        anchor = self.tracks[row]
+        if exclude_same_artist and anchor.artist:
+            allowed &= self._artist != anchor.artist.casefold()
+        if exclude_same_album and anchor.album:
+            allowed &= self._album != anchor.album.casefold()
+        if drop_duplicates:
+            allowed &= scores < DUPLICATE_SIMILARITY
+        candidates = np.flatnonzero(allowed)
+        if candidates.size == 0:
+            return []
+        take = min(k * 4 if drop_duplicates else k, candidates.size)
+        top = candidates[np.argpartition(-scores[candidates], take - 1)[:take]]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        chosen: list[int] = []
+        for index in top:
+            # Also drop results that duplicate an already chosen one (two copies of a third song).
+            if drop_duplicates and any(float(self.unit[index] @ self.unit[c]) >= DUPLICATE_SIMILARITY for c in chosen):
+                continue
+            chosen.append(int(index))
+            if len(chosen) == k:
+                break
+        return [Recommendation(self.tracks[i], float(scores[i])) for i in chosen]

@@ -1,0 +1,243 @@
+"""Scanning a music folder: a plain generator of events.
+
+``scan(...)`` walks the folder, reconciles it with the library cache, then
+analyses what is new or changed. Each ``yield`` is a progress event and a
+cancellation point: stop iterating (or call ``close()``), or set ``cancel``,
+and the scan stops after the file in hand, keeping everything finished so far.
+
+Pipeline (after beets): a small thread pool decodes audio and computes
+spectrogram slices ahead of time, at most ``prefetch`` files ahead; the
+generator's own thread is the only one that runs the encoder and writes to the
+database, so neither needs to be thread-safe. A file that fails is an event
+(``TrackFailed``) and the scan goes on.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Iterator, Protocol, Union
+
+import numpy as np
+
+from musicrec_gui.core import audio as audio_mod
+from musicrec_gui.core import features as features_mod
+from musicrec_gui.core.config import AnalysisSettings, FeatureConfig
+from musicrec_gui.core.encoder import song_vector
+from musicrec_gui.core.library import FileIdentity, Library, Track, iter_identities
+
+
+class SongEncoder(Protocol):
+    """What the scan needs of an encoder (``core.encoder.Encoder`` is one)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def features(self) -> FeatureConfig: ...
+
+    def embed_slices(self, slices: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class ListingProgress:
+    """Still walking the folder; ``found`` audio files so far."""
+
+    found: int
+
+
+@dataclass(frozen=True)
+class ScanStarted:
+    folder: str
+    total: int  # audio files found
+    to_analyse: int
+    cached: int  # already analysed with this encoder and analysis
+    pruned: int  # cached files that no longer exist
+
+
+@dataclass(frozen=True)
+class TrackDone:
+    track: Track
+    n_slices: int
+    completed: int  # files handled so far in this scan (done + failed)
+    to_analyse: int
+
+
+@dataclass(frozen=True)
+class TrackFailed:
+    path: str
+    reason: str
+    completed: int
+    to_analyse: int
+
+
+@dataclass(frozen=True)
+class ScanFinished:
+    analysed: int
+    failed: int
+    cached: int
+    cancelled: bool
+    seconds: float
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+ScanEvent = Union[ListingProgress, ScanStarted, TrackDone, TrackFailed, ScanFinished]
+
+
+@dataclass
+class _Prepared:
+    slices: np.ndarray
+    offset: float
+    tags: audio_mod.Tags
+    decode_seconds: float
+    feature_seconds: float
+
+
+def prepare_track(path: str, *, settings: AnalysisSettings, config: FeatureConfig) -> _Prepared:
+    """Decode, tag and slice one file (runs in the pool; touches no shared state)."""
+    start = time.perf_counter()
+    audio, offset, duration = audio_mod.load_for_analysis(path, settings=settings, sample_rate=config.sample_rate)
+    tags = audio_mod.read_tags(path)
+    if not tags.duration:
+        tags = audio_mod.Tags(tags.title, tags.artist, tags.album, duration)
+    decoded = time.perf_counter()
+    max_slices = settings.max_slices if settings.mode == "full" else None
+    slices = features_mod.song_slices(audio, config=config, max_slices=max_slices)
+    return _Prepared(slices, offset, tags, decoded - start, time.perf_counter() - decoded)
+
+
+def scan(
+    folder: str | os.PathLike,
+    *,
+    library: Library,
+    encoder: SongEncoder,
+    settings: AnalysisSettings = AnalysisSettings(),
+    workers: int = 2,
+    prefetch: int = 4,
+    cancel: threading.Event | None = None,
+) -> Iterator[ScanEvent]:
+    """Analyse every new or changed audio file below ``folder``.
+
+    Parameters
+    ----------
+    folder : str or PathLike
+    library : Library
+        The cache; only this generator's thread writes to it during the scan.
+    encoder : SongEncoder
+        Used from this generator's thread only.
+    settings : AnalysisSettings
+        Excerpt or full track.
+    workers : int
+        Threads decoding and computing features ahead of inference.
+    prefetch : int
+        How many files may wait, prepared, for the encoder (bounds memory).
+    cancel : threading.Event or None
+        Set it from any thread to stop after the current file.
+
+    Yields
+    ------
+    ListingProgress, ScanStarted, TrackDone, TrackFailed, ScanFinished
+    """
+    started = time.perf_counter()
+    cancel = cancel or threading.Event()
+    folder = os.path.abspath(os.fspath(folder))
+    walk_errors: list[tuple[str, str]] = []
+    found: list[FileIdentity] = []
+    unreadable: list[tuple[str, str]] = []
+    for item in iter_identities(audio_mod.find_audio_files(folder, on_error=lambda p, r: walk_errors.append((p, r)))):
+        if isinstance(item, FileIdentity):
+            found.append(item)
+        else:
+            unreadable.append(item)
+        if (len(found) + len(unreadable)) % 500 == 0:
+            yield ListingProgress(found=len(found))
+            if cancel.is_set():
+                yield ScanFinished(0, 0, 0, True, time.perf_counter() - started)
+                return
+
+    todo, cached, pruned = library.plan_scan(
+        found, encoder_key=encoder.key, analysis_key=settings.key, root=folder
+    )
+    problems = unreadable + walk_errors
+    total_work = len(todo) + len(problems)
+    yield ScanStarted(folder=folder, total=len(found) + len(unreadable), to_analyse=total_work,
+                      cached=cached, pruned=pruned)
+    completed = failed = analysed = 0
+    for path, reason in problems:
+        completed += 1
+        failed += 1
+        yield TrackFailed(path, f"cannot read: {reason}", completed, total_work)
+
+    stages = {"decode": 0.0, "features": 0.0, "inference": 0.0, "database": 0.0}
+    config = encoder.features
+    pending: collections.deque[tuple[Track, Future]] = collections.deque()
+    queue = iter(todo)
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="musicrec-decode")
+    cancelled = False
+
+    def _fill() -> None:
+        while len(pending) < max(1, workers) + max(0, prefetch):
+            track = next(queue, None)
+            if track is None:
+                return
+            pending.append((track, pool.submit(prepare_track, track.path, settings=settings, config=config)))
+
+    try:
+        _fill()
+        while pending:
+            if cancel.is_set():
+                cancelled = True
+                break
+            track, future = pending.popleft()
+            _fill()
+            try:
+                prepared = future.result()
+            except audio_mod.AudioError as err:
+                reason = str(err)
+            except MemoryError:
+                reason = "the file is too large to analyse in memory"
+            except Exception as err:  # noqa: BLE001 - one bad file must never stop the scan
+                reason = f"unexpected error while analysing: {type(err).__name__}: {err}"
+            else:
+                reason = None
+                stages["decode"] += prepared.decode_seconds
+                stages["features"] += prepared.feature_seconds
+                t0 = time.perf_counter()
+                try:
+                    embeddings = np.asarray(encoder.embed_slices(prepared.slices), dtype=np.float32)
+                    if not np.all(np.isfinite(embeddings)):
+                        raise ValueError("the encoder produced non-finite values")
+                except Exception as err:  # noqa: BLE001
+                    reason = f"the encoder failed on this file: {err}"
+                t1 = time.perf_counter()
+                stages["inference"] += t1 - t0
+            completed += 1
+            t1 = time.perf_counter()
+            if reason is not None:
+                failed += 1
+                library.record_failure(track.id, reason)
+                stages["database"] += time.perf_counter() - t1
+                yield TrackFailed(track.path, reason, completed, total_work)
+                continue
+            tags = prepared.tags
+            library.record_result(
+                track.id, encoder_key=encoder.key, analysis_key=settings.key,
+                vector=song_vector(embeddings), slice_vectors=embeddings, offset_seconds=prepared.offset,
+                title=tags.title, artist=tags.artist, album=tags.album, duration=tags.duration,
+            )
+            stages["database"] += time.perf_counter() - t1
+            analysed += 1
+            done_track = library.track(track.id) or track
+            yield TrackDone(done_track, len(embeddings), completed, total_work)
+    except GeneratorExit:
+        cancelled = True
+        raise
+    finally:
+        for _, future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+    yield ScanFinished(analysed, failed, cached, cancelled, time.perf_counter() - started, stages)

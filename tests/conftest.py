@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+
+from audio_factory import make_bad_files, make_good_library
+
+CORPUS = Path(os.environ.get("MUSICREC_CORPUS", Path.home() / ".cache" / "musicrec-corpus"))
+
+
+def build_tiny_encoder(path: Path, *, seed: int = 7):
+    """A small real Keras encoder with the app's input spec (not the bundled model)."""
+    import keras
+
+    from musicrec_gui.core.config import FeatureConfig
+    from musicrec_gui.core.encoder import EncoderConfig, save_encoder
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((128, 128, 1))
+    x = keras.layers.Conv2D(8, 5, strides=2, activation="relu")(inputs)
+    x = keras.layers.MaxPooling2D(4)(x)
+    x = keras.layers.Conv2D(16, 3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(16, name="embedding")(x)
+    model = keras.Model(inputs, outputs)
+    config = EncoderConfig(name="tiny-test", version=f"0.0.{seed}", embedding_size=16, weights_sha256="",
+                           features=FeatureConfig(), architecture="tiny", description="test fixture")
+    return save_encoder(model, path, config)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("encoder") / "tiny.keras"
+    build_tiny_encoder(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tiny_encoder_path):
+    from musicrec_gui.core.encoder import Encoder
+
+    return Encoder(tiny_encoder_path)
+
+
+@pytest.fixture(scope="session")
+def good_library_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("music")
+    make_good_library(root)
+    return root
+
+
+@pytest.fixture()
+def music_dir(tmp_path, good_library_dir) -> Path:
+    """A fresh copy of the good songs plus every kind of bad file."""
+    import shutil
+
+    root = tmp_path / "music"
+    shutil.copytree(good_library_dir, root)
+    make_bad_files(root / "bad")
+    return root
