@@ -39,8 +39,10 @@ def log_mel_spectrogram(audio: np.ndarray, *, config: FeatureConfig = FeatureCon
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1:
         raise ValueError(f"Expected mono audio of shape (n_samples,), got shape {audio.shape}; mix down first.")
-    if audio.size == 0:
-        audio = np.zeros(1, dtype=np.float32)
+    n_samples = audio.size
+    if n_samples < config.n_fft:
+        # Shorter than one FFT window: pad with silence; frames past the clip are trimmed below.
+        audio = np.pad(audio, (0, config.n_fft - n_samples))
     # Non-finite samples (a broken decoder) would poison every bin of the FFT.
     audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
     power = librosa.feature.melspectrogram(
@@ -53,7 +55,8 @@ def log_mel_spectrogram(audio: np.ndarray, *, config: FeatureConfig = FeatureCon
         fmax=config.fmax,
         power=2.0,
     )
-    return normalise_power(power, top_db=config.top_db)
+    n_frames = 1 + max(n_samples, 1) // config.hop_length
+    return normalise_power(power[:, :n_frames], top_db=config.top_db)
 
 
 def normalise_power(power: np.ndarray, *, top_db: float = 80.0) -> np.ndarray:

@@ -1,0 +1,216 @@
+"""Unit tests of the core modules on real decoded audio."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audio_factory import tone, write
+from musicrec_gui.core import audio, features
+from musicrec_gui.core.config import AnalysisSettings, FeatureConfig
+from musicrec_gui.core.encoder import Encoder, EncoderError, bundled_encoder_path, file_sha256, song_vector
+from musicrec_gui.core.library import Library, Track
+from musicrec_gui.core.recommend import VectorIndex
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("ext, rate, channels", [
+    (".wav", 8000, 1), (".flac", 44100, 2), (".ogg", 48000, 2), (".opus", 48000, 1),
+    (".mp3", 44100, 2), (".m4a", 44100, 1), (".aiff", 16000, 1),
+])
+def test_every_format_decodes_to_mono_22050_with_the_right_pitch(tmp_path, ext, rate, channels):
+    path = write(tmp_path / f"a{ext}", tone(3.0, sample_rate=rate, freqs=(440.0,), channels=channels), rate)
+    y = audio.load_audio(path)
+    assert y.dtype == np.float32 and y.ndim == 1
+    assert abs(len(y) / 22050 - 3.0) < 0.1  # codecs may pad a little
+    spectrum = np.abs(np.fft.rfft(y[2205:-2205]))
+    peak_hz = np.argmax(spectrum) * 22050 / len(y[2205:-2205])
+    assert abs(peak_hz - 440.0) < 5.0
+
+
+@pytest.mark.parametrize("ext", [".flac", ".ogg", ".m4a", ".mp3"])
+def test_excerpt_decodes_only_the_centre(tmp_path, ext):
+    # Left half 220 Hz, right half 880 Hz: a centred 2-s excerpt straddles the change.
+    rate = 44100
+    sig = np.concatenate([tone(10.0, sample_rate=rate, freqs=(220.0,)), tone(10.0, sample_rate=rate, freqs=(880.0,))])
+    path = write(tmp_path / f"two_halves{ext}", sig, rate)
+    y, offset, duration = audio.load_for_analysis(path, settings=AnalysisSettings(excerpt_seconds=2.0))
+    assert abs(duration - 20.0) < 0.2 and abs(offset - 9.0) < 0.2
+    assert abs(len(y) - 2 * 22050) <= 1
+    first, second = y[: len(y) // 2], y[len(y) // 2:]
+    def peak(x):
+        return np.argmax(np.abs(np.fft.rfft(x))) * 22050 / len(x)
+    assert abs(peak(first[2000:-2000]) - 220) < 10 and abs(peak(second[2000:-2000]) - 880) < 10
+
+
+def test_full_mode_reads_everything(tmp_path):
+    path = write(tmp_path / "a.flac", tone(40.0), 22050)
+    y, offset, duration = audio.load_for_analysis(path, settings=AnalysisSettings(mode="full"))
+    assert offset == 0.0 and abs(len(y) / 22050 - 40.0) < 0.01
+
+
+def test_tags_are_read_without_touching_the_file(tmp_path):
+    import mutagen
+
+    path = write(tmp_path / "tagged.ogg", tone(2.0), 22050)
+    meta = mutagen.File(path, easy=True)
+    meta["title"], meta["artist"], meta["album"] = "Morning", "Grieg", "Peer Gynt"
+    meta.save()
+    before = (path.stat().st_mtime_ns, file_sha256(path))
+    tags = audio.read_tags(path)
+    assert (tags.title, tags.artist, tags.album) == ("Morning", "Grieg", "Peer Gynt")
+    assert abs(tags.duration - 2.0) < 0.05
+    assert (path.stat().st_mtime_ns, file_sha256(path)) == before
+    assert audio.read_tags(tmp_path / "missing.ogg").title == "missing"
+
+
+def test_find_audio_files_is_sorted_recursive_and_skips_the_rest(tmp_path):
+    for name in ["b.mp3", "a.FLAC", "sub/c.opus", ".hidden.ogg", "notes.txt", "cover.jpg"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    found = [Path(p).relative_to(tmp_path).as_posix() for p in audio.find_audio_files(tmp_path)]
+    assert found == ["a.FLAC", "b.mp3", "sub/c.opus"]
+    with pytest.raises(NotADirectoryError, match="does not exist"):
+        list(audio.find_audio_files(tmp_path / "nope"))
+
+
+def test_log_mel_shape_range_and_loudness_invariance():
+    config = FeatureConfig()
+    y = tone(5.0, freqs=(300.0, 1200.0), noise=0.01)
+    spec = features.log_mel_spectrogram(y, config=config)
+    assert spec.shape == (128, 1 + len(y) // 512) and spec.dtype == np.float32
+    assert spec.min() >= 0.0 and spec.max() == pytest.approx(1.0)
+    quieter = features.log_mel_spectrogram(y * 0.01, config=config)
+    np.testing.assert_allclose(spec, quieter, atol=1e-4)
+    # 1200 Hz partial is strong, the band above fmax (8 kHz) holds nothing but the noise floor.
+    band = np.argmin(np.abs(__import__("librosa").mel_frequencies(n_mels=128, fmax=8000) - 1200))
+    assert spec[band].mean() > spec[-1].mean() + 0.2
+
+
+def test_silence_and_short_clips_give_valid_slices():
+    silence = features.song_slices(np.zeros(22050 * 4, np.float32))
+    assert silence.shape == (1, 128, 128, 1) and not silence.any()
+    short = features.song_slices(tone(0.1))
+    assert short.shape == (1, 128, 128, 1)
+    assert short[0, :, :5].any() and not short[0, :, 10:].any()  # zero padding after the clip
+    empty = features.song_slices(np.zeros(0, np.float32))
+    assert empty.shape == (1, 128, 128, 1)
+    nan = features.song_slices(np.full(22050, np.nan, np.float32))
+    assert np.isfinite(nan).all()
+
+
+def test_slices_tile_without_overlap_and_cap_evenly():
+    spec = np.arange(128 * 1000, dtype=np.float32).reshape(128, 1000)
+    sl = features.slice_spectrogram(spec)
+    assert sl.shape == (7, 128, 128, 1)
+    np.testing.assert_array_equal(sl[1, :, :, 0], spec[:, 128:256])
+    capped = features.slice_starts(10_000, max_slices=5)
+    assert list(capped) == [0, 2432, 4992, 7424, 9984] or len(capped) == 5
+    assert capped[0] == 0 and capped[-1] == (10_000 // 128 - 1) * 128
+
+
+def test_thirty_second_excerpt_gives_ten_slices():
+    assert features.song_slices(tone(30.0)).shape[0] == 10
+
+
+def test_encoder_checks_sha256_config_and_shapes(tmp_path, tiny_encoder_path):
+    import shutil
+
+    enc = Encoder(tiny_encoder_path)
+    slices = features.song_slices(tone(9.0))
+    per_slice = enc.embed_slices(slices)
+    assert per_slice.shape == (3, 16)
+    np.testing.assert_allclose(enc.embed_song(slices), per_slice.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(song_vector(per_slice), per_slice.mean(axis=0), rtol=1e-6)
+
+    copy = tmp_path / "copy.keras"
+    shutil.copy(tiny_encoder_path, copy)
+    shutil.copy(tiny_encoder_path.with_suffix(".json"), copy.with_suffix(".json"))
+    with open(copy, "r+b") as handle:  # flip one byte of the weights
+        handle.seek(-100, 2)
+        byte = handle.read(1)
+        handle.seek(-100, 2)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(EncoderError, match="does not match its config"):
+        Encoder(copy)
+
+    shutil.copy(tiny_encoder_path, copy)
+    data = json.loads(copy.with_suffix(".json").read_text())
+    data["embedding_size"] = 32
+    copy.with_suffix(".json").write_text(json.dumps(data))
+    with pytest.raises(EncoderError, match="gives 16-d vectors"):
+        Encoder(copy)
+    copy.with_suffix(".json").unlink()
+    with pytest.raises(EncoderError, match="not found"):
+        Encoder(copy)
+
+
+def test_bundled_encoder_is_real_and_loads():
+    path = bundled_encoder_path()
+    enc = Encoder(path)
+    assert enc.config.embedding_size == 32 and enc.config.training, "bundled model must say how it was trained"
+    assert enc.config.features == FeatureConfig()
+    # A trained model separates a drone from noise more than two drones from each other.
+    vec = {name: enc.embed_song(features.song_slices(sig)) for name, sig in {
+        "drone_a": tone(6.0, freqs=(110.0, 165.0)), "drone_b": tone(6.0, freqs=(112.0, 168.0), seed=3),
+        "noise": np.random.default_rng(0).standard_normal(22050 * 6).astype(np.float32) * 0.2}.items()}
+    cos = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+    assert cos(vec["drone_a"], vec["drone_b"]) > cos(vec["drone_a"], vec["noise"])
+
+
+def _track(i, artist="", album=""):
+    return Track(i, f"/m/{i}.ogg", 1, 1, f"t{i}", artist, album, 1.0, "done", "")
+
+
+def test_vector_index_excludes_anchor_artist_album_and_duplicates():
+    vectors = np.array([[1, 0], [1, 0], [0.9, 0.1], [0.8, 0.3], [0, 1]], dtype=np.float32)
+    tracks = [_track(0, "A", "X"), _track(1, "B", "Y"), _track(2, "A", "Z"), _track(3, "C", "X"), _track(4, "D", "W")]
+    index = VectorIndex(tracks, vectors)
+    assert [r.track.id for r in index.similar(0, k=2)] == [2, 3]  # track 1 is the same recording
+    assert [r.track.id for r in index.similar(0, k=2, drop_duplicates=False)] == [1, 2]
+    assert [r.track.id for r in index.similar(0, k=2, exclude_same_artist=True)] == [3, 4]
+    assert [r.track.id for r in index.similar(0, k=2, exclude_same_album=True)] == [2, 4]
+    assert len(index.similar(0, k=10)) == 3
+    with pytest.raises(KeyError, match="scan its folder"):
+        index.similar(99)
+
+
+def test_library_schema_wal_and_reopen(tmp_path):
+    lib = Library(tmp_path / "l.sqlite3")
+    mode = lib._conn.execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal" and lib._conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    lib.set_meta("last_folder", "/x")
+    lib.close()
+    assert Library(tmp_path / "l.sqlite3").get_meta("last_folder") == "/x"
+
+
+def test_library_refuses_newer_schema(tmp_path):
+    import sqlite3
+
+    from musicrec_gui.core.library import APP_ID, LibraryError
+
+    path = tmp_path / "new.sqlite3"
+    Library(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(LibraryError, match="newer musicrec"):
+        Library(path, recover=False)
+
+
+def test_core_imports_no_qt_and_contracts_hold():
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run([str(lint), str(ROOT / "pyproject.toml")], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+    code = "import sys, musicrec_gui.core.scan, musicrec_gui.core.recommend, musicrec_gui.cli; " \
+           "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'sounddevice', 'tensorflow')]; " \
+           "print(bad); sys.exit(1 if bad else 0)"
+    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert probe.returncode == 0, probe.stdout + probe.stderr
