@@ -1,0 +1,227 @@
+"""Thin Qt item-model adapters over core data (``core.library.Track``)."""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QBrush, QColor
+
+from musicrec_gui.core.library import Track
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+TRACK_ROLE = Qt.ItemDataRole.UserRole + 2
+
+STATUS_TEXT = {"done": "analysed", "pending": "waiting", "failed": "failed"}
+
+
+def format_duration(seconds: float) -> str:
+    if not seconds or seconds <= 0:
+        return ""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def describe(track: Track) -> str:
+    return f"{track.artist} – {track.title}" if track.artist else track.title
+
+
+class SongTableModel(QAbstractTableModel):
+    """The song list: title, artist, album, duration, status. One row per ``Track``.
+
+    Rows are kept in a plain list with an id → row map, so adding or updating a
+    song as the scan finishes it is O(1); nothing is computed per paint beyond a
+    field lookup.
+    """
+
+    COLUMNS = ("Title", "Artist", "Album", "Duration", "Status")
+    TITLE, ARTIST, ALBUM, DURATION, STATUS = range(5)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._tracks: list[Track] = []
+        self._row: dict[int, int] = {}
+        self._haystack: list[str] = []
+        self._failed_brush = QBrush(QColor(200, 60, 60))
+        self._pending_brush = QBrush(QColor(130, 130, 130))
+
+    # -- core-side API ------------------------------------------------------
+    def set_tracks(self, tracks: Iterable[Track]) -> None:
+        self.beginResetModel()
+        self._tracks = list(tracks)
+        self._row = {t.id: i for i, t in enumerate(self._tracks)}
+        self._haystack = [self._search_text(t) for t in self._tracks]
+        self.endResetModel()
+
+    def upsert(self, track: Track) -> None:
+        """Add a song, or refresh it if it is already listed."""
+        row = self._row.get(track.id)
+        if row is None:
+            row = len(self._tracks)
+            self.beginInsertRows(QModelIndex(), row, row)
+            self._tracks.append(track)
+            self._haystack.append(self._search_text(track))
+            self._row[track.id] = row
+            self.endInsertRows()
+        else:
+            self._tracks[row] = track
+            self._haystack[row] = self._search_text(track)
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1))
+
+    def track_at(self, row: int) -> Track:
+        return self._tracks[row]
+
+    def row_of(self, track_id: int) -> int | None:
+        return self._row.get(track_id)
+
+    def tracks(self) -> Sequence[Track]:
+        return self._tracks
+
+    def haystack(self, row: int) -> str:
+        return self._haystack[row]
+
+    @staticmethod
+    def _search_text(track: Track) -> str:
+        return f"{track.title}\n{track.artist}\n{track.album}\n{track.display_path}".casefold()
+
+    # -- Qt model API -------------------------------------------------------
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._tracks)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        track = self._tracks[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == self.TITLE:
+                return track.title
+            if column == self.ARTIST:
+                return track.artist
+            if column == self.ALBUM:
+                return track.album
+            if column == self.DURATION:
+                return format_duration(track.duration)
+            return STATUS_TEXT.get(track.status, track.status)
+        if role == SORT_ROLE:
+            if column == self.DURATION:
+                return float(track.duration)
+            if column == self.TITLE:
+                return track.title.casefold()
+            if column == self.ARTIST:
+                return track.artist.casefold()
+            if column == self.ALBUM:
+                return track.album.casefold()
+            return track.status
+        if role == TRACK_ROLE:
+            return track
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if track.status == "failed":
+                return f"{track.display_path}\nFailed: {track.error}"
+            return track.display_path
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if track.status == "failed":
+                return self._failed_brush
+            if track.status == "pending":
+                return self._pending_brush
+            return None
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == self.DURATION:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+
+class SongFilterProxy(QSortFilterProxyModel):
+    """Sorting by a typed sort role and filtering by every word of the filter box.
+
+    The filter matches against a precomputed lower-case text per row (title,
+    artist, album, path), so typing stays fast with 50 000 songs.
+    """
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._words: list[str] = []
+        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(True)
+
+    def set_filter_text(self, text: str) -> None:
+        words = text.casefold().split()
+        if words == self._words:
+            return
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.9
+            self.beginFilterChange()
+            self._words = words
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self._words = words
+            self.invalidateRowsFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent) -> bool:
+        if not self._words:
+            return True
+        text = self.sourceModel().haystack(source_row)
+        return all(word in text for word in self._words)
+
+
+class FailureTableModel(QAbstractTableModel):
+    """Files the scan could not analyse: path and reason."""
+
+    COLUMNS = ("File", "Reason")
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._rows: list[tuple[str, str]] = []
+        self._index: dict[str, int] = {}
+
+    def set_failures(self, failures: Iterable[tuple[str, str]]) -> None:
+        self.beginResetModel()
+        self._rows = []
+        self._index = {}
+        for path, reason in failures:
+            self._index[path] = len(self._rows)
+            self._rows.append((path, reason))
+        self.endResetModel()
+
+    def add(self, path: str, reason: str) -> None:
+        row = self._index.get(path)
+        if row is not None:
+            self._rows[row] = (path, reason)
+            self.dataChanged.emit(self.index(row, 0), self.index(row, 1))
+            return
+        row = len(self._rows)
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._rows.append((path, reason))
+        self._index[path] = row
+        self.endInsertRows()
+
+    def failures(self) -> list[tuple[str, str]]:
+        return list(self._rows)
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else 2
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        path, reason = self._rows[index.row()]
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            text = path if index.column() == 0 else reason
+            return text.encode("utf-8", "replace").decode("utf-8")
+        return None

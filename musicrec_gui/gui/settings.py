@@ -1,0 +1,72 @@
+"""The app's remembered settings: declared once, with their defaults, and stored in QSettings."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QByteArray, QSettings
+
+ORGANISATION = "musicrec"
+APPLICATION = "musicrec-gui"
+
+
+@dataclass
+class GuiSettings:
+    """Everything the window remembers between runs."""
+
+    last_folder: str = ""
+    geometry: QByteArray = field(default_factory=QByteArray)
+    main_splitter: QByteArray = field(default_factory=QByteArray)
+    side_splitter: QByteArray = field(default_factory=QByteArray)
+    analysis_mode: str = "excerpt"  # "excerpt" or "full"
+    n_recommendations: int = 2
+    exclude_same_artist: bool = False
+    exclude_same_album: bool = False
+    volume: int = 80  # percent
+
+
+def open_store(path: str | None = None) -> QSettings:
+    """The QSettings store: an ini file at ``path`` if given (tests), else the user's native store."""
+    if path:
+        return QSettings(str(path), QSettings.Format.IniFormat)
+    return QSettings(ORGANISATION, APPLICATION)
+
+
+def load_settings(store: QSettings) -> GuiSettings:
+    """Read every field, falling back to its default when missing or of the wrong type."""
+    defaults = GuiSettings()
+    values = {}
+    for f in dataclasses.fields(GuiSettings):
+        default = getattr(defaults, f.name)
+        raw = store.value(f.name, None)
+        values[f.name] = _coerce(raw, default)
+    settings = GuiSettings(**values)
+    if settings.analysis_mode not in ("excerpt", "full"):
+        settings.analysis_mode = defaults.analysis_mode
+    settings.n_recommendations = max(1, min(100, settings.n_recommendations))
+    settings.volume = max(0, min(100, settings.volume))
+    return settings
+
+
+def save_settings(store: QSettings, settings: GuiSettings) -> None:
+    for f in dataclasses.fields(GuiSettings):
+        store.setValue(f.name, getattr(settings, f.name))
+    store.sync()
+
+
+def _coerce(raw, default):
+    if raw is None:
+        return default
+    try:
+        if isinstance(default, bool):
+            if isinstance(raw, str):
+                return raw.strip().lower() in ("1", "true", "yes")
+            return bool(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, QByteArray):
+            return raw if isinstance(raw, QByteArray) else QByteArray(bytes(raw))
+        return str(raw)
+    except (TypeError, ValueError):
+        return default
