@@ -51,9 +51,9 @@ class VectorIndex:
         self.tracks = list(tracks)
         self.unit = normalise_rows(vectors) if len(vectors) else np.zeros((0, 1), np.float32)
         self._row = {t.id: i for i, t in enumerate(self.tracks)}
-        # Lower-cased strings as arrays so exclusions are vectorised, not a Python loop per query.
-        self._artist = np.array([t.artist.casefold() for t in self.tracks], dtype=object)
-        self._album = np.array([t.album.casefold() for t in self.tracks], dtype=object)
+        # Artists and albums as integer codes so exclusions are one vectorised comparison per query.
+        self._artist = _codes([t.artist.casefold() for t in self.tracks])
+        self._album = _codes([t.album.casefold() for t in self.tracks])
 
     @classmethod
     def from_library(cls, library: Library, *, encoder_key: str, analysis_key: str) -> "VectorIndex":
@@ -89,14 +89,15 @@ class VectorIndex:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}.")
         row = self._row[track_id]
-        scores = self.unit @ self.unit[row]
+        # einsum, not BLAS: a multi-threaded sgemv on a busy 2-core machine is 10x slower than one thread.
+        scores = np.einsum("ij,j->i", self.unit, self.unit[row])
         allowed = np.ones(len(scores), dtype=bool)
         allowed[row] = False
         anchor = self.tracks[row]
         if exclude_same_artist and anchor.artist:
-            allowed &= self._artist != anchor.artist.casefold()
+            allowed &= self._artist != self._artist[row]
         if exclude_same_album and anchor.album:
-            allowed &= self._album != anchor.album.casefold()
+            allowed &= self._album != self._album[row]
         if drop_duplicates:
             allowed &= scores < DUPLICATE_SIMILARITY
         candidates = np.flatnonzero(allowed)
@@ -114,3 +115,9 @@ class VectorIndex:
             if len(chosen) == k:
                 break
         return [Recommendation(self.tracks[i], float(scores[i])) for i in chosen]
+
+
+def _codes(values: list[str]) -> np.ndarray:
+    """Integer code per value; equal strings share a code."""
+    table: dict[str, int] = {}
+    return np.fromiter((table.setdefault(v, len(table)) for v in values), dtype=np.int64, count=len(values))

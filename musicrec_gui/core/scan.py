@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Protocol, Union
 
 import numpy as np
+import threadpoolctl
 
 from musicrec_gui.core import audio as audio_mod
 from musicrec_gui.core import features as features_mod
@@ -178,6 +179,9 @@ def scan(
     queue = iter(todo)
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="musicrec-decode")
     cancelled = False
+    # Parallelism comes from the file-level pool and TensorFlow's own threads; a multi-threaded BLAS
+    # inside each feature job would only fight them for the same cores.
+    blas_limit = threadpoolctl.threadpool_limits(limits=1, user_api="blas")
 
     def _fill() -> None:
         while len(pending) < max(1, workers) + max(0, prefetch):
@@ -240,4 +244,5 @@ def scan(
         for _, future in pending:
             future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+        blas_limit.restore_original_limits()
     yield ScanFinished(analysed, failed, cached, cancelled, time.perf_counter() - started, stages)
