@@ -37,27 +37,38 @@ class CliError(Exception):
         self.code = code
 
 
+def _add_common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """Options valid before or after the command; only the main parser sets defaults."""
+
+    def default(value):
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument("--library", type=Path, default=default(None),
+                        help=f"library cache file (default: $MUSICREC_LIBRARY or {default_library_path()})")
+    parser.add_argument("--encoder", type=Path, default=default(None),
+                        help="a .keras encoder with its .json beside it (default: the bundled one)")
+    parser.add_argument("--mode", choices=["excerpt", "full"], default=default("excerpt"),
+                        help="analyse a centred excerpt (fast, default) or the full track (better, slower)")
+    parser.add_argument("--excerpt-seconds", type=float, default=default(30.0), help="excerpt length (default 30)")
+    parser.add_argument("-q", "--quiet", action="store_true", default=default(False), help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="musicrec", description=__doc__.split("\n\n")[0].split(": ", 1)[-1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("--version", action="version", version=f"musicrec {__version__}")
-    parser.add_argument("--library", type=Path, default=None,
-                        help=f"library cache file (default: $MUSICREC_LIBRARY or {default_library_path()})")
-    parser.add_argument("--encoder", type=Path, default=None,
-                        help="a .keras encoder with its .json beside it (default: the bundled one)")
-    parser.add_argument("--mode", choices=["excerpt", "full"], default="excerpt",
-                        help="analyse a centred excerpt (fast, default) or the full track (better, slower)")
-    parser.add_argument("--excerpt-seconds", type=float, default=30.0, help="excerpt length (default 30)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_common_options(parser, defaults=True)
+    common = argparse.ArgumentParser(add_help=False)
+    _add_common_options(common, defaults=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("scan", help="analyse the audio files in a folder")
+    p = sub.add_parser("scan", help="analyse the audio files in a folder", parents=[common])
     p.add_argument("folder", type=Path)
     p.add_argument("--workers", type=int, default=2, help="decoding threads (default 2)")
 
     for name, help_text in (("similar", "songs that sound like SONG"), ("playlist", "write SONG and its nearest songs as M3U8")):
-        p = sub.add_parser(name, help=help_text)
+        p = sub.add_parser(name, help=help_text, parents=[common])
         p.add_argument("song", help="a file path, or part of a title or 'artist - title'")
         p.add_argument("-k", type=int, default=2 if name == "similar" else 20, help="how many songs")
         p.add_argument("--exclude-artist", action="store_true", help="leave out the anchor's artist")
@@ -67,12 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "playlist":
             p.add_argument("-o", "--output", type=Path, required=True, help="the .m3u8 file to write")
 
-    p = sub.add_parser("embed", help="analyse a folder and save its song vectors as .npz")
+    p = sub.add_parser("embed", help="analyse a folder and save its song vectors as .npz", parents=[common])
     p.add_argument("folder", type=Path)
     p.add_argument("--out", type=Path, required=True, help="the .npz file to write")
     p.add_argument("--workers", type=int, default=2)
 
-    p = sub.add_parser("info", help="library size, failures and encoder")
+    p = sub.add_parser("info", help="library size, failures and encoder", parents=[common])
     p.add_argument("--failures", action="store_true", help="list every failed file with its reason")
     return parser
 

@@ -1,7 +1,7 @@
 """Finding, decoding and tagging audio files. Read-only: nothing here writes to a music file.
 
-Decoders: libsndfile (through ``soundfile``) reads WAV, AIFF, FLAC, Ogg Vorbis,
-Opus and MP3 with sample-accurate seeking; everything else (AAC/ALAC in MP4,
+Decoders: libsndfile (through ``soundfile``) reads WAV, AIFF, FLAC, Ogg Vorbis
+and Opus with sample-accurate seeking; everything else (MP3, AAC/ALAC in MP4,
 WMA, …) and anything libsndfile refuses goes to FFmpeg's decoders through
 PyAV, whose wheels carry FFmpeg, so users need no system binaries.
 """
@@ -22,8 +22,9 @@ AUDIO_EXTENSIONS = frozenset(
     {".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", ".wave", ".aif", ".aiff", ".aifc",
      ".m4a", ".m4b", ".mp4", ".aac", ".alac", ".wma", ".wv", ".ape", ".mka", ".webm"}
 )
-# libsndfile handles these natively; others skip straight to FFmpeg.
-_SOUNDFILE_EXTENSIONS = frozenset({".flac", ".ogg", ".oga", ".opus", ".wav", ".wave", ".aif", ".aiff", ".aifc", ".mp3"})
+# libsndfile handles these natively; others skip straight to FFmpeg. MP3 goes to FFmpeg too:
+# libsndfile's mpg123 prints resync notes straight to stderr on damaged files.
+_SOUNDFILE_EXTENSIONS = frozenset({".flac", ".ogg", ".oga", ".opus", ".wav", ".wave", ".aif", ".aiff", ".aifc"})
 # Beyond these the file is more likely garbage than audio; refusing early bounds memory.
 MAX_CHANNELS = 64
 MAX_SAMPLE_RATE = 768_000

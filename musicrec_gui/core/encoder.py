@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,30 @@ def save_encoder(model: Any, path: str | os.PathLike, config: EncoderConfig) -> 
     return config
 
 
+def import_keras():
+    """Import Keras (and TensorFlow) without its start-up chatter on stderr.
+
+    TensorFlow's C++ logger prints oneDNN notices before any setting can silence it, so
+    file descriptor 2 points at /dev/null for the import only. ``MUSICREC_DEBUG=1`` keeps it.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if os.environ.get("MUSICREC_DEBUG") or "keras" in sys.modules:
+        import keras
+
+        return keras
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import keras
+
+            keras.ops.convert_to_tensor(np.zeros(1, np.float32))  # the notices come with the first op
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return keras
+
+
 class Encoder:
     """A loaded encoder. Not thread-safe: one thread owns it and calls ``embed_*``.
 
@@ -137,8 +162,7 @@ class Encoder:
                 f"expected {self.config.weights_sha256[:16]}…. The file was changed or belongs to another "
                 "export; re-export it with training/export.py or restore the original."
             )
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import keras
+        keras = import_keras()
 
         try:
             self.model = keras.saving.load_model(self.model_path, compile=False, safe_mode=True)
