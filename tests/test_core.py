@@ -214,3 +214,13 @@ def test_core_imports_no_qt_and_contracts_hold():
            "print(bad); sys.exit(1 if bad else 0)"
     probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert probe.returncode == 0, probe.stdout + probe.stderr
+
+
+def test_decoding_gives_up_at_its_time_limit(tmp_path):
+    path = write(tmp_path / "long.flac", tone(60.0), 22050)
+    with pytest.raises(audio.AudioError, match="time limit"):
+        audio.load_audio(path, time_limit=1e-9)
+    m4a = write(tmp_path / "long.m4a", tone(20.0), 22050)
+    with pytest.raises(audio.AudioError, match="time limit"):
+        audio.load_audio(m4a, time_limit=1e-9)
+    assert len(audio.load_audio(path)) == 60 * 22050

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -28,6 +29,10 @@ _SOUNDFILE_EXTENSIONS = frozenset({".flac", ".ogg", ".oga", ".opus", ".wav", ".w
 # Beyond these the file is more likely garbage than audio; refusing early bounds memory.
 MAX_CHANNELS = 64
 MAX_SAMPLE_RATE = 768_000
+# Full-track analysis stops here: a 3-hour DJ mix is analysed by its first 3 hours.
+MAX_DECODE_SECONDS = 3 * 3600.0
+# A healthy file decodes in well under a second per minute of audio on a slow machine.
+DECODE_TIME_LIMIT = 60.0
 
 
 class AudioError(Exception):
@@ -129,6 +134,7 @@ def load_audio(
     sample_rate: int = 22050,
     offset: float = 0.0,
     duration: float | None = None,
+    time_limit: float | None = DECODE_TIME_LIMIT,
 ) -> np.ndarray:
     """Decode (part of) a file to mono float32.
 
@@ -140,7 +146,10 @@ def load_audio(
     offset : float
         Start, in seconds. Formats that can seek decode only the requested part.
     duration : float or None
-        Length in seconds, or None for the rest of the file.
+        Length in seconds, or None for the rest of the file (at most ``MAX_DECODE_SECONDS``).
+    time_limit : float or None
+        Give up after this many seconds of decoding (a damaged file can make a decoder
+        crawl); checked between blocks.
 
     Returns
     -------
@@ -156,7 +165,7 @@ def load_audio(
     ext = os.path.splitext(path)[1].lower()
     if ext in _SOUNDFILE_EXTENSIONS:
         try:
-            native, native_rate = _read_soundfile(path, offset, duration)
+            native, native_rate = _read_soundfile(path, offset, duration, _deadline(time_limit))
         except AudioError:
             raise
         except Exception:  # noqa: BLE001 - libsndfile refused it; FFmpeg may still know it
@@ -164,7 +173,7 @@ def load_audio(
         else:
             return _finish(native, native_rate, sample_rate)
     try:
-        return _read_ffmpeg(path, offset, duration, sample_rate)
+        return _read_ffmpeg(path, offset, duration, sample_rate, _deadline(time_limit))
     except AudioError:
         raise
     except Exception as err:  # noqa: BLE001
@@ -195,7 +204,16 @@ def load_for_analysis(
     return audio, offset, total
 
 
-def _read_soundfile(path: str, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
+def _deadline(time_limit: float | None) -> float:
+    return time.monotonic() + time_limit if time_limit else float("inf")
+
+
+def _check_deadline(deadline: float) -> None:
+    if time.monotonic() > deadline:
+        raise AudioError("decoding ran past its time limit; the file is probably damaged")
+
+
+def _read_soundfile(path: str, offset: float, duration: float | None, deadline: float) -> tuple[np.ndarray, int]:
     import soundfile
 
     with soundfile.SoundFile(path) as handle:
@@ -205,16 +223,26 @@ def _read_soundfile(path: str, offset: float, duration: float | None) -> tuple[n
             handle.seek(min(start, max(handle.frames - 1, 0)))
         elif start:
             handle.read(start, dtype="float32", always_2d=True)  # no seeking: decode and discard
-        frames = -1 if duration is None else int(round(duration * handle.samplerate))
-        data = handle.read(frames, dtype="float32", always_2d=True)
-        return data.mean(axis=1), handle.samplerate
+        limit = MAX_DECODE_SECONDS if duration is None else min(duration, MAX_DECODE_SECONDS)
+        remaining = int(round(limit * handle.samplerate))
+        block = 1 << 18
+        chunks = []
+        while remaining > 0:
+            _check_deadline(deadline)
+            data = handle.read(min(block, remaining), dtype="float32", always_2d=True)
+            if not len(data):
+                break
+            chunks.append(data.mean(axis=1))
+            remaining -= len(data)
+        mono = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+        return mono, handle.samplerate
 
 
-def _read_ffmpeg(path: str, offset: float, duration: float | None, sample_rate: int) -> np.ndarray:
+def _read_ffmpeg(path: str, offset: float, duration: float | None, sample_rate: int, deadline: float) -> np.ndarray:
     import av
 
     chunks: list[np.ndarray] = []
-    wanted = None if duration is None else int(round(duration * sample_rate))
+    wanted = int(round((MAX_DECODE_SECONDS if duration is None else min(duration, MAX_DECODE_SECONDS)) * sample_rate))
     got = 0
     with av.open(path, metadata_errors="ignore") as container:
         if not container.streams.audio:
@@ -229,6 +257,7 @@ def _read_ffmpeg(path: str, offset: float, duration: float | None, sample_rate: 
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         skip_until = offset
         for frame in container.decode(stream):
+            _check_deadline(deadline)
             if frame.pts is not None and frame.time_base is not None:
                 start = float(frame.pts * frame.time_base)
                 end = start + frame.samples / (frame.sample_rate or sample_rate)
@@ -244,14 +273,13 @@ def _read_ffmpeg(path: str, offset: float, duration: float | None, sample_rate: 
                 chunks.append(pcm)
                 got += pcm.size
             skip_until = 0.0
-            if wanted is not None and got >= wanted:
+            if got >= wanted:
                 break
         else:
             for out in resampler.resample(None):
                 chunks.append(out.to_ndarray().reshape(-1))
     audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    if wanted is not None:
-        audio = audio[:wanted]
+    audio = audio[:wanted]
     return _finish(audio, sample_rate, sample_rate)
 
 
