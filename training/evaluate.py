@@ -142,6 +142,29 @@ def evaluate_run(embedding_model, cache, splits, labels, *, label_model=None, ou
     return scores
 
 
+def plot_scores(scores: dict, path, title: str = "retrieval by album on held-out test tracks") -> None:
+    """Bar chart of P@1 / P@5 / mAP (album) for the encoder and the baselines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    systems = [k for k in ("random", "mfcc_stats", "musicnn_200d", "encoder", "encoder_v0") if "album" in scores.get(k, {})]
+    metrics = ("p@1", "p@5", "map")
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    width = 0.8 / len(systems)
+    for i, sys_name in enumerate(systems):
+        vals = [scores[sys_name]["album"][m] for m in metrics]
+        ax.bar(np.arange(3) + i * width, vals, width, label=sys_name)
+    ax.set_xticks(np.arange(3) + width * (len(systems) - 1) / 2, metrics)
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--encoder", default="resources/encoder/musicrec.keras")
@@ -162,7 +185,13 @@ def main(argv=None) -> dict:
     splits = {s: [by_path[p] for p in ps] for s, ps in paths.items()}
     cache = data.build_cache(tracks, name=f"corpus-w{run['windows_per_track']}", n_windows=run["windows_per_track"])
     encoder = Encoder(args.encoder)
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
     scores = evaluate_run(encoder.model, cache, splits, [], teacher=args.teacher, out_dir=args.out)
+    scores["encoder_file"] = {"path": str(encoder.model_path), "key": encoder.key}
+    if args.out:
+        (Path(args.out) / "scores.json").write_text(json.dumps(scores, indent=1))
+        plot_scores(scores, Path(args.out) / "retrieval_test.png")
     print(json.dumps(scores, indent=1))
     return scores
 

@@ -102,7 +102,7 @@ def pick_tracks() -> list[dict[str, str]]:
         groups = set()
         for r in rows:
             key = near_duplicate_key(r["path"])
-            if key in groups or len(groups) == 2:
+            if len(groups) == 2 or any(key.startswith(g) or g.startswith(key) for g in groups):
                 continue  # two different pieces, not two variants of one
             groups.add(key)
             chosen.append({**r, "style": style, "original": originals.get(r["path"], r["path"])})
