@@ -82,9 +82,9 @@ def probe_duration(path: str) -> float:
         try:
             import soundfile
 
-            info = soundfile.info(path)
-            if info.samplerate > 0 and info.frames > 0:
-                return info.frames / info.samplerate
+            with open(path, "rb") as raw, soundfile.SoundFile(raw) as handle:
+                if handle.samplerate > 0 and handle.frames > 0:
+                    return handle.frames / handle.samplerate
         except Exception:  # noqa: BLE001 - fall through to FFmpeg's demuxer
             pass
     try:
@@ -216,7 +216,8 @@ def _check_deadline(deadline: float) -> None:
 def _read_soundfile(path: str, offset: float, duration: float | None, deadline: float) -> tuple[np.ndarray, int]:
     import soundfile
 
-    with soundfile.SoundFile(path) as handle:
+    # A file object, not the path: libsndfile cannot open names that are not valid UTF-8.
+    with open(path, "rb") as raw, soundfile.SoundFile(raw) as handle:
         _check_format(handle.samplerate, handle.channels)
         start = int(round(offset * handle.samplerate))
         if start and handle.seekable():
