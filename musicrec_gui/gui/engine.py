@@ -86,6 +86,20 @@ class EngineWorker(QObject):
             self.scanFinished.emit(generation, scan_mod.ScanFinished(0, 0, 0, True, 0.0))
 
 
+class EngineThread(QThread):
+    """The engine's QThread, with its event loop run from Python.
+
+    Running ``exec()`` inside a Python ``run()`` keeps one Python thread state alive
+    for the thread's whole life. With the default C++ ``run()``, every queued slot
+    call creates and then frees a thread state; TensorFlow's pybind11 layer caches
+    that pointer per thread and, once it is freed and reused by another thread,
+    takes the GIL with a foreign thread state (observed: hangs and segfaults).
+    """
+
+    def run(self) -> None:
+        self.exec()
+
+
 class Engine(QObject):
     """GUI-thread facade of the engine thread. Re-emits only the current scan's events."""
 
@@ -104,7 +118,7 @@ class Engine(QObject):
     def __init__(self, library: Library, encoder_path: str, parent: QObject | None = None,
                  loader: Callable[[str], object] = _load_encoder):
         super().__init__(parent)
-        self._thread = QThread()
+        self._thread = EngineThread()
         self._thread.setObjectName("musicrec-engine")
         self._worker = EngineWorker(library, encoder_path, loader)
         self._worker.moveToThread(self._thread)
