@@ -71,7 +71,7 @@ def _format_hz(hz: float) -> str:
 class MelFrequencyAxis(pg.AxisItem):
     """Left axis of a mel-bin image labelled in Hz (ticks at round frequencies)."""
 
-    NICE_HZ = (0, 100, 250, 500, 1000, 2000, 3000, 4000, 6000, 8000)
+    NICE_HZ = (0, 500, 1000, 2000, 3000, 4000, 6000, 8000)
 
     def __init__(self, n_mels: int = 128, fmin: float = 0.0, fmax: float = 8000.0, **kwargs):
         super().__init__("left", **kwargs)

@@ -202,7 +202,7 @@ class MainWindow(QMainWindow):
         self.failures = FailurePanel()
         self.bottom_tabs = QTabWidget()
         self.bottom_tabs.addTab(self.failures, "Failures (0)")
-        self.bottom_tabs.setMaximumHeight(190)
+        self.bottom_tabs.setMaximumHeight(150)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
