@@ -45,6 +45,11 @@ def log_mel_spectrogram(audio: np.ndarray, *, config: FeatureConfig = FeatureCon
         audio = np.pad(audio, (0, config.n_fft - n_samples))
     # Non-finite samples (a broken decoder) would poison every bin of the FFT.
     audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak > 1e3:
+        # Float files may hold any scale; the spectrogram is relative to its own peak, so scaling
+        # down changes nothing but keeps the squared magnitudes from overflowing float32.
+        audio = audio / np.float32(peak)
     power = librosa.feature.melspectrogram(
         y=audio,
         sr=config.sample_rate,
