@@ -344,7 +344,9 @@ class Library:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         if not rows:
             return ids, np.zeros((0, 0), dtype=np.float32)
-        return ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+        # One join and one reshape instead of 100 000 small arrays.
+        flat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        return ids, flat.reshape(len(rows), -1).copy()
 
     def slice_vectors(self, track_id: int, *, encoder_key: str, analysis_key: str) -> tuple[np.ndarray, float] | None:
         """Per-slice embeddings of one track and the offset (s) of its first slice.

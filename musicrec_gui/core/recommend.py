@@ -56,9 +56,12 @@ class VectorIndex:
         self._album = _codes([t.album.casefold() for t in self.tracks])
 
     @classmethod
-    def from_library(cls, library: Library, *, encoder_key: str, analysis_key: str) -> "VectorIndex":
+    def from_library(
+        cls, library: Library, *, encoder_key: str, analysis_key: str, tracks: Sequence[Track] | None = None
+    ) -> "VectorIndex":
+        """Index every vector of one encoder + analysis; ``tracks`` saves re-reading the track list."""
         ids, vectors = library.vectors(encoder_key=encoder_key, analysis_key=analysis_key)
-        by_id = {t.id: t for t in library.tracks()}
+        by_id = {t.id: t for t in (library.tracks() if tracks is None else tracks)}
         keep = [i for i, track_id in enumerate(ids) if int(track_id) in by_id]
         return cls([by_id[int(ids[i])] for i in keep], vectors[keep] if len(keep) else np.zeros((0, 1)))
 

@@ -1,0 +1,178 @@
+"""Large libraries: 100 000 cached tracks, and memory while scanning thousands of files.
+
+    python benchmarks/scale_bench.py [--tracks 100000] [--scan-files 5000]
+
+Part 1 fills a real library file with synthetic tracks and 32-d vectors, then times, each in
+a fresh process: opening the library and listing every track (what start-up shows), building
+the vector index, top-10 queries, and filtering the Qt song list (offscreen). Part 2 scans
+``--scan-files`` short generated WAV files with the bundled encoder and reports peak RSS after
+the first 10 % and at the end: bounded memory means the two stay close.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def fill_library(path: Path, n: int) -> str:
+    import numpy as np
+
+    from musicrec_gui.core.library import Library
+
+    Library(path).close()
+    rng = np.random.default_rng(0)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.executemany(
+            "INSERT INTO tracks (id, path, size, mtime_ns, title, artist, album, duration, status) "
+            "VALUES (?, ?, 1000, 1, ?, ?, ?, 200.0, 'done')",
+            ((i + 1, os.fsencode(f"/music/artist{i % 7000}/album{i % 11000}/track {i}.flac"), f"Track {i}",
+              f"Artist {i % 7000}", f"Album {i % 11000}") for i in range(n)))
+        vectors = rng.standard_normal((n, 32)).astype(np.float32)
+        conn.executemany(
+            "INSERT INTO vectors VALUES (?, 'bench', 'excerpt30', ?, ?, 1, 0.0)",
+            ((i + 1, vectors[i].tobytes(), vectors[i].tobytes()) for i in range(n)))
+    conn.close()
+    return "bench"
+
+
+def child_library(path: str) -> dict:
+    t0 = time.perf_counter()
+    from musicrec_gui.core.library import Library
+    from musicrec_gui.core.recommend import VectorIndex
+
+    library = Library(path)
+    tracks = library.tracks()
+    t1 = time.perf_counter()
+    index = VectorIndex.from_library(library, encoder_key="bench", analysis_key="excerpt30")
+    t2 = time.perf_counter()
+    times = []
+    for track_id in range(1, 2001, 10):
+        t = time.perf_counter()
+        index.similar(track_id, k=10, exclude_same_artist=True, exclude_same_album=True)
+        times.append(time.perf_counter() - t)
+    times.sort()
+    return {"open_and_list_s": t1 - t0, "tracks": len(tracks), "index_s": t2 - t1,
+            "query_ms_median": 1000 * times[len(times) // 2], "query_ms_p95": 1000 * times[int(len(times) * .95)]}
+
+
+def child_gui(path: str) -> dict:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from musicrec_gui.core.library import Library
+    from musicrec_gui.gui.models import SongTableModel, SongFilterProxy
+
+    app = QApplication([])
+    tracks = Library(path).tracks()
+    t0 = time.perf_counter()
+    model = SongTableModel()
+    model.set_tracks(tracks)
+    proxy = SongFilterProxy()
+    proxy.setSourceModel(model)
+    t1 = time.perf_counter()
+    timings = {}
+    for text in ["a", "artist 12", "track 99999", ""]:
+        t = time.perf_counter()
+        proxy.set_filter_text(text)
+        app.processEvents()
+        timings[text or "(cleared)"] = (1000 * (time.perf_counter() - t), proxy.rowCount())
+    t = time.perf_counter()
+    proxy.sort(0)
+    sort_ms = 1000 * (time.perf_counter() - t)
+    return {"model_s": t1 - t0, "filter_ms": timings, "sort_ms": sort_ms}
+
+
+def child_scan(folder: str) -> dict:
+    from musicrec_gui.core.encoder import Encoder, bundled_encoder_path
+    from musicrec_gui.core.library import Library
+    from musicrec_gui.core.scan import ScanFinished, TrackDone, scan
+
+    encoder = Encoder(bundled_encoder_path())
+    with tempfile.TemporaryDirectory() as tmp:
+        library = Library(Path(tmp) / "lib.sqlite3")
+        rss_early = None
+        done = 0
+        t0 = time.perf_counter()
+        for event in scan(folder, library=library, encoder=encoder):
+            if isinstance(event, TrackDone):
+                done += 1
+                if rss_early is None and done >= event.to_analyse // 10:
+                    rss_early = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            if isinstance(event, ScanFinished):
+                finished = event
+        seconds = time.perf_counter() - t0
+    return {"files": done, "seconds": seconds, "rss_after_10pct_mb": rss_early,
+            "failed": finished.failed}
+
+
+def run_child(kind: str, arg: str) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        subprocess.run([sys.executable, __file__, "--child", kind, arg, out.name], check=True,
+                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        return json.loads(Path(out.name).read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tracks", type=int, default=100_000)
+    parser.add_argument("--scan-files", type=int, default=5000)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, arg, out = args.child
+        result = {"library": child_library, "gui": child_gui, "scan": child_scan}[kind](arg)
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        Path(out).write_text(json.dumps(result))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "big.sqlite3"
+        t = time.perf_counter()
+        fill_library(db, args.tracks)
+        print(f"filled {args.tracks:,} tracks in {time.perf_counter() - t:.1f} s "
+              f"({db.stat().st_size / 1e6:.0f} MB)", file=sys.stderr)
+        lib = run_child("library", str(db))
+        gui = run_child("gui", str(db))
+    print(f"\n## {args.tracks:,} cached tracks\n")
+    print("| step | time | peak RSS MB |\n|---|---|---|")
+    print(f"| open library + list all tracks (start-up) | {lib['open_and_list_s'] * 1000:.0f} ms | {lib['peak_rss_mb']:.0f} |")
+    print(f"| build vector index | {lib['index_s'] * 1000:.0f} ms | |")
+    print(f"| top-10 query, artist + album excluded (median / p95) | {lib['query_ms_median']:.2f} / {lib['query_ms_p95']:.2f} ms | |")
+    print(f"| fill the Qt song model | {gui['model_s'] * 1000:.0f} ms | {gui['peak_rss_mb']:.0f} |")
+    for text, (ms, rows) in gui["filter_ms"].items():
+        print(f"| filter {text!r} → {rows:,} rows | {ms:.0f} ms | |")
+    print(f"| sort by title | {gui['sort_ms']:.0f} ms | |")
+
+    if args.scan_files:
+        import numpy as np
+        import soundfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            rng = np.random.default_rng(1)
+            t = np.arange(22050 * 4) / 22050
+            for i in range(args.scan_files):
+                folder = Path(tmp) / f"{i // 500:03d}"
+                folder.mkdir(exist_ok=True)
+                y = 0.2 * np.sin(2 * np.pi * (100 + i % 900) * t) + 0.01 * rng.standard_normal(len(t))
+                soundfile.write(folder / f"{i:05d}.wav", y.astype(np.float32), 22050, subtype="PCM_16")
+            print(f"scanning {args.scan_files} files …", file=sys.stderr)
+            scan = run_child("scan", tmp)
+        print(f"\n## Scanning {scan['files']:,} files (4-s WAV, bundled encoder)\n")
+        print(f"{scan['files'] / scan['seconds']:.1f} files/s; peak RSS after the first 10 %: "
+              f"{scan['rss_after_10pct_mb']:.0f} MB; at the end: {scan['peak_rss_mb']:.0f} MB.")
+
+
+if __name__ == "__main__":
+    main()
