@@ -282,6 +282,8 @@ class MainWindow(QMainWindow):
         self.folder = os.path.abspath(folder)
         tracks = [t for t in self.library.tracks() if _under(t.path, self.folder)]
         self.song_model.set_tracks(tracks)
+        self.song_proxy.sort(self.song_view.horizontalHeader().sortIndicatorSection(),
+                             self.song_view.horizontalHeader().sortIndicatorOrder())
         self.failures.set_failures((t.display_path, t.error) for t in tracks if t.status == "failed")
         self._index_stale = True
         shown = "the demo library" if Path(self.folder) == demo_folder().resolve() or \

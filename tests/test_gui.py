@@ -1,0 +1,340 @@
+"""musicrec-gui driven for real: offscreen Qt, real audio files, the tiny real encoder,
+and real PortAudio playing into ALSA's null device."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _portaudio_on_null_device() -> None:
+    """Import sounddevice (which initialises PortAudio) with HOME pointing at an
+    ``.asoundrc`` whose default PCM is ALSA's null device, then restore HOME."""
+    if "sounddevice" in sys.modules:
+        return
+    home = Path(tempfile.mkdtemp(prefix="musicrec-alsa-"))
+    (home / ".asoundrc").write_text("pcm.!default { type null }\nctl.!default { type hw card 0 }\n")
+    old = os.environ.get("HOME")
+    os.environ["HOME"] = str(home)
+    try:
+        import sounddevice  # noqa: F401
+    finally:
+        if old is None:
+            os.environ.pop("HOME", None)
+        else:
+            os.environ["HOME"] = old
+
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+_portaudio_on_null_device()
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl  # noqa: E402
+from PySide6.QtGui import QDropEvent  # noqa: E402
+
+from audio_factory import tone, write  # noqa: E402
+from musicrec_gui.core.library import Library, Track  # noqa: E402
+from musicrec_gui.gui import player as player_mod  # noqa: E402
+from musicrec_gui.gui.models import SongFilterProxy, SongTableModel  # noqa: E402
+from musicrec_gui.gui.player import NullPlayer, Player, make_player  # noqa: E402
+from musicrec_gui.gui.settings import load_settings, open_store  # noqa: E402
+from musicrec_gui.gui.window import MainWindow, demo_folder  # noqa: E402
+
+SCAN_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture()
+def env(tmp_path):
+    library = Library(tmp_path / "library.sqlite3")
+    store = open_store(str(tmp_path / "settings.ini"))
+    yield {"library": library, "store": store, "tmp": tmp_path}
+    library.close()
+
+
+def make_window(qtbot, env, encoder, folder=None, **kwargs) -> MainWindow:
+    window = MainWindow(env["library"], env["store"], encoder_path=encoder, folder=folder, **kwargs)
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+def wait_scan(qtbot, window):
+    qtbot.waitUntil(lambda: not window.engine.scanning, timeout=SCAN_TIMEOUT_MS)
+
+
+def statuses(window) -> dict[str, str]:
+    return {os.path.basename(t.path): t.status for t in window.song_model.tracks()}
+
+
+def test_open_folder_scan_select_recommend_and_playlist(qtbot, env, tiny_encoder_path, music_dir):
+    window = make_window(qtbot, env, tiny_encoder_path, folder=music_dir)
+    assert window.statusBar().currentMessage() in ("Loading encoder…", "") or "Encoder" in window.statusBar().currentMessage()
+    wait_scan(qtbot, window)
+    done = statuses(window)
+    assert done["low_drone.wav"] == "analysed" or done["low_drone.wav"] == "done"
+    assert all(done[name] == "done" for name in ("low_drone.wav", "bright_pulse.ogg", "mid_chord_2.wav"))
+    # failures counted and listed with a reason per file
+    failures = dict(window.failures.model.failures())
+    failed_names = {os.path.basename(p) for p in failures}
+    assert {"truncated.ogg", "not_audio.mp3", "empty.flac", "text.wav"} <= failed_names
+    assert all(reason for reason in failures.values())
+    assert window.bottom_tabs.tabText(0) == f"Failures ({len(failures)})"
+    assert "failed" in window.progress.label.text()
+
+    # a song was selected automatically; select another by clicking its row
+    qtbot.waitUntil(lambda: window.anchor is not None, timeout=10_000)
+    drone = next(t for t in window.song_model.tracks() if t.path.endswith("low_drone.wav"))
+    row = window.song_proxy.mapFromSource(window.song_model.index(window.song_model.row_of(drone.id), 0))
+    rect = window.song_view.visualRect(row)
+    qtbot.mouseClick(window.song_view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert window.anchor.id == drone.id
+    qtbot.waitUntil(lambda: len(window.recommendations.rows) == 2, timeout=10_000)
+    names = [os.path.basename(r.track.path) for r in window.recommendations.rows]
+    assert drone.id not in [r.track.id for r in window.recommendations.rows]
+    assert all(-1.0 <= r.score <= 1.0 for r in window.recommendations.rows)
+    qtbot.waitUntil(window.thumbnails_ready, timeout=20_000)
+    qtbot.waitUntil(lambda: window.spectrogram.data is not None, timeout=20_000)
+    data = window.spectrogram.data
+    assert data.mel.shape[0] == 128 and len(data.boundaries) >= 2
+    assert window.spectrogram.image.image is not None
+
+    window.recommendations.count_box.setValue(4)
+    qtbot.waitUntil(lambda: len(window.recommendations.rows) == 4, timeout=10_000)
+    assert window.settings.n_recommendations == 4
+
+    playlist = window.save_playlist(str(env["tmp"] / "like drone.m3u8"))
+    lines = playlist.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "#EXTM3U" and lines[2].startswith("#EXTINF:") and lines[3] == drone.display_path
+    assert len([line for line in lines if line.startswith("#EXTINF")]) == 5
+    with pytest.raises(ValueError):
+        window.save_playlist(str(env["tmp"] / "oops.mp3"))
+    assert names  # recommendations had names
+
+
+def test_playback_on_a_real_stream_moves_the_playhead(qtbot, env, tiny_encoder_path, good_library_dir, tmp_path):
+    folder = tmp_path / "long"
+    folder.mkdir()
+    write(folder / "long_a.wav", tone(40.0, freqs=(220.0,), seed=1), 22050)
+    write(folder / "long_b.wav", tone(40.0, freqs=(330.0,), seed=2), 22050)
+    window = make_window(qtbot, env, tiny_encoder_path, folder=folder)
+    assert isinstance(window.player, Player), window.player.unavailable_reason
+    wait_scan(qtbot, window)
+    qtbot.waitUntil(lambda: window.anchor is not None and window.spectrogram.data is not None, timeout=20_000)
+    start = window.start_point(window.anchor)
+    assert start == pytest.approx(5.0, abs=0.1)  # the analysed 30 s excerpt starts in the middle of a 40 s song
+
+    qtbot.mouseClick(window.player_controls.play_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.player.state == "playing", timeout=10_000)
+    stream = window.player.stream
+    assert stream is not None and stream.active
+    assert window.player_controls.play_button.text() == "Pause"
+    qtbot.waitUntil(lambda: window.spectrogram.playhead.isVisible() and window.spectrogram.playhead.value() > start + 0.3,
+                    timeout=5_000)
+    first = window.spectrogram.playhead.value()
+    qtbot.wait(400)
+    assert window.spectrogram.playhead.value() > first  # it moves while playing
+    assert window.player.frames_delivered > 0
+
+    # pause / resume through the same button; a recommendation takes over (one song at a time)
+    qtbot.mouseClick(window.player_controls.play_button, Qt.MouseButton.LeftButton)
+    assert window.player.state == "paused"
+    qtbot.mouseClick(window.player_controls.play_button, Qt.MouseButton.LeftButton)
+    assert window.player.state == "playing"
+    qtbot.waitUntil(lambda: len(window.recommendations.rows) == 1, timeout=10_000)
+    qtbot.mouseClick(window.recommendations.rows[0].play_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.player.state == "playing" and window.player.key[0] == "rec", timeout=10_000)
+    assert not window.spectrogram.playhead.isVisible()
+    window.player_controls.volume.setValue(20)
+    assert window.player.volume == pytest.approx(0.2)
+
+    qtbot.mouseClick(window.player_controls.stop_button, Qt.MouseButton.LeftButton)
+    assert window.player.state == "stopped" and window.player.stream is None
+
+
+def test_cancel_midway_then_rescan(qtbot, env, tiny_encoder_path, good_library_dir, tmp_path):
+    folder = tmp_path / "many"
+    for i in range(4):
+        shutil.copytree(good_library_dir, folder / f"copy{i}")
+    window = make_window(qtbot, env, tiny_encoder_path, folder=folder)
+    qtbot.waitUntil(lambda: window.progress.bar.value() >= 2, timeout=SCAN_TIMEOUT_MS)
+    with qtbot.waitSignal(window.engine.scanFinished, timeout=SCAN_TIMEOUT_MS) as finished:
+        qtbot.mouseClick(window.progress.cancel_button, Qt.MouseButton.LeftButton)
+    assert finished.args[0].cancelled
+    done = sum(t.status == "done" for t in window.song_model.tracks())
+    assert 0 < done < 32
+    assert "cancelled" in window.progress.label.text()
+
+    with qtbot.waitSignal(window.engine.scanFinished, timeout=SCAN_TIMEOUT_MS) as finished:
+        window.rescan_action.trigger()
+    event = finished.args[0]
+    assert not event.cancelled and event.cached >= done and event.analysed == 32 - event.cached
+    assert all(t.status == "done" for t in window.song_model.tracks())
+
+
+def test_new_scan_supersedes_running_one(qtbot, env, tiny_encoder_path, good_library_dir, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for i in range(3):
+        shutil.copytree(good_library_dir, first / f"c{i}")
+    shutil.copytree(good_library_dir, second)
+    window = make_window(qtbot, env, tiny_encoder_path, folder=first)
+    qtbot.waitUntil(lambda: window.progress.bar.value() >= 1, timeout=SCAN_TIMEOUT_MS)
+    window.open_folder(str(second))
+    wait_scan(qtbot, window)
+    assert window.folder == str(second)
+    assert all(t.path.startswith(str(second)) for t in window.song_model.tracks())
+    assert all(t.status == "done" for t in window.song_model.tracks())
+
+
+def test_event_loop_stays_responsive_during_a_scan(qtbot, env, tiny_encoder_path, good_library_dir, tmp_path):
+    folder = tmp_path / "busy"
+    for i in range(3):
+        shutil.copytree(good_library_dir, folder / f"c{i}")
+    window = make_window(qtbot, env, tiny_encoder_path, folder=None, autostart=False)
+    qtbot.waitUntil(lambda: window.engine.encoder_loaded, timeout=SCAN_TIMEOUT_MS)
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick():
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(tick)
+    timer.start()
+    last[0] = time.perf_counter()
+    window.open_folder(str(folder))
+    wait_scan(qtbot, window)
+    timer.stop()
+    assert sum(t.status == "done" for t in window.song_model.tracks()) == 24
+    assert len(gaps) > 20
+    worst = max(gaps)
+    print(f"timer ticks: {len(gaps)}, worst gap {1000 * worst:.1f} ms, median {1000 * float(np.median(gaps)):.1f} ms")
+    assert worst < 0.100
+
+
+def test_settings_and_library_survive_a_restart(qtbot, env, tiny_encoder_path, good_library_dir, tmp_path):
+    folder = tmp_path / "music"
+    shutil.copytree(good_library_dir, folder)
+    window = make_window(qtbot, env, tiny_encoder_path, folder=folder)
+    wait_scan(qtbot, window)
+    window.recommendations.count_box.setValue(5)
+    window.recommendations.exclude_artist.setChecked(True)
+    window.resize(760, 540)  # fits the offscreen screen (restoreGeometry keeps windows on screen)
+    window.main_splitter.setSizes([300, 800])
+    sizes = window.main_splitter.sizes()
+    saved_size = window.size()
+    window.player_controls.volume.setValue(35)
+    window.close()
+
+    settings = load_settings(open_store(str(env["tmp"] / "settings.ini")))
+    assert settings.last_folder == str(folder)
+    assert settings.n_recommendations == 5 and settings.exclude_same_artist and settings.volume == 35
+
+    again = make_window(qtbot, env, tiny_encoder_path)
+    # the last library is shown at once from the cache, before the encoder has loaded
+    assert again.song_model.rowCount() == 8
+    assert all(t.status == "done" for t in again.song_model.tracks())
+    assert again.folder == str(folder)
+    assert again.recommendations.count == 5 and again.recommendations.exclude_artist.isChecked()
+    assert again.size() == saved_size
+    assert again.main_splitter.sizes() == sizes
+    wait_scan(qtbot, again)
+    assert "8 unchanged" in again.progress.label.text()
+
+
+def test_analysis_mode_is_remembered(qtbot, env, tiny_encoder_path, good_library_dir, tmp_path):
+    window = make_window(qtbot, env, tiny_encoder_path, folder=None, autostart=False)
+    window.mode_box.setCurrentIndex(1)
+    wait_scan(qtbot, window)
+    window.close()
+    again = make_window(qtbot, env, tiny_encoder_path, autostart=False)
+    assert again.mode_box.currentData() == "full" and again.analysis.key.startswith("full")
+
+
+def test_first_run_opens_the_demo_library(qtbot, env, tiny_encoder_path):
+    window = make_window(qtbot, env, tiny_encoder_path)
+    assert Path(window.folder) == demo_folder().resolve() or window.folder == str(demo_folder())
+    wait_scan(qtbot, window)
+    n_demo = len([p for p in demo_folder().iterdir() if p.suffix == ".ogg"])
+    assert window.song_model.rowCount() == n_demo
+    qtbot.waitUntil(lambda: len(window.recommendations.rows) == 2, timeout=20_000)
+
+
+def test_dropping_a_folder_opens_it(qtbot, env, tiny_encoder_path, good_library_dir, tmp_path):
+    folder = tmp_path / "dropped"
+    shutil.copytree(good_library_dir, folder)
+    window = make_window(qtbot, env, tiny_encoder_path, autostart=False)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    assert window.folder == str(folder)
+    wait_scan(qtbot, window)
+    assert window.song_model.rowCount() == 8
+
+
+def test_without_audio_device_the_app_says_so_once_and_works(qtbot, env, tiny_encoder_path, good_library_dir,
+                                                            tmp_path, monkeypatch):
+    import sounddevice
+
+    def no_device(*args, **kwargs):
+        raise sounddevice.PortAudioError("Error querying device -1")
+
+    monkeypatch.setattr(sounddevice, "query_devices", no_device)
+    player = make_player()
+    assert isinstance(player, NullPlayer) and "no audio output device" in player.unavailable_reason
+    folder = tmp_path / "music"
+    shutil.copytree(good_library_dir, folder)
+    window = make_window(qtbot, env, tiny_encoder_path, folder=folder, player=player)
+    assert player.unavailable_reason in window.statusBar().currentMessage()
+    assert not window.player_controls.play_button.isEnabled()
+    wait_scan(qtbot, window)
+    qtbot.waitUntil(lambda: len(window.recommendations.rows) == 2, timeout=20_000)
+    assert not window.recommendations.rows[0].play_button.isEnabled()
+
+
+def test_song_list_is_quick_with_50000_rows(qtbot):
+    tracks = [Track(i, f"/music/{i % 97}/song {i}.flac", 1, 1, f"Song {i:05d}", f"Artist {i % 500}",
+                    f"Album {i % 3000}", float(i % 400), "done" if i % 13 else "failed", "") for i in range(50_000)]
+    model = SongTableModel()
+    proxy = SongFilterProxy()
+    proxy.setSourceModel(model)
+    from PySide6.QtWidgets import QTableView
+
+    view = QTableView()
+    qtbot.addWidget(view)
+    view.setModel(proxy)
+    view.setSortingEnabled(True)
+    view.show()
+    t0 = time.perf_counter()
+    model.set_tracks(tracks)
+    t1 = time.perf_counter()
+    view.sortByColumn(SongTableModel.DURATION, Qt.SortOrder.DescendingOrder)
+    t2 = time.perf_counter()
+    proxy.set_filter_text("song 04242")
+    t3 = time.perf_counter()
+    assert proxy.rowCount() == 1
+    proxy.set_filter_text("artist 42 album")
+    assert proxy.rowCount() == sum(1 for t in tracks if "42" in f"{t.title} {t.artist} {t.album} {t.path}".lower())
+    view.scrollToBottom()
+    qtbot.wait(10)
+    proxy.set_filter_text("")
+    model.upsert(Track(50_000, "/music/new.flac", 1, 1, "New", "", "", 1.0, "done", ""))
+    t4 = time.perf_counter()
+    print(f"load {t1 - t0:.2f} s, sort {t2 - t1:.2f} s, filter {t3 - t2:.2f} s, clear+insert {t4 - t3:.2f} s")
+    assert proxy.rowCount() == 50_001
+    assert t1 - t0 < 2.0 and t2 - t1 < 2.0 and t3 - t2 < 2.0 and t4 - t3 < 2.0
+
+
+def test_player_factory_reports_missing_portaudio(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sounddevice", None)  # import fails as if PortAudio were missing
+    player = player_mod.make_player()
+    assert isinstance(player, NullPlayer) and "PortAudio" in player.unavailable_reason
