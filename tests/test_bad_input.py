@@ -78,3 +78,20 @@ def test_real_corpus_tracks_scan_and_find_neighbours(tmp_path, tiny_encoder):
     assert events[-1].analysed == len(tracks) and events[-1].failed == 0
     for track in library.tracks():
         assert track.duration > 30 and track.status == "done"
+
+
+def test_file_rewritten_mid_scan_is_redone_next_time(music_dir, tmp_path, tiny_encoder):
+    from audio_factory import tone, write
+
+    library = Library(tmp_path / "lib.sqlite3")
+    victim = music_dir / "low_drone.wav"
+    events = []
+    for event in scan_mod.scan(music_dir, library=library, encoder=tiny_encoder, workers=1, prefetch=0):
+        events.append(event)
+        if isinstance(event, scan_mod.ScanStarted):
+            write(victim, tone(3.0, freqs=(990.0,)), 22050)
+            os.utime(victim, ns=(1, 1))  # a new identity even on coarse-mtime file systems
+    failed = {Path(e.path).name: e.reason for e in events if isinstance(e, scan_mod.TrackFailed)}
+    assert "changed while it was being read" in failed["low_drone.wav"]
+    again = list(scan_mod.scan(music_dir, library=library, encoder=tiny_encoder))
+    assert [Path(e.track.path).name for e in again if isinstance(e, scan_mod.TrackDone)] == ["low_drone.wav"]

@@ -224,3 +224,18 @@ def test_decoding_gives_up_at_its_time_limit(tmp_path):
     with pytest.raises(audio.AudioError, match="time limit"):
         audio.load_audio(m4a, time_limit=1e-9)
     assert len(audio.load_audio(path)) == 60 * 22050
+
+
+def test_model_with_code_inside_is_refused(tmp_path):
+    import keras
+
+    from musicrec_gui.core.encoder import EncoderConfig, save_encoder
+
+    inputs = keras.Input((128, 128, 1))
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Lambda(lambda t: t * 2.0)(x)  # arbitrary Python: what safe_mode exists to refuse
+    outputs = keras.layers.Dense(4)(x)
+    config = EncoderConfig(name="lambda", version="1", embedding_size=4, weights_sha256="")
+    save_encoder(keras.Model(inputs, outputs), tmp_path / "evil.keras", config)
+    with pytest.raises(EncoderError, match="could not be loaded safely"):
+        Encoder(tmp_path / "evil.keras")

@@ -98,11 +98,24 @@ class _Prepared:
     feature_seconds: float
 
 
-def prepare_track(path: str, *, settings: AnalysisSettings, config: FeatureConfig) -> _Prepared:
-    """Decode, tag and slice one file (runs in the pool; touches no shared state)."""
+def prepare_track(
+    path: str, *, settings: AnalysisSettings, config: FeatureConfig, identity: tuple[int, int] | None = None
+) -> _Prepared:
+    """Decode, tag and slice one file (runs in the pool; touches no shared state).
+
+    ``identity`` is the (size, mtime_ns) the scan planned with; a file rewritten while
+    it was read fails here, and the next scan sees its new identity and analyses it again.
+    """
     start = time.perf_counter()
     audio, offset, duration = audio_mod.load_for_analysis(path, settings=settings, sample_rate=config.sample_rate)
     tags = audio_mod.read_tags(path)
+    if identity is not None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            raise audio_mod.AudioError("the file disappeared while it was being read") from None
+        if (st.st_size, st.st_mtime_ns) != identity:
+            raise audio_mod.AudioError("the file changed while it was being read; the next scan analyses it again")
     if not tags.duration:
         tags = audio_mod.Tags(tags.title, tags.artist, tags.album, duration)
     decoded = time.perf_counter()
@@ -188,7 +201,8 @@ def scan(
             track = next(queue, None)
             if track is None:
                 return
-            pending.append((track, pool.submit(prepare_track, track.path, settings=settings, config=config)))
+            pending.append((track, pool.submit(prepare_track, track.path, settings=settings, config=config,
+                                               identity=(track.size, track.mtime_ns))))
 
     try:
         _fill()
