@@ -95,3 +95,26 @@ def test_file_rewritten_mid_scan_is_redone_next_time(music_dir, tmp_path, tiny_e
     assert "changed while it was being read" in failed["low_drone.wav"]
     again = list(scan_mod.scan(music_dir, library=library, encoder=tiny_encoder))
     assert [Path(e.track.path).name for e in again if isinstance(e, scan_mod.TrackDone)] == ["low_drone.wav"]
+
+
+def test_unreadable_subfolder_keeps_its_cached_songs(music_dir, tmp_path, tiny_encoder):
+    library = Library(tmp_path / "lib.sqlite3")
+    list(scan_mod.scan(music_dir, library=library, encoder=tiny_encoder))
+    before = library.stats()["done"]
+    hidden = music_dir / "sub_folder"
+    moved = tmp_path / "elsewhere"
+    hidden.rename(moved)
+    hidden.mkdir()
+    os.chmod(hidden, 0)  # root can still list it, so simulate the walk error directly below if needed
+    try:
+        events = list(scan_mod.scan(music_dir, library=library, encoder=tiny_encoder))
+    finally:
+        os.chmod(hidden, 0o755)
+    started = next(e for e in events if isinstance(e, scan_mod.ScanStarted))
+    if os.geteuid() != 0:
+        assert started.pruned == 0 and library.stats()["done"] == before
+    else:  # as root the folder is readable and empty: its song is really gone
+        assert started.pruned == 1
+    ids = library.plan_scan([], encoder_key=tiny_encoder.key, analysis_key="excerpt30", root=str(music_dir),
+                            keep_under=[str(music_dir)])
+    assert ids[2] == 0, "nothing below an unreadable folder is pruned"

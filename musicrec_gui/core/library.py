@@ -208,13 +208,20 @@ class Library:
 
     # -- file list -----------------------------------------------------------
     def plan_scan(
-        self, found: Sequence[FileIdentity], *, encoder_key: str, analysis_key: str, root: str | None = None
+        self,
+        found: Sequence[FileIdentity],
+        *,
+        encoder_key: str,
+        analysis_key: str,
+        root: str | None = None,
+        keep_under: Sequence[str] = (),
     ) -> tuple[list[Track], int, int]:
         """Reconcile the files just found with the cache.
 
         New files are added as ``pending``; files whose size or mtime changed go
         back to ``pending`` and lose their vectors; files under ``root`` that were
-        not found are removed. Returns the tracks that need analysis (no vector
+        not found are removed, except below ``keep_under`` (folders that could not be
+        read this time: an unplugged drive must not erase its cache). Returns the tracks that need analysis (no vector
         for this encoder/analysis and not a failure of the same file), the
         number already done, and the number pruned.
         """
@@ -243,7 +250,9 @@ class Library:
             pruned = 0
             if root is not None:
                 prefix = _key(os.path.join(os.path.abspath(root), ""))
-                gone = [(old[2],) for key, old in known.items() if key.startswith(prefix) and key not in seen]
+                kept = tuple(_key(os.path.join(os.path.abspath(k), "")) for k in keep_under)
+                gone = [(old[2],) for key, old in known.items()
+                        if key.startswith(prefix) and key not in seen and not key.startswith(kept or (b"\0",))]
                 conn.executemany("DELETE FROM tracks WHERE id = ?", gone)
                 pruned = len(gone)
             rows = conn.execute(

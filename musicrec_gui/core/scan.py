@@ -174,7 +174,8 @@ def scan(
                 return
 
     todo, cached, pruned = library.plan_scan(
-        found, encoder_key=encoder.key, analysis_key=settings.key, root=folder
+        found, encoder_key=encoder.key, analysis_key=settings.key, root=folder,
+        keep_under=[path for path, _ in walk_errors],
     )
     problems = unreadable + walk_errors
     total_work = len(todo) + len(problems)
