@@ -263,7 +263,9 @@ class RecommendationPanel(QWidget):
 
     def set_anchor(self, track: Track | None) -> None:
         self.anchor = track
-        self.heading.setText(f"Songs like {describe(track)}" if track else "Songs like …")
+        text = describe(track) if track else "…"
+        self.heading.setText(f"Songs like {text if len(text) <= 90 else text[:89] + '…'}")
+        self.heading.setToolTip(describe(track) if track else "")
 
     def show_message(self, text: str) -> None:
         self._clear_rows()

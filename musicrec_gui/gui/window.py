@@ -32,6 +32,12 @@ def demo_folder() -> Path:
     return resource_path("demo")
 
 
+def _elide(text: str, n: int) -> str:
+    text = text.replace("<", "&lt;").replace(">", "&gt;") if len(text) <= n else \
+        text[: n - 1].replace("<", "&lt;").replace(">", "&gt;") + "…"
+    return text
+
+
 def _under(path: str, folder: str) -> bool:
     return path.startswith(os.path.join(os.path.abspath(folder), ""))
 
@@ -282,8 +288,7 @@ class MainWindow(QMainWindow):
         self.folder = os.path.abspath(folder)
         tracks = [t for t in self.library.tracks() if _under(t.path, self.folder)]
         self.song_model.set_tracks(tracks)
-        self.song_proxy.sort(self.song_view.horizontalHeader().sortIndicatorSection(),
-                             self.song_view.horizontalHeader().sortIndicatorOrder())
+        self._resort()
         self.failures.set_failures((t.display_path, t.error) for t in tracks if t.status == "failed")
         self._index_stale = True
         shown = "the demo library" if Path(self.folder) == demo_folder().resolve() or \
@@ -393,12 +398,18 @@ class MainWindow(QMainWindow):
     def _on_scan_finished(self, event) -> None:
         self.cancel_action.setEnabled(False)
         self.progress.finish(event.analysed, event.failed, event.cached, event.cancelled, event.seconds)
+        if event.analysed:
+            self._resort()  # titles and artists came from the tags
         self._index_stale = True
         if self.anchor is None:
             self._select_first_analysed()
         elif event.analysed:
             self._refresh_recommendations()
         self.scanIdle.emit()
+
+    def _resort(self) -> None:
+        header = self.song_view.horizontalHeader()
+        self.song_proxy.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
 
     def _on_scan_error(self, message: str) -> None:
         self.statusBar().showMessage(message, 15000)
@@ -470,7 +481,7 @@ class MainWindow(QMainWindow):
             self.spectrogram.title.setText("")
             self.spectrogram.show_message("Select a song to see its spectrogram.")
             return
-        title = f"<b>{describe(track)}</b>" + (f" — {track.album}" if track.album else "")
+        title = f"<b>{_elide(describe(track), 70)}</b>" + (f" — {_elide(track.album, 40)}" if track.album else "")
         cached = self._spectrogram_cache.get(track.id)
         if cached is not None:
             self.spectrogram.set_data(cached, title)
