@@ -243,8 +243,8 @@ def plot_history(history_csv: Path, out_dir: Path) -> list[Path]:
     fig, ax = plt.subplots(1, 2, figsize=(10, 4))
     for key in ("label_acc", "val_track_acc", "val_p1", "val_map"):
         if key in cols and not np.all(np.isnan(cols[key])):
-            ax[0].plot(epochs, cols[key], label=key)
-    ax[0].set_title("accuracy / retrieval (validation)")
+            ax[0].plot(epochs, cols[key], label=key if key.startswith("val_") else f"train {key}")
+    ax[0].set_title("accuracy (train, validation) / retrieval (validation)")
     ax[0].set_xlabel("epoch")
     ax[0].legend()
     for key in ("loss", "ntxent", "label_loss", "tag_loss"):
