@@ -52,13 +52,18 @@ SCAN_TIMEOUT_MS = 60_000
 def env(tmp_path):
     library = Library(tmp_path / "library.sqlite3")
     store = open_store(str(tmp_path / "settings.ini"))
-    yield {"library": library, "store": store, "tmp": tmp_path}
+    windows = []
+    yield {"library": library, "store": store, "tmp": tmp_path, "windows": windows}
+    for window in windows:  # as a user quitting would: saves settings, stops player and engine
+        window.close()
+        window.engine.shutdown()
     library.close()
 
 
 def make_window(qtbot, env, encoder, folder=None, **kwargs) -> MainWindow:
     window = MainWindow(env["library"], env["store"], encoder_path=encoder, folder=folder, **kwargs)
     qtbot.addWidget(window)
+    env["windows"].append(window)
     window.show()
     return window
 

@@ -10,6 +10,7 @@ supersedes the old; events of a superseded scan are dropped.
 
 from __future__ import annotations
 
+import atexit
 import threading
 from pathlib import Path
 from typing import Callable
@@ -138,6 +139,7 @@ class Engine(QObject):
         w.scanError.connect(self._on_scan_error)
         w.scanFinished.connect(self._on_scan_finished)
         self._thread.start()
+        _RUNNING_THREADS.add(self._thread)
         self._requestEncoder.emit()
 
     def _current(self, generation: int) -> bool:
@@ -194,6 +196,24 @@ class Engine(QObject):
             self._cancel.set()
 
     def shutdown(self, timeout_ms: int = 60000) -> None:
+        """Stop the engine thread (idempotent): cancel the scan, end its event loop, join it."""
         self.cancel_scan()
-        self._thread.quit()
-        self._thread.wait(timeout_ms)
+        _stop_thread(self._thread, timeout_ms)
+
+
+# Engine threads are held here until joined: a QThread destroyed while running aborts the
+# whole process, so one whose window went away unclosed is still joined at interpreter exit.
+_RUNNING_THREADS: set[QThread] = set()
+
+
+def _stop_thread(thread: QThread, timeout_ms: int) -> None:
+    if thread in _RUNNING_THREADS:
+        thread.quit()
+        if thread.wait(timeout_ms):
+            _RUNNING_THREADS.discard(thread)
+
+
+@atexit.register
+def _stop_all_threads() -> None:
+    for thread in list(_RUNNING_THREADS):
+        _stop_thread(thread, 60000)
