@@ -21,6 +21,7 @@ from musicrec_gui import __version__
 from musicrec_gui.core.audio import AUDIO_EXTENSIONS
 from musicrec_gui.core.config import AnalysisSettings
 from musicrec_gui.core.encoder import EncoderConfig, EncoderError, bundled_encoder_path, read_encoder_config
+from musicrec_gui.core.names import display_text
 from musicrec_gui.core.library import Library, LibraryError, Track, default_library_path
 from musicrec_gui.core.recommend import VectorIndex
 from musicrec_gui.core import scan as scan_mod
@@ -184,7 +185,7 @@ def _run_scan(args, settings: AnalysisSettings, folder: Path) -> scan_mod.ScanFi
 
 
 def _printable(path: str) -> str:
-    return path.encode("utf-8", "replace").decode("utf-8")
+    return display_text(path)
 
 
 def _index(args, settings: AnalysisSettings, library: Library) -> VectorIndex:

@@ -239,3 +239,13 @@ def test_model_with_code_inside_is_refused(tmp_path):
     save_encoder(keras.Model(inputs, outputs), tmp_path / "evil.keras", config)
     with pytest.raises(EncoderError, match="could not be loaded safely"):
         Encoder(tmp_path / "evil.keras")
+
+
+def test_names_that_are_not_utf8_display_as_latin1():
+    import os
+
+    from musicrec_gui.core.names import display_text
+
+    assert display_text(os.fsdecode(b"caf\xe9 \xe2\x99\xab.mp3")) == "café ♫.mp3"
+    assert display_text("plain") == "plain" and display_text("a\x00b") == "ab"
+    display_text(os.fsdecode(b"\xff\xfe\x81")).encode("utf-8")  # always encodable

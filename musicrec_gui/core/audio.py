@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from musicrec_gui.core.config import AnalysisSettings
+from musicrec_gui.core.names import display_text
 
 AUDIO_EXTENSIONS = frozenset(
     {".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", ".wave", ".aif", ".aiff", ".aifc",
@@ -344,4 +345,4 @@ def _first(value: object) -> str:
 
 def _clean(text: str) -> str:
     # Names with undecodable bytes arrive as surrogate escapes; show them, do not crash on them.
-    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "").strip()
+    return display_text(text).strip()

@@ -29,6 +29,8 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from musicrec_gui.core.names import display_text
+
 SCHEMA_VERSION = 1
 APP_ID = 0x6D726563  # "mrec": tells our database from any other SQLite file
 
@@ -83,7 +85,7 @@ class Track:
 
     @property
     def display_path(self) -> str:
-        return self.path.encode("utf-8", "replace").decode("utf-8")
+        return display_text(self.path)
 
 
 @dataclass(frozen=True)
@@ -410,7 +412,7 @@ def _track(row: Sequence) -> Track:
 
 def _stem(path: str) -> str:
     name = os.path.splitext(os.path.basename(path))[0]
-    return name.encode("utf-8", "replace").decode("utf-8")
+    return display_text(name)
 
 
 def iter_identities(paths: Iterable[str]) -> Iterator[FileIdentity | tuple[str, str]]:

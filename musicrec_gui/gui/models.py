@@ -8,6 +8,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyMod
 from PySide6.QtGui import QBrush, QColor
 
 from musicrec_gui.core.library import Track
+from musicrec_gui.core.names import display_text
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 TRACK_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -257,5 +258,5 @@ class FailureTableModel(QAbstractTableModel):
         path, reason = self._rows[index.row()]
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             text = path if index.column() == 0 else reason
-            return text.encode("utf-8", "replace").decode("utf-8")
+            return display_text(text)
         return None

@@ -17,6 +17,7 @@ from musicrec_gui.core.audio import AUDIO_EXTENSIONS
 from musicrec_gui.core.config import AnalysisSettings, FeatureConfig
 from musicrec_gui.core.encoder import bundled_encoder_path, read_encoder_config
 from musicrec_gui.core.library import Library, Track
+from musicrec_gui.core.names import display_text
 from musicrec_gui.core.recommend import VectorIndex
 from musicrec_gui.core.resources import resource_path
 from musicrec_gui.gui.engine import Engine
@@ -389,7 +390,7 @@ class MainWindow(QMainWindow):
         self.progress.advance(event.completed, event.to_analyse, failed=False)
 
     def _on_track_failed(self, event) -> None:
-        self.failures.add(event.path.encode("utf-8", "replace").decode("utf-8"), event.reason)
+        self.failures.add(display_text(event.path), event.reason)
         track = self.library.track_by_path(event.path)
         if track is not None and _under(track.path, self.folder):
             self.song_model.upsert(track)
