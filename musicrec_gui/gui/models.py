@@ -29,7 +29,21 @@ def describe(track: Track) -> str:
     return f"{track.artist} – {track.title}" if track.artist else track.title
 
 
-class SongTableModel(QAbstractTableModel):
+class ColumnTableModel(QAbstractTableModel):
+    """A flat table whose column titles are the class's ``COLUMNS``."""
+
+    COLUMNS: tuple[str, ...] = ()
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section]
+        return None
+
+
+class SongTableModel(ColumnTableModel):
     """The song list: title, artist, album, duration, status. One row per ``Track``.
 
     Rows are kept in a plain list with an id → row map, so adding or updating a
@@ -113,14 +127,6 @@ class SongTableModel(QAbstractTableModel):
     # -- Qt model API -------------------------------------------------------
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._tracks)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
@@ -207,7 +213,7 @@ class SongFilterProxy(QSortFilterProxyModel):
         return all(word in text for word in self._words)
 
 
-class FailureTableModel(QAbstractTableModel):
+class FailureTableModel(ColumnTableModel):
     """Files the scan could not analyse: path and reason."""
 
     COLUMNS = ("File", "Reason")
@@ -243,14 +249,6 @@ class FailureTableModel(QAbstractTableModel):
 
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else 2
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
