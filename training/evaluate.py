@@ -184,11 +184,17 @@ def main(argv=None) -> dict:
     by_path = {t.path: t for t in tracks}
     splits = {s: [by_path[p] for p in ps] for s, ps in paths.items()}
     cache = data.build_cache(tracks, name=f"corpus-w{run['windows_per_track']}", n_windows=run["windows_per_track"])
-    encoder = Encoder(args.encoder)
+    if Path(args.encoder).with_suffix(".json").is_file():
+        encoder = Encoder(args.encoder)  # the app's loader: sha256, safe mode, shapes
+        model, key = encoder.model, encoder.key
+    else:  # a run's bare embedding.keras
+        import keras
+
+        model, key = keras.saving.load_model(args.encoder, safe_mode=True, compile=False), "unexported"
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
-    scores = evaluate_run(encoder.model, cache, splits, [], teacher=args.teacher, out_dir=args.out)
-    scores["encoder_file"] = {"path": str(encoder.model_path), "key": encoder.key}
+    scores = evaluate_run(model, cache, splits, [], teacher=args.teacher, out_dir=args.out)
+    scores["encoder_file"] = {"path": str(args.encoder), "key": key}
     if args.out:
         (Path(args.out) / "scores.json").write_text(json.dumps(scores, indent=1))
         plot_scores(scores, Path(args.out) / "retrieval_test.png")

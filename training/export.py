@@ -94,8 +94,13 @@ def main(argv=None):
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     parser.add_argument("--version", required=True)
     parser.add_argument("--description", default="")
+    parser.add_argument("--musicnn-scores", default=None,
+                        help="scores.json of `training.evaluate --teacher` to record the musicnn baseline too")
     args = parser.parse_args(argv)
-    export_run(args.run, args.out, version=args.version, description=args.description)
+    extra = None
+    if args.musicnn_scores:
+        extra = {"musicnn_200d_same_test_split": json.loads(Path(args.musicnn_scores).read_text()).get("musicnn_200d")}
+    export_run(args.run, args.out, version=args.version, description=args.description, extra_scores=extra)
 
 
 if __name__ == "__main__":
