@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from musicrec_gui.core import scan as scan_mod
 from musicrec_gui.core.config import AnalysisSettings
@@ -87,6 +87,9 @@ class EngineWorker(QObject):
             self.scanFinished.emit(generation, scan_mod.ScanFinished(0, 0, 0, True, 0.0))
 
 
+ENCODER_LOAD_DELAY_MS = 250
+
+
 class EngineThread(QThread):
     """The engine's QThread, with its event loop run from Python.
 
@@ -140,7 +143,9 @@ class Engine(QObject):
         w.scanFinished.connect(self._on_scan_finished)
         self._thread.start()
         _RUNNING_THREADS.add(self._thread)
-        self._requestEncoder.emit()
+        # Importing TensorFlow holds the GIL for seconds: start it once the window has painted,
+        # not while it is being built.
+        QTimer.singleShot(ENCODER_LOAD_DELAY_MS, self, self._requestEncoder.emit)
 
     def _current(self, generation: int) -> bool:
         return generation == self._generation
