@@ -50,6 +50,9 @@ class EngineWorker(QObject):
 
     @Slot()
     def load_encoder(self) -> None:
+        """Load the encoder once; later calls (a scan asked for before the delayed load) do nothing."""
+        if self._encoder is not None or self._encoder_error:
+            return
         try:
             self._encoder = self._loader(self._encoder_path)
         except Exception as err:  # noqa: BLE001 - any failure is shown to the user
@@ -65,6 +68,7 @@ class EngineWorker(QObject):
         if cancel.is_set():
             self.scanFinished.emit(generation, scan_mod.ScanFinished(0, 0, 0, True, 0.0))
             return
+        self.load_encoder()
         if self._encoder is None:
             self.scanError.emit(generation, f"Cannot analyse: {self._encoder_error or 'no encoder loaded'}")
             self.scanFinished.emit(generation, scan_mod.ScanFinished(0, 0, 0, True, 0.0))
