@@ -118,3 +118,17 @@ def test_unreadable_subfolder_keeps_its_cached_songs(music_dir, tmp_path, tiny_e
     ids = library.plan_scan([], encoder_key=tiny_encoder.key, analysis_key="excerpt30", root=str(music_dir),
                             keep_under=[str(music_dir)])
     assert ids[2] == 0, "nothing below an unreadable folder is pruned"
+
+
+def test_a_file_stuck_in_decoding_is_skipped_and_the_scan_goes_on(music_dir, tmp_path, tiny_encoder):
+    from audio_factory import tone, write
+
+    slow = write(tmp_path / "slow" / "long.flac", tone(600.0), 22050)  # 10 minutes, full-track decode
+    for name in ("a.wav", "b.wav"):
+        write(slow.parent / name, tone(2.0), 22050)
+    library = Library(tmp_path / "lib.sqlite3")
+    events = list(scan_mod.scan(slow.parent, library=library, encoder=tiny_encoder, workers=1, prefetch=0,
+                                hang_seconds=0.05, settings=scan_mod.AnalysisSettings(mode="full")))
+    failed = {Path(e.path).name: e.reason for e in events if isinstance(e, scan_mod.TrackFailed)}
+    assert "hung" in failed["long.flac"]
+    assert isinstance(events[-1], scan_mod.ScanFinished)

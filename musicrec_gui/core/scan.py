@@ -19,6 +19,7 @@ import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Iterator, Protocol, Union
 
@@ -133,6 +134,7 @@ def scan(
     workers: int = 2,
     prefetch: int = 4,
     cancel: threading.Event | None = None,
+    hang_seconds: float | None = None,
 ) -> Iterator[ScanEvent]:
     """Analyse every new or changed audio file below ``folder``.
 
@@ -151,6 +153,9 @@ def scan(
         How many files may wait, prepared, for the encoder (bounds memory).
     cancel : threading.Event or None
         Set it from any thread to stop after the current file.
+    hang_seconds : float or None
+        A file whose preparation takes longer than this is skipped as hung (default: twice
+        the decoder's own time limit plus 30 s).
 
     Yields
     ------
@@ -193,6 +198,9 @@ def scan(
     queue = iter(todo)
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="musicrec-decode")
     cancelled = False
+    hung = 0
+    if hang_seconds is None:
+        hang_seconds = 2 * audio_mod.DECODE_TIME_LIMIT + 30
     # Parallelism comes from the file-level pool and TensorFlow's own threads; a multi-threaded BLAS
     # inside each feature job would only fight them for the same cores.
     blas_limit = threadpoolctl.threadpool_limits(limits=1, user_api="blas")
@@ -214,7 +222,12 @@ def scan(
             track, future = pending.popleft()
             _fill()
             try:
-                prepared = future.result()
+                prepared = future.result(timeout=hang_seconds)
+            except FutureTimeout:
+                # Stuck inside a decoder's C code, past the cooperative time limit: give up on the
+                # file. The thread cannot be killed; it is abandoned, not waited for, at the end.
+                hung += 1
+                reason = f"decoding hung for over {hang_seconds:g} s; the file was skipped"
             except audio_mod.AudioError as err:
                 reason = str(err)
             except MemoryError:
@@ -258,6 +271,6 @@ def scan(
     finally:
         for _, future in pending:
             future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=not hung, cancel_futures=True)
         blas_limit.restore_original_limits()
     yield ScanFinished(analysed, failed, cached, cancelled, time.perf_counter() - started, stages)
