@@ -223,3 +223,18 @@ def test_bundled_encoder_loads_and_is_documented():
     assert BUNDLED.stat().st_size < 25e6
     v = enc.embed_slices(np.zeros((2, 128, 128, 1), dtype=np.float32))
     assert v.shape == (2, 32) and np.all(np.isfinite(v))
+
+
+def test_demo_artist_tag_is_cleaned_from_copyright_lines():
+    from training.make_demo import artist_names, clean_artist
+
+    assert clean_artist("Nikola Whallon <6.saturn.6@gmail.com>", "naev") == "Nikola Whallon"
+    assert clean_artist("Marek Moeckel <wansti@gmx.de>", "SuperTux Devel Team") == "Marek Moeckel"
+    assert clean_artist("2002-2019 by the Widelands Development Team", "widelands") == "Widelands Development Team"
+    assert clean_artist("Copyright (C) 2003-2010, John Doe <j@d.org>; Jane Roe; Max Mustermann", "T") == "John Doe, Jane Roe"
+    assert clean_artist("<someone@example.org>; 2019", "Upstream Team") == "Upstream Team"
+    ufo = "OpenArena; Al Riddoch; Simon Green (Psymong); OpenArena; Alex Parker; Paul Bee"
+    assert clean_artist(ufo, "The UFO:AI Team", composer="Alex") == "Alex Parker"
+    assert clean_artist(ufo, "The UFO:AI Team", composer="Crystan") == "Crystan"
+    assert clean_artist(ufo, "The UFO:AI Team") == "OpenArena, Al Riddoch"
+    assert artist_names('"Marine" Baklund\nGren\nGren alchemist_0@sky.com') == ['"Marine" Baklund', "Gren"]

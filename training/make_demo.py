@@ -3,7 +3,10 @@
 Twelve ~30-s excerpts (the centred 30 s, mono 22 050 Hz Ogg Vorbis written with
 soundfile, 0.5-s fades), two from each of six packages of different styles so every
 demo song has a same-album neighbour. Title/artist/album/licence tags are written into
-the new files (mutagen; the corpus files are never modified). ``ATTRIBUTION`` gives,
+the new files (mutagen; the corpus files are never modified); the artist tag is a cleaned,
+short form of the copyright holders (:func:`clean_artist`: no e-mail addresses, years or
+boilerplate, at most two names), the full holder list goes into the ``copyright`` tag.
+``ATTRIBUTION`` gives,
 per file, the source package, original path, author and licence from that package's
 Debian ``copyright`` file, and each used ``copyright`` file is copied under
 ``resources/demo/licenses/``.
@@ -82,20 +85,78 @@ def attribution_for(package: str, original: str, copyright_file: Path) -> tuple[
                 best, best_len = s, len(pattern)
     if best is None:
         best = next((s for s in stanzas if s["Files"].split() == ["*"]), stanzas[0] if stanzas else {})
-    author = re.sub(r"\s+", " ", best.get("Copyright", "unknown")).strip()
+    # One holder per line in DEP-5; keep them apart ("; ") instead of running the names together.
+    holders = [h.strip() for h in best.get("Copyright", "unknown").splitlines() if h.strip()]
+    author = "; ".join(re.sub(r"\s+", " ", h) for h in holders) or "unknown"
     licence = best.get("License", "unknown").splitlines()[0].strip()
     return author, licence
+
+
+_EMAIL = re.compile(r"<[^>]*>|\(?\b[\w.+-]+@[\w-]+(\.[\w-]+)+\b\)?")
+_YEARS = re.compile(r"\b(1[89]|20)\d\d\b(\s*[-\u2013,]\s*((1[89]|20)\d\d\b|present\b))*", re.IGNORECASE)
+_BOILERPLATE = re.compile(r"\bcopyright\b|\(c\)|\u00a9|\ball rights reserved\b\.?", re.IGNORECASE)
+_LEADING_BY = re.compile(r"^(by\s+the\b|by\b)\s*", re.IGNORECASE)
+
+
+def artist_names(copyright_text: str) -> list[str]:
+    """Clean person/team names from a DEP-5 ``Copyright`` value: no e-mail addresses or ``<...>``,
+    no years, "Copyright"/"(c)"/"by the" boilerplate; one name per holder line (or ``,``/``;``-separated
+    part), duplicates dropped, order kept."""
+    names, seen = [], set()
+    for line in re.split(r"[\n;]|\s+and\s+|\s*&\s*|,", copyright_text):
+        name = _EMAIL.sub(" ", line)
+        name = _BOILERPLATE.sub(" ", name)
+        name = _YEARS.sub(" ", name)
+        name = re.sub(r"\s+", " ", name).strip(" ,.:;-\u2013")
+        name = _LEADING_BY.sub("", name).strip(" ,.:;-\u2013")
+        if not re.search(r"[^\W\d_]", name):
+            continue
+        if name.lower() not in seen:
+            seen.add(name.lower())
+            names.append(name)
+    return names
+
+
+def upstream_team(copyright_file: Path, package: str) -> str:
+    """The package's upstream team: a team-like holder of its ``Files: *`` stanza ("... Team"), else
+    ``Upstream-Name``."""
+    stanzas = copyright_stanzas(copyright_file)
+    star = next((s for s in stanzas if s.get("Files", "").split() == ["*"]), None)
+    if star:
+        teamlike = re.compile(r"\b(team|developers|project|contributors|authors)\b", re.IGNORECASE)
+        names = [n for n in artist_names(star.get("Copyright", "")) if teamlike.search(n) and not re.search(r"debian|\bsee\b|\bothers\b", n, re.IGNORECASE)]
+        if names:
+            return names[0]
+    header = next((s for s in stanzas if "Upstream-Name" in s), {})
+    return header.get("Upstream-Name", "").strip() or package
+
+
+def clean_artist(author: str, team: str, composer: str = "", max_names: int = 2) -> str:
+    """The artist tag: at most ``max_names`` clean names from ``author`` (the full attribution stays in
+    ATTRIBUTION and the ``copyright`` tag). When the corpus knows the track's composer (a name taken
+    from the upstream file name), the matching holder is used, or the composer's name itself when a
+    stanza lists several holders and none matches. Falls back to the upstream team."""
+    names = artist_names(author.replace("; ", "\n"))
+    if composer:
+        key = composer.lower()
+        match = [n for n in names if key in re.findall(r"[^\W\d_]+", n.lower())]
+        if match:
+            return match[0]
+        if len(names) > max_names or not names:
+            return composer
+    return ", ".join(names[:max_names]) or team
 
 
 def pick_tracks() -> list[dict[str, str]]:
     with open(CORPUS / "manifest.tsv", newline="", encoding="utf-8") as handle:
         manifest = list(csv.DictReader(handle, delimiter="\t"))
-    originals = {}
+    originals, composers = {}, {}
     if TRACKS_TSV.is_file():
         with open(TRACKS_TSV, newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle, delimiter="\t"):
                 local = f"{row['package']}/" + row["path"].split("!")[-1].replace("/", "__")
                 originals[local] = row["path"]
+                composers[local] = row.get("composer", "") or ""
     chosen = []
     for package, style in PACKAGES:
         rows = sorted((r for r in manifest if r["package"] == package and float(r["seconds"]) >= 45), key=lambda r: r["path"])
@@ -105,7 +166,8 @@ def pick_tracks() -> list[dict[str, str]]:
             if len(groups) == 2 or any(key.startswith(g) or g.startswith(key) for g in groups):
                 continue  # two different pieces, not two variants of one
             groups.add(key)
-            chosen.append({**r, "style": style, "original": originals.get(r["path"], r["path"])})
+            chosen.append({**r, "style": style, "original": originals.get(r["path"], r["path"]),
+                           "composer": composers.get(r["path"], "")})
     return chosen
 
 
@@ -128,6 +190,10 @@ def build(out: Path = OUT) -> list[Path]:
         "a copy of which is in licenses/<package>.copyright (full licence texts are referenced there and",
         "in /usr/share/common-licenses on Debian systems). Excerpts are unmodified except for mixing to",
         "mono, resampling and 0.5-s fades.",
+        "The 'artist' tag in each file is a short form of the author line (no e-mail addresses, years or",
+        "boilerplate, at most two names; for ufoai-music, whose copyright stanzas list several holders for",
+        "a group of files, the composer credited in the upstream file name). The full author line below",
+        "and the file's 'copyright' tag are the attribution.",
         "",
     ]
     written = []
@@ -135,6 +201,7 @@ def build(out: Path = OUT) -> list[Path]:
         package = row["package"]
         copyright_file = CORPUS / package / "copyright"
         author, licence = attribution_for(package, row["original"], copyright_file)
+        artist = clean_artist(author, upstream_team(copyright_file, package), row.get("composer", ""))
         shutil.copyfile(copyright_file, out / "licenses" / f"{package}.copyright")
         seconds = float(row["seconds"])
         offset = max(0.0, (seconds - SECONDS) / 2)
@@ -150,7 +217,7 @@ def build(out: Path = OUT) -> list[Path]:
         soundfile.write(target, audio, SR, format="OGG", subtype="VORBIS", compression_level=0.5)
         tags = OggVorbis(target)
         tags["title"] = title
-        tags["artist"] = author
+        tags["artist"] = artist
         tags["album"] = f"{package} (Debian)"
         tags["genre"] = row["style"]
         tags["tracknumber"] = str(i)
@@ -165,6 +232,7 @@ def build(out: Path = OUT) -> list[Path]:
             f"  original path:  {row['original']}",
             f"  excerpt:        {offset:.1f}-{offset + SECONDS:.1f} s of {seconds:.1f} s",
             f"  author:         {author}",
+            f"  artist tag:     {artist}",
             f"  licence:        {licence}",
             f"  full terms:     licenses/{package}.copyright",
             "",
