@@ -343,3 +343,20 @@ def test_player_factory_reports_missing_portaudio(monkeypatch):
     monkeypatch.setitem(sys.modules, "sounddevice", None)  # import fails as if PortAudio were missing
     player = player_mod.make_player()
     assert isinstance(player, NullPlayer) and "PortAudio" in player.unavailable_reason
+
+
+def test_filter_box_waits_for_a_pause_in_typing_on_large_libraries(qtbot, env, tiny_encoder_path):
+    from musicrec_gui.core.library import Track
+
+    window = make_window(qtbot, env, tiny_encoder_path, autostart=False)
+    tracks = [Track(i, f"/m/song {i:05d}.ogg", 1, 1, f"Song {i:05d}", f"Artist {i % 97}", "", 60.0, "done", "")
+              for i in range(1, 20_001)]
+    window.song_model.set_tracks(tracks)
+    for partial in ("s", "so", "song", "song 0424"):
+        window.filter_box.setText(partial)
+    assert window.song_proxy.rowCount() == 20_000  # not yet: typing goes on
+    expected = sum(1 for t in tracks if "0424" in t.title)  # 04240…04249, 00424, 10424
+    assert expected == 12
+    qtbot.waitUntil(lambda: window.song_proxy.rowCount() == expected, timeout=2000)
+    window.filter_box.clear()
+    qtbot.waitUntil(lambda: window.song_proxy.rowCount() == 20_000, timeout=2000)

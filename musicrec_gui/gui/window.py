@@ -29,6 +29,10 @@ from musicrec_gui.gui.spectrogram import SpectrogramView, compute_spectrogram, d
 from musicrec_gui.gui.tasks import BackgroundJobs
 
 
+LARGE_LIBRARY_ROWS = 5000
+FILTER_DEBOUNCE_MS = 150
+
+
 def demo_folder() -> Path:
     return resource_path("demo")
 
@@ -152,6 +156,11 @@ class MainWindow(QMainWindow):
         self.filter_box = QLineEdit()
         self.filter_box.setPlaceholderText("Filter by title, artist, album or path…")
         self.filter_box.setClearButtonEnabled(True)
+        # With a large library each filter pass takes ~0.2 s: wait for a pause in typing.
+        self._filter_timer = QTimer(self)
+        self._filter_timer.setSingleShot(True)
+        self._filter_timer.setInterval(FILTER_DEBOUNCE_MS)
+        self._filter_timer.timeout.connect(self._on_filter_timer_timeout)
         self.song_view = QTableView()
         self.song_view.setModel(self.song_proxy)
         self.song_view.setSortingEnabled(True)
@@ -417,7 +426,13 @@ class MainWindow(QMainWindow):
 
     # -- song list ---------------------------------------------------------------------
     def _on_filter_changed(self, text: str) -> None:
-        self.song_proxy.set_filter_text(text)
+        if self.song_model.rowCount() > LARGE_LIBRARY_ROWS:
+            self._filter_timer.start()
+        else:
+            self.song_proxy.set_filter_text(text)
+
+    def _on_filter_timer_timeout(self) -> None:
+        self.song_proxy.set_filter_text(self.filter_box.text())
 
     def _on_song_count_changed(self, *args) -> None:
         total = self.song_model.rowCount()
