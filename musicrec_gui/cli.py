@@ -210,7 +210,10 @@ def _resolve_song(song: str, library: Library, index: VectorIndex) -> Track:
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        hint = "" if len(index) else " The library holds no analysed songs yet: run 'musicrec scan FOLDER'."
+        hint = ""
+        if not len(index):
+            hint = (" No song has been analysed with this encoder and --mode yet: run 'musicrec scan FOLDER'"
+                    " (with the same --mode and --encoder).")
         raise CliError(f"no analysed song matches {song!r}.{hint}")
     listing = "\n".join(f"  {_describe(t)}  ({t.display_path})" for t in matches[:10])
     more = f"\n  … and {len(matches) - 10} more" if len(matches) > 10 else ""
