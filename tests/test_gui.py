@@ -360,3 +360,15 @@ def test_filter_box_waits_for_a_pause_in_typing_on_large_libraries(qtbot, env, t
     qtbot.waitUntil(lambda: window.song_proxy.rowCount() == expected, timeout=2000)
     window.filter_box.clear()
     qtbot.waitUntil(lambda: window.song_proxy.rowCount() == 20_000, timeout=2000)
+
+
+def test_a_failed_song_explains_itself_and_cannot_be_played(qtbot, env, tiny_encoder_path, music_dir):
+    window = make_window(qtbot, env, tiny_encoder_path, folder=music_dir)
+    wait_scan(qtbot, window)
+    failed = next(t for t in window.song_model.tracks() if os.path.basename(t.path) == "not_audio.mp3")
+    assert window.select_track(failed.id)
+    qtbot.waitUntil(lambda: "not a readable audio file" in window.recommendations.message.text(), timeout=5000)
+    assert not window.player_controls.play_button.isEnabled() or not window.player.available
+    good = next(t for t in window.song_model.tracks() if t.status == "done")
+    window.select_track(good.id)
+    assert window.player_controls.play_button.isEnabled() == window.player.available

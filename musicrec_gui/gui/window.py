@@ -704,6 +704,11 @@ class MainWindow(QMainWindow):
             text = f"{verb}: {describe(track)}" if track is not None else verb
         self.player_controls.set_state(key == anchor_key and state == PLAYING,
                                        key == anchor_key and state == PAUSED, text)
+        if self.player.available:  # else the controls stay disabled, saying why
+            # A file that could not be decoded cannot be previewed either.
+            failed = self.anchor is not None and self.anchor.status == "failed"
+            self.player_controls.play_button.setEnabled(self.anchor is not None and not failed)
+            self.player_controls.play_button.setToolTip(f"Cannot play: {self.anchor.error}" if failed else "")
         rec_id = key[1] if isinstance(key, tuple) and key[0] == "rec" and state == PLAYING else None
         self.recommendations.set_playing(rec_id)
 
