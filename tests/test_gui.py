@@ -299,7 +299,7 @@ def test_without_audio_device_the_app_says_so_once_and_works(qtbot, env, tiny_en
     folder = tmp_path / "music"
     shutil.copytree(good_library_dir, folder)
     window = make_window(qtbot, env, tiny_encoder_path, folder=folder, player=player)
-    assert player.unavailable_reason in window.statusBar().currentMessage()
+    assert player.unavailable_reason in window.audio_notice.text() and window.audio_notice.isVisibleTo(window)
     assert not window.player_controls.play_button.isEnabled()
     wait_scan(qtbot, window)
     qtbot.waitUntil(lambda: len(window.recommendations.rows) == 2, timeout=20_000)

@@ -723,9 +723,13 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(message, 10000)
 
     def _show_player_notice(self) -> None:
+        # Said once, and kept in view: a passing status message would be overwritten by the next one.
         if not self._player_notice_shown:
             self._player_notice_shown = True
-            self.statusBar().showMessage(self.player.unavailable_reason, 20000)
+            self.audio_notice = QLabel(f"No audio preview: {self.player.unavailable_reason}")
+            self.audio_notice.setStyleSheet("color: #a33;")
+            self.audio_notice.setToolTip(self.player.unavailable_reason)
+            self.statusBar().addPermanentWidget(self.audio_notice)
 
     # -- shutdown ---------------------------------------------------------------------------
     def save_settings(self) -> None:
