@@ -726,7 +726,7 @@ class MainWindow(QMainWindow):
         # Said once, and kept in view: a passing status message would be overwritten by the next one.
         if not self._player_notice_shown:
             self._player_notice_shown = True
-            self.audio_notice = QLabel(f"No audio preview: {self.player.unavailable_reason}")
+            self.audio_notice = QLabel(self.player.unavailable_reason)
             self.audio_notice.setStyleSheet("color: #a33;")
             self.audio_notice.setToolTip(self.player.unavailable_reason)
             self.statusBar().addPermanentWidget(self.audio_notice)
