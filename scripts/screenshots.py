@@ -28,8 +28,11 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="musicrec-shot-") as tmp:
         command = [sys.executable, "-m", "musicrec_gui.gui", "--library", f"{tmp}/library.sqlite3",
-                   "--settings", f"{tmp}/settings.ini", "--screenshot", str(args.out.resolve()), "--no-audio"]
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+                   "--settings", f"{tmp}/settings.ini", "--screenshot", str(args.out.resolve())]
+        # A HOME whose ALSA default is the null device: the player opens a real PortAudio stream
+        # (as on a machine with a sound card) and the window looks as a user's does.
+        Path(tmp, ".asoundrc").write_text("pcm.!default { type null }\n")
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", HOME=tmp)
         env.pop("QT_QPA_PLATFORM", None)
         if not os.environ.get("DISPLAY") and shutil.which("xvfb-run"):
             command = ["xvfb-run", "-a", "-s", f"-screen 0 {args.size}x24"] + command
