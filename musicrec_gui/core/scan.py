@@ -265,10 +265,7 @@ def scan(
             analysed += 1
             done_track = library.track(track.id) or track
             yield TrackDone(done_track, len(embeddings), completed, total_work)
-    except GeneratorExit:
-        cancelled = True
-        raise
-    finally:
+    finally:  # also when the consumer stops iterating (GeneratorExit): the pool never outlives the scan
         for _, future in pending:
             future.cancel()
         pool.shutdown(wait=not hung, cancel_futures=True)
