@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from musicrec_gui import __version__
-from musicrec_gui.core.audio import AUDIO_EXTENSIONS
 from musicrec_gui.core.config import AnalysisSettings
 from musicrec_gui.core.encoder import EncoderConfig, EncoderError, bundled_encoder_path, read_encoder_config
 from musicrec_gui.core.names import display_text
+from musicrec_gui.core.playlist import check_playlist_path, song_label, write_m3u8
 from musicrec_gui.core.library import Library, LibraryError, Track, default_library_path
 from musicrec_gui.core.recommend import VectorIndex
 from musicrec_gui.core import scan as scan_mod
@@ -141,10 +141,6 @@ def _check_folder(folder: Path) -> Path:
     return folder
 
 
-def _describe(track: Track) -> str:
-    return f"{track.artist} - {track.title}" if track.artist else track.title
-
-
 def _run_scan(args, settings: AnalysisSettings, folder: Path) -> scan_mod.ScanFinished:
     from musicrec_gui.core.encoder import Encoder  # imports TensorFlow: only when analysis is needed
 
@@ -203,8 +199,8 @@ def _resolve_song(song: str, library: Library, index: VectorIndex) -> Track:
             raise CliError(f"{song} has not been analysed with this encoder and mode{reason}; run 'musicrec scan'.")
         return track
     needle = song.casefold()
-    matches = [t for t in index.tracks if needle in _describe(t).casefold() or needle in t.display_path.casefold()]
-    exact = [t for t in matches if needle in (t.title.casefold(), _describe(t).casefold())]
+    matches = [t for t in index.tracks if needle in song_label(t).casefold() or needle in t.display_path.casefold()]
+    exact = [t for t in matches if needle in (t.title.casefold(), song_label(t).casefold())]
     if len(exact) == 1:
         return exact[0]
     if len(matches) == 1:
@@ -215,7 +211,7 @@ def _resolve_song(song: str, library: Library, index: VectorIndex) -> Track:
             hint = (" No song has been analysed with this encoder and --mode yet: run 'musicrec scan FOLDER'"
                     " (with the same --mode and --encoder).")
         raise CliError(f"no analysed song matches {song!r}.{hint}")
-    listing = "\n".join(f"  {_describe(t)}  ({t.display_path})" for t in matches[:10])
+    listing = "\n".join(f"  {song_label(t)}  ({t.display_path})" for t in matches[:10])
     more = f"\n  … and {len(matches) - 10} more" if len(matches) > 10 else ""
     raise CliError(f"{len(matches)} songs match {song!r}; be more specific or give a path:\n{listing}{more}")
 
@@ -242,7 +238,7 @@ def cmd_scan(args, settings) -> int:
 
 def cmd_similar(args, settings) -> int:
     anchor, results = _recommend(args, settings)
-    print(f"songs like: {_describe(anchor)}  ({anchor.display_path})")
+    print(f"songs like: {song_label(anchor)}  ({anchor.display_path})")
     if not results:
         print("no other analysed songs to compare with.")
     for rank, rec in enumerate(results, 1):
@@ -252,22 +248,16 @@ def cmd_similar(args, settings) -> int:
 
 
 def cmd_playlist(args, settings) -> int:
-    output: Path = args.output
-    if output.suffix.lower() in AUDIO_EXTENSIONS:
-        raise CliError(f"refusing to write a playlist to {output}: that name is an audio file's.", EXIT_USAGE)
-    anchor, results = _recommend(args, settings)
-    lines = ["#EXTM3U", f"#PLAYLIST:Songs like {_describe(anchor)}"]
-    for track in [anchor] + [r.track for r in results]:
-        lines.append(f"#EXTINF:{int(round(track.duration)) or -1},{_describe(track)}")
-        lines.append(track.display_path)
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = output.with_name(output.name + ".tmp")
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        tmp.replace(output)
+        check_playlist_path(args.output)  # before any work: a bad name is a usage error
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+    anchor, results = _recommend(args, settings)
+    try:
+        write_m3u8(args.output, [anchor] + [r.track for r in results], title=f"Songs like {song_label(anchor)}")
     except OSError as err:
-        raise CliError(f"cannot write {output}: {err.strerror or err}.") from None
-    print(f"wrote {len(results) + 1} songs to {output}")
+        raise CliError(f"cannot write {args.output}: {err.strerror or err}.") from None
+    print(f"wrote {len(results) + 1} songs to {args.output}")
     return 0
 
 

@@ -18,6 +18,7 @@ from musicrec_gui.core.config import AnalysisSettings, FeatureConfig
 from musicrec_gui.core.encoder import bundled_encoder_path, read_encoder_config
 from musicrec_gui.core.library import Library, Track
 from musicrec_gui.core.names import display_text
+from musicrec_gui.core.playlist import write_m3u8
 from musicrec_gui.core.recommend import VectorIndex
 from musicrec_gui.core.resources import resource_path
 from musicrec_gui.gui.engine import Engine
@@ -646,23 +647,14 @@ class MainWindow(QMainWindow):
     def save_playlist(self, path: str) -> Path:
         """Write the anchor and its recommendations as an M3U8 playlist."""
         output = Path(path)
-        if output.suffix.lower() in AUDIO_EXTENSIONS:
-            raise ValueError(f"Refusing to write a playlist to {output}: that name is an audio file's.")
-        if output.suffix.lower() not in (".m3u8", ".m3u"):
+        if output.suffix.lower() not in AUDIO_EXTENSIONS | {".m3u8", ".m3u"}:
             output = output.with_name(output.name + ".m3u8")
         anchor = self.anchor
         if anchor is None:
             raise ValueError("Select a song first.")
-        lines = ["#EXTM3U", f"#PLAYLIST:Songs like {describe(anchor)}"]
-        for track in [anchor] + [r.track for r in self.recommendations.recommendations]:
-            name = f"{track.artist} - {track.title}" if track.artist else track.title
-            lines.append(f"#EXTINF:{int(round(track.duration)) or -1},{name}")
-            lines.append(track.display_path)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = output.with_name(output.name + ".tmp")
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        tmp.replace(output)
-        self.statusBar().showMessage(f"Saved {len(lines) // 2 - 1} songs to {output}", 8000)
+        tracks = [anchor] + [r.track for r in self.recommendations.recommendations]
+        output = write_m3u8(output, tracks, title=f"Songs like {describe(anchor)}")
+        self.statusBar().showMessage(f"Saved {len(tracks)} songs to {output}", 8000)
         return output
 
     # -- preview -------------------------------------------------------------------------
