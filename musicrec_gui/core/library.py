@@ -220,12 +220,12 @@ class Library:
     ) -> tuple[list[Track], int, int]:
         """Reconcile the files just found with the cache.
 
-        New files are added as ``pending``; files whose size or mtime changed go
-        back to ``pending`` and lose their vectors; files under ``root`` that were
-        not found are removed, except below ``keep_under`` (folders that could not be
-        read this time: an unplugged drive must not erase its cache). Returns the tracks that need analysis (no vector
-        for this encoder/analysis and not a failure of the same file), the
-        number already done, and the number pruned.
+        New files are added as ``pending``; files whose size or mtime changed go back to
+        ``pending`` and lose their vectors; files under ``root`` that were not found are
+        removed, except below ``keep_under`` (folders that could not be read this time: an
+        unplugged drive must not erase its cache). Returns the found tracks that need
+        analysis (no vector for this encoder/analysis and not a failure of the same file),
+        the number of found tracks already analysed, and the number pruned.
         """
         with self._lock, self._transaction() as conn:
             known = {
@@ -254,26 +254,25 @@ class Library:
                 prefix = _key(os.path.join(os.path.abspath(root), ""))
                 kept = tuple(_key(os.path.join(os.path.abspath(k), "")) for k in keep_under)
                 gone = [(old[2],) for key, old in known.items()
-                        if key.startswith(prefix) and key not in seen and not key.startswith(kept or (b"\0",))]
+                        if key.startswith(prefix) and key not in seen and not key.startswith(kept)]
                 conn.executemany("DELETE FROM tracks WHERE id = ?", gone)
                 pruned = len(gone)
+            # One pass over the tracks: analysed ones are counted, the rest (unless failed) are to do.
             rows = conn.execute(
-                f"SELECT {_TRACK_COLUMNS} FROM tracks t WHERE t.status != 'failed' AND NOT EXISTS ("
-                "SELECT 1 FROM vectors v WHERE v.track_id = t.id AND v.encoder_key = ? AND v.analysis_key = ?)",
+                f"SELECT {_TRACK_COLUMNS}, EXISTS (SELECT 1 FROM vectors v WHERE v.track_id = t.id "
+                "AND v.encoder_key = ? AND v.analysis_key = ?) FROM tracks t",
                 (encoder_key, analysis_key),
             ).fetchall()
-            todo = [_track(row) for row in rows if bytes(row[1]) in seen]
-        done = self._count_done(seen, encoder_key, analysis_key)
+        todo: list[Track] = []
+        done = 0
+        for row in rows:
+            if bytes(row[1]) not in seen:
+                continue
+            if row[-1]:
+                done += 1
+            elif row[8] != "failed":
+                todo.append(_track(row))
         return todo, done, pruned
-
-    def _count_done(self, keys: set[bytes], encoder_key: str, analysis_key: str) -> int:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT t.path FROM tracks t JOIN vectors v ON v.track_id = t.id "
-                "WHERE v.encoder_key = ? AND v.analysis_key = ?",
-                (encoder_key, analysis_key),
-            )
-            return sum(1 for (path,) in rows if bytes(path) in keys)
 
     def record_result(
         self,

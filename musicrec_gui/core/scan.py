@@ -15,6 +15,7 @@ database, so neither needs to be thread-safe. A file that fails is an event
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 import threading
 import time
@@ -245,8 +246,7 @@ def scan(
                         raise ValueError("the encoder produced non-finite values")
                 except Exception as err:  # noqa: BLE001
                     reason = f"the encoder failed on this file: {err}"
-                t1 = time.perf_counter()
-                stages["inference"] += t1 - t0
+                stages["inference"] += time.perf_counter() - t0
             completed += 1
             t1 = time.perf_counter()
             if reason is not None:
@@ -263,7 +263,9 @@ def scan(
             )
             stages["database"] += time.perf_counter() - t1
             analysed += 1
-            done_track = library.track(track.id) or track
+            # The row as just written, without reading it back.
+            done_track = dataclasses.replace(track, title=tags.title, artist=tags.artist, album=tags.album,
+                                             duration=tags.duration, status="done", error="")
             yield TrackDone(done_track, len(embeddings), completed, total_work)
     finally:  # also when the consumer stops iterating (GeneratorExit): the pool never outlives the scan
         for _, future in pending:
