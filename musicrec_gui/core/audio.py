@@ -163,6 +163,7 @@ def load_audio(
     """
     path = os.fspath(path)
     check_readable_file(path)
+    duration = MAX_DECODE_SECONDS if duration is None else min(duration, MAX_DECODE_SECONDS)
     ext = os.path.splitext(path)[1].lower()
     if ext in _SOUNDFILE_EXTENSIONS:
         try:
@@ -214,7 +215,7 @@ def _check_deadline(deadline: float) -> None:
         raise AudioError("decoding ran past its time limit; the file is probably damaged")
 
 
-def _read_soundfile(path: str, offset: float, duration: float | None, deadline: float) -> tuple[np.ndarray, int]:
+def _read_soundfile(path: str, offset: float, duration: float, deadline: float) -> tuple[np.ndarray, int]:
     import soundfile
 
     # A file object, not the path: libsndfile cannot open names that are not valid UTF-8.
@@ -225,8 +226,7 @@ def _read_soundfile(path: str, offset: float, duration: float | None, deadline: 
             handle.seek(min(start, max(handle.frames - 1, 0)))
         elif start:
             handle.read(start, dtype="float32", always_2d=True)  # no seeking: decode and discard
-        limit = MAX_DECODE_SECONDS if duration is None else min(duration, MAX_DECODE_SECONDS)
-        remaining = int(round(limit * handle.samplerate))
+        remaining = int(round(duration * handle.samplerate))
         block = 1 << 18
         chunks = []
         while remaining > 0:
@@ -240,11 +240,11 @@ def _read_soundfile(path: str, offset: float, duration: float | None, deadline: 
         return mono, handle.samplerate
 
 
-def _read_ffmpeg(path: str, offset: float, duration: float | None, sample_rate: int, deadline: float) -> np.ndarray:
+def _read_ffmpeg(path: str, offset: float, duration: float, sample_rate: int, deadline: float) -> np.ndarray:
     import av
 
     chunks: list[np.ndarray] = []
-    wanted = int(round((MAX_DECODE_SECONDS if duration is None else min(duration, MAX_DECODE_SECONDS)) * sample_rate))
+    wanted = int(round(duration * sample_rate))
     got = 0
     with av.open(path, metadata_errors="ignore") as container:
         if not container.streams.audio:
