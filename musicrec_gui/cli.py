@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import threading
@@ -28,6 +29,7 @@ from musicrec_gui.core import scan as scan_mod
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+MIN_EXCERPT_SECONDS = 1.0
 
 
 class CliError(Exception):
@@ -50,8 +52,46 @@ def _add_common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
                         help="a .keras encoder with its .json beside it (default: the bundled one)")
     parser.add_argument("--mode", choices=["excerpt", "full"], default=default("excerpt"),
                         help="analyse a centred excerpt (fast, default) or the full track (better, slower)")
-    parser.add_argument("--excerpt-seconds", type=float, default=default(30.0), help="excerpt length (default 30)")
+    parser.add_argument("--excerpt-seconds", type=_excerpt_seconds, default=default(30.0),
+                        help="excerpt length in seconds, at least 1 (default 30)")
     parser.add_argument("-q", "--quiet", action="store_true", default=default(False), help="no progress bar")
+
+
+def _excerpt_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < MIN_EXCERPT_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"expected a finite length of at least {MIN_EXCERPT_SECONDS:g} s (one slice is about 3 s), got {text!r}")
+    return value
+
+
+def max_workers() -> int:
+    """More decoding threads than this only make each file slower (and time out healthy ones)."""
+    return max(2, 2 * (os.cpu_count() or 1))
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= max_workers():
+        raise argparse.ArgumentTypeError(
+            f"expected 1 to {max_workers()} (twice this machine's {os.cpu_count() or 1} cores), got {value}")
+    return value
+
+
+def _add_scan_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--workers", type=_workers, default=2, help="decoding threads (default 2)")
+    parser.add_argument("--prune", action="store_true",
+                        help="forget songs that are gone even where their whole folder is gone or empty "
+                             "(by default they are kept as missing: an unplugged drive keeps its cache)")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="analyse again the files that failed before with this encoder and mode")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,8 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     p = sub.add_parser("scan", help="analyse the audio files in a folder", parents=[common])
-    p.add_argument("folder", type=Path)
-    p.add_argument("--workers", type=int, default=2, help="decoding threads (default 2)")
+    _add_scan_options(p)
 
     for name, help_text in (("similar", "songs that sound like SONG"), ("playlist", "write SONG and its nearest songs as M3U8")):
         p = sub.add_parser(name, help=help_text, parents=[common])
@@ -80,9 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("-o", "--output", type=Path, required=True, help="the .m3u8 file to write")
 
     p = sub.add_parser("embed", help="analyse a folder and save its song vectors as .npz", parents=[common])
-    p.add_argument("folder", type=Path)
+    _add_scan_options(p)
     p.add_argument("--out", type=Path, required=True, help="the .npz file to write")
-    p.add_argument("--workers", type=int, default=2)
 
     p = sub.add_parser("info", help="library size, failures and encoder", parents=[common])
     p.add_argument("--failures", action="store_true", help="list every failed file with its reason")
@@ -145,8 +183,12 @@ def _run_scan(args, settings: AnalysisSettings, folder: Path) -> scan_mod.ScanFi
     from musicrec_gui.core.encoder import Encoder  # imports TensorFlow: only when analysis is needed
 
     folder = _check_folder(folder)
-    encoder = Encoder(_encoder_path(args))
-    library = _open_library(args)
+    library = _open_library(args)  # a wrong --library is told before TensorFlow's import
+    try:
+        encoder = Encoder(_encoder_path(args))
+    except BaseException:
+        library.close()
+        raise
     bar = None
     failures: list[tuple[str, str]] = []
     finished = None
@@ -154,10 +196,15 @@ def _run_scan(args, settings: AnalysisSettings, folder: Path) -> scan_mod.ScanFi
         from tqdm import tqdm
 
         for event in scan_mod.scan(folder, library=library, encoder=encoder, settings=settings,
-                                   workers=getattr(args, "workers", 2)):
+                                   workers=args.workers, prune=args.prune, retry_failed=args.retry_failed):
             if isinstance(event, scan_mod.ScanStarted):
                 print(f"{event.total} audio files: {event.cached} already analysed, {event.to_analyse} to analyse"
+                      + (f", {event.failed_before} failed before (--retry-failed)" if event.failed_before else "")
                       + (f", {event.pruned} removed files forgotten" if event.pruned else ""), file=sys.stderr)
+                if event.missing:
+                    print(f"{event.missing} known songs were not found and are kept as missing (their folder is "
+                          "gone or empty: an unmounted drive?); 'musicrec scan --prune' forgets them.",
+                          file=sys.stderr)
                 bar = tqdm(total=event.to_analyse, unit="song", disable=args.quiet or not event.to_analyse,
                            file=sys.stderr, dynamic_ncols=True)
             elif isinstance(event, (scan_mod.TrackDone, scan_mod.TrackFailed)):
@@ -177,6 +224,8 @@ def _run_scan(args, settings: AnalysisSettings, folder: Path) -> scan_mod.ScanFi
           f"in {finished.seconds:.1f} s", file=sys.stderr)
     for path, reason in failures:
         print(f"  failed: {_printable(path)}: {reason}", file=sys.stderr)
+    if finished.error:
+        raise CliError(finished.error)
     return finished
 
 
@@ -287,17 +336,24 @@ def cmd_embed(args, settings) -> int:
 def cmd_info(args, settings) -> int:
     library = _open_library(args)
     try:
+        config = _encoder_config(args)
+    except (CliError, EncoderError) as err:
+        config, config_error = None, err
+    try:
         stats = library.stats()
-        failures = library.tracks(status="failed")
+        if config is not None:  # failures under the encoder and mode in use; others do not concern it
+            failures = library.tracks(status="failed", encoder_key=config.key, analysis_key=settings.key)
+        else:
+            failures = library.tracks(status="failed")
     finally:
         library.close()
     print(f"library:  {library.path}")
-    print(f"songs:    {stats['tracks']} ({stats['done']} analysed, {stats['failed']} failed, {stats['pending']} pending)")
-    try:
-        config = _encoder_config(args)
+    print(f"songs:    {stats['tracks']} ({stats['done']} analysed, {stats['failed']} failed, {stats['pending']} pending"
+          + (f", {stats['missing']} missing" if stats["missing"] else "") + ")")
+    if config is not None:
         print(f"encoder:  {config.name} {config.version} ({config.architecture}, {config.embedding_size}-d, key {config.key})")
-    except (CliError, EncoderError) as err:
-        print(f"encoder:  unavailable ({err})")
+    else:
+        print(f"encoder:  unavailable ({config_error})")
     for key, count in stats["vector_sets"].items():
         print(f"vectors:  {count} for {key}")
     shown = failures if args.failures else failures[:10]

@@ -29,9 +29,11 @@ def test_file_vanishing_mid_scan_is_a_listed_failure(music_dir, tmp_path, tiny_e
     failed = {Path(e.path).name: e.reason for e in events if isinstance(e, scan_mod.TrackFailed)}
     assert "disappeared" in failed["mid_chord_2.wav"]
     assert isinstance(events[-1], scan_mod.ScanFinished) and events[-1].analysed == 11
-    # The next scan forgets it instead of failing again.
+    # The next scan does not fail on it again: its folder is now empty, so it is kept as missing
+    # (an empty folder may be an unmounted drive) until 'scan --prune'.
     again = list(scan_mod.scan(music_dir, library=library, encoder=tiny_encoder))
-    assert next(e for e in again if isinstance(e, scan_mod.ScanStarted)).pruned == 1
+    started = next(e for e in again if isinstance(e, scan_mod.ScanStarted))
+    assert (started.pruned, started.missing) == (0, 1) and started.to_analyse == 2  # the pipe and the dead link
 
 
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs util-linux setpriv to drop root")
@@ -113,11 +115,11 @@ def test_unreadable_subfolder_keeps_its_cached_songs(music_dir, tmp_path, tiny_e
     started = next(e for e in events if isinstance(e, scan_mod.ScanStarted))
     if os.geteuid() != 0:
         assert started.pruned == 0 and library.stats()["done"] == before
-    else:  # as root the folder is readable and empty: its song is really gone
-        assert started.pruned == 1
-    ids = library.plan_scan([], encoder_key=tiny_encoder.key, analysis_key="excerpt30", root=str(music_dir),
-                            keep_under=[str(music_dir)])
-    assert ids[2] == 0, "nothing below an unreadable folder is pruned"
+    else:  # as root the folder is readable and empty: like an unmounted drive, its song is kept as missing
+        assert (started.pruned, started.missing) == (0, 1) and library.stats()["done"] == before
+    plan = library.plan_scan([], encoder_key=tiny_encoder.key, analysis_key="excerpt30", root=str(music_dir),
+                             keep_under=[str(music_dir)], prune=True)
+    assert plan.pruned == 0, "nothing below an unreadable folder is pruned, even when asked to prune"
 
 
 def test_a_file_stuck_in_decoding_is_skipped_and_the_scan_goes_on(music_dir, tmp_path, tiny_encoder):

@@ -14,7 +14,7 @@ from audio_factory import tone, write
 from musicrec_gui.core import audio, features
 from musicrec_gui.core.config import AnalysisSettings, FeatureConfig
 from musicrec_gui.core.encoder import Encoder, EncoderError, bundled_encoder_path, file_sha256, song_vector
-from musicrec_gui.core.library import Library, Track
+from musicrec_gui.core.library import SCHEMA_VERSION, Library, Track
 from musicrec_gui.core.recommend import VectorIndex
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -184,7 +184,7 @@ def test_vector_index_excludes_anchor_artist_album_and_duplicates():
 def test_library_schema_wal_and_reopen(tmp_path):
     lib = Library(tmp_path / "l.sqlite3")
     mode = lib._conn.execute("PRAGMA journal_mode").fetchone()[0]
-    assert mode == "wal" and lib._conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert mode == "wal" and lib._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     lib.set_meta("last_folder", "/x")
     lib.close()
     assert Library(tmp_path / "l.sqlite3").get_meta("last_folder") == "/x"

@@ -176,20 +176,6 @@ def test_cli_bad_arguments_exit_2(capsys):
     assert exc.value.code == 2
 
 
-def test_foreign_library_file_is_set_aside(tmp_path):
-    path = tmp_path / "lib.sqlite3"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE songs (x)")
-    conn.commit()
-    conn.close()
-    library = Library(path)
-    assert library.recovered_from is not None and library.recovered_from.exists()
-    assert library.stats()["tracks"] == 0
-    garbage = tmp_path / "garbage.sqlite3"
-    garbage.write_bytes(b"this is not a database at all" * 100)
-    assert Library(garbage).recovered_from is not None
-
-
 def test_unreadable_library_gives_clear_cli_error(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from musicrec_gui.core.config import AnalysisSettings
+from musicrec_gui.core.errors import MusicrecError
 from musicrec_gui.core.names import display_text
 
 AUDIO_EXTENSIONS = frozenset(
@@ -36,8 +37,17 @@ MAX_DECODE_SECONDS = 3 * 3600.0
 DECODE_TIME_LIMIT = 60.0
 
 
-class AudioError(Exception):
-    """A file could not be decoded as audio. The message says why, for the user."""
+class AudioError(MusicrecError):
+    """A file could not be decoded as audio. The message says why, for the user.
+
+    ``kind`` sorts the reason: ``timeout``, ``vanished`` and ``changed`` are tried again by
+    the next scan; ``empty``, ``not_audio``, ``unreadable``, ``too_large`` are kept until
+    the file changes.
+    """
+
+    def __init__(self, message: str, *, kind: str = "not_audio"):
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -110,15 +120,15 @@ def check_readable_file(path: str) -> None:
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise AudioError("the file has disappeared (moved or deleted during the scan)") from None
+        raise AudioError("the file has disappeared (moved or deleted during the scan)", kind="vanished") from None
     except OSError as err:
-        raise AudioError(f"cannot read the file: {err.strerror or err}") from None
+        raise AudioError(f"cannot read the file: {err.strerror or err}", kind="unreadable") from None
     if not stat.S_ISREG(info.st_mode):
-        raise AudioError("not a regular file (a folder, pipe or device named like a song)")
+        raise AudioError("not a regular file (a folder, pipe or device named like a song)", kind="unreadable")
     if info.st_size == 0:
-        raise AudioError("the file is empty (0 bytes)")
+        raise AudioError("the file is empty (0 bytes)", kind="empty")
     if not os.access(path, os.R_OK):
-        raise AudioError("permission denied: the file is not readable by this user")
+        raise AudioError("permission denied: the file is not readable by this user", kind="unreadable")
 
 
 def analysis_window(duration: float, settings: AnalysisSettings) -> tuple[float, float | None]:
@@ -212,7 +222,7 @@ def _deadline(time_limit: float | None) -> float:
 
 def _check_deadline(deadline: float) -> None:
     if time.monotonic() > deadline:
-        raise AudioError("decoding ran past its time limit; the file is probably damaged")
+        raise AudioError("decoding ran past its time limit; the file is probably damaged", kind="timeout")
 
 
 def _read_soundfile(path: str, offset: float, duration: float, deadline: float) -> tuple[np.ndarray, int]:

@@ -18,6 +18,8 @@ only ever read.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import os
 import sqlite3
 import stat
@@ -29,13 +31,21 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from musicrec_gui.core.errors import MusicrecError
 from musicrec_gui.core.names import display_text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APP_ID = 0x6D726563  # "mrec": tells our database from any other SQLite file
+BUSY_TIMEOUT = 30.0
+# Names a library file may have when it already exists but is empty (a creation that died before
+# its first commit): an empty file of any other name may be a user's, and is never written to.
+LIBRARY_SUFFIXES = (".sqlite3", ".sqlite", ".db")
+# Failures of these kinds are tried again on the next scan: they say nothing lasting about the file.
+RETRIED_KINDS = frozenset({"timeout", "vanished", "changed"})
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
-CREATE TABLE tracks (
+CREATE TABLE IF NOT EXISTS tracks (
     id INTEGER PRIMARY KEY,
     path BLOB NOT NULL UNIQUE,
     size INTEGER NOT NULL,
@@ -46,9 +56,10 @@ CREATE TABLE tracks (
     duration REAL NOT NULL DEFAULT 0,
     status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed')),
     error TEXT NOT NULL DEFAULT '',
-    updated_at REAL NOT NULL DEFAULT 0
+    updated_at REAL NOT NULL DEFAULT 0,
+    missing INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE vectors (
+CREATE TABLE IF NOT EXISTS vectors (
     track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
     encoder_key TEXT NOT NULL,
     analysis_key TEXT NOT NULL,
@@ -58,16 +69,62 @@ CREATE TABLE vectors (
     offset_seconds REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (track_id, encoder_key, analysis_key)
 ) WITHOUT ROWID;
-CREATE INDEX vectors_by_key ON vectors (encoder_key, analysis_key);
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS vectors_by_key ON vectors (encoder_key, analysis_key);
+CREATE TABLE IF NOT EXISTS failures (
+    track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+    encoder_key TEXT NOT NULL,
+    analysis_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    updated_at REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (track_id, encoder_key, analysis_key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 # Each entry upgrades a database from version i+1 to i+2; append, never edit.
-_MIGRATIONS: list[str] = []
+_MIGRATIONS: list[str] = [
+    # 1 → 2: failures are keyed like vectors (a failure under one encoder or analysis says nothing
+    # of another), and songs not found by a scan can be kept as missing. Version-1 failures carry no
+    # key, so those songs are tried once more.
+    """
+    ALTER TABLE tracks ADD COLUMN missing INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE failures (
+        track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
+        encoder_key TEXT NOT NULL,
+        analysis_key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        updated_at REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (track_id, encoder_key, analysis_key)
+    ) WITHOUT ROWID;
+    UPDATE tracks SET status = 'pending', error = '' WHERE status = 'failed';
+    """,
+]
 
 
-class LibraryError(Exception):
+class LibraryError(MusicrecError):
     """The library file cannot be used. The message says what to do."""
+
+
+class LibraryBusyError(LibraryError):
+    """Another program holds the library's write lock for longer than the busy timeout."""
+
+
+class LibraryReadOnlyError(LibraryError):
+    """The library file or its folder cannot be written."""
+
+
+class LibraryFullError(LibraryError):
+    """The disk holding the library is full (or the file hit a size limit)."""
+
+
+class LibraryCorruptError(LibraryError):
+    """SQLite reports the library file as damaged."""
+
+
+class NotALibraryError(LibraryError):
+    """The path names something that is not a musicrec library: never written to or moved."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +139,7 @@ class Track:
     duration: float
     status: str
     error: str
+    missing: bool = False
 
     @property
     def display_path(self) -> str:
@@ -93,6 +151,31 @@ class FileIdentity:
     path: str
     size: int
     mtime_ns: int
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """What :meth:`Library.plan_scan` decided.
+
+    Attributes
+    ----------
+    todo : list of Track
+        Found songs to analyse now.
+    cached : int
+        Found songs already analysed with this encoder and analysis.
+    pruned : int
+        Songs forgotten: gone from a folder that is otherwise present, or ``prune=True``.
+    missing : int
+        Songs not found but kept (their folder is gone or empty: an unmounted drive).
+    failed : int
+        Found songs that failed before under this encoder and analysis and are not retried.
+    """
+
+    todo: list
+    cached: int
+    pruned: int
+    missing: int
+    failed: int
 
 
 def default_library_path() -> Path:
@@ -109,6 +192,182 @@ def _key(path: str) -> bytes:
     return os.fsencode(path)
 
 
+def real_path(path: str | os.PathLike) -> str:
+    """The path a file is known by: absolute, with every symbolic link resolved.
+
+    A folder reached through a link and through its own name is one folder, so its songs
+    are stored once.
+    """
+    return os.path.realpath(os.fspath(path))
+
+
+def _under_prefix(folder: str | os.PathLike) -> bytes:
+    return _key(os.path.join(real_path(folder), ""))
+
+
+def library_error(err: sqlite3.Error, path: Path, *, doing: str) -> LibraryError:
+    """Turn an SQLite error into a :class:`LibraryError` a user can act on.
+
+    Parameters
+    ----------
+    err : sqlite3.Error
+    path : Path
+        The library file.
+    doing : str
+        What musicrec was doing, e.g. ``"open"`` or ``"write to"``.
+    """
+    code = getattr(err, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    text = str(err)
+    if primary in (10, 14):  # SQLITE_IOERR, SQLITE_CANTOPEN: ask the file system what it is
+        state = _disk_state(path)
+        if state == "read-only":
+            primary = 8
+        elif state == "full":
+            primary = 13
+    if primary in (5, 6) or "locked" in text:  # SQLITE_BUSY, SQLITE_LOCKED
+        return LibraryBusyError(
+            f"The library {path} is in use by another program (its write lock was held for longer "
+            "than musicrec waits); wait for the other musicrec to finish, or close it, then try again. "
+            "The library was left as it is."
+        )
+    if primary == 8 or "readonly" in text.replace("-", "").replace(" ", ""):  # SQLITE_READONLY
+        return LibraryReadOnlyError(
+            f"Cannot {doing} the library {path}: the file or its folder is read-only. Make it writable "
+            "or choose another file with --library. The library was left as it is."
+        )
+    if primary == 13 or "full" in text:  # SQLITE_FULL
+        return LibraryFullError(
+            f"Cannot {doing} the library {path}: the disk is full. Free some space and run again; "
+            "what was finished is kept, and the song in hand will be analysed again."
+        )
+    if primary in (11, 26):  # SQLITE_CORRUPT, SQLITE_NOTADB
+        return LibraryCorruptError(f"The library {path} is damaged ({text}).")
+    if primary == 10:  # SQLITE_IOERR: often a full disk while growing the WAL or its index
+        return LibraryFullError(
+            f"Cannot {doing} the library {path}: a disk error ({text}). Check that the disk has free "
+            "space and is still mounted, then run again; what was finished is kept."
+        )
+    if primary == 14:  # SQLITE_CANTOPEN
+        return LibraryError(
+            f"Cannot open the library {path} ({text}): check that its folder exists and is writable, "
+            "or choose another file with --library."
+        )
+    return LibraryError(f"Cannot {doing} the library {path}: {text}.")
+
+
+def _disk_state(path: Path) -> str:
+    """"read-only", "full" or "" for the file system holding ``path``."""
+    folder = path.parent if path.parent.exists() else Path(".")
+    try:
+        info = os.statvfs(folder)
+    except OSError:
+        return ""
+    if info.f_flag & os.ST_RDONLY or not os.access(folder, os.W_OK) or (
+            path.exists() and not os.access(path, os.W_OK)):
+        return "read-only"
+    if info.f_bavail * info.f_frsize < 64 * 1024:
+        return "full"
+    return ""
+
+
+def _read_header(path: Path) -> bytes | None:
+    """The first 100 bytes of an existing regular file (b"" if empty); None if it does not exist.
+
+    Raises NotALibraryError for anything that is not a regular file.
+    """
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as err:
+        raise LibraryError(f"Cannot use {path} as the library: {err.strerror or err}.") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise NotALibraryError(
+            f"{path} is a folder, not a library file. --library names the cache file musicrec keeps "
+            "(for example library.sqlite3); the music folder is given to 'scan'."
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise NotALibraryError(f"{path} is not a regular file (a device, pipe or socket); choose another --library.")
+    if info.st_size == 0:
+        return b""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(100)
+    except OSError as err:
+        raise LibraryError(f"Cannot read the library {path}: {err.strerror or err}.") from None
+
+
+def _check_ours(path: Path, header: bytes | None) -> None:
+    """Refuse, before SQLite opens it, any existing file that is not a musicrec library."""
+    from musicrec_gui.core.audio import is_audio_path
+
+    if is_audio_path(path):
+        raise NotALibraryError(
+            f"{path} has an audio file's name; a library is never written there. Choose a name such as "
+            "library.sqlite3 for --library."
+        )
+    if header is None:
+        return
+    if header == b"":
+        if path.suffix.lower() not in LIBRARY_SUFFIXES:
+            raise NotALibraryError(
+                f"{path} exists, is empty and is not named like a library ({', '.join(LIBRARY_SUFFIXES)}); "
+                "musicrec does not write into files it did not create. Choose another --library."
+            )
+        return
+    if not header.startswith(_SQLITE_MAGIC):
+        raise NotALibraryError(
+            f"{path} is not a musicrec library (it is not an SQLite database); it was left untouched. "
+            "Check the --library path."
+        )
+    if len(header) >= 72:
+        app_id = int.from_bytes(header[68:72], "big")
+        # A database created by another program: its application_id is set or it has a schema.
+        if app_id != APP_ID and (app_id != 0 or int.from_bytes(header[40:44], "big") != 0):
+            raise NotALibraryError(
+                f"{path} is an SQLite database of another program, not a musicrec library; it was left "
+                "untouched. Check the --library path."
+            )
+
+
+def _is_ours(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(100)
+    except OSError:
+        return False
+    return header.startswith(_SQLITE_MAGIC) and len(header) >= 72 and int.from_bytes(header[68:72], "big") == APP_ID
+
+
+def _set_aside(path: Path) -> Path:
+    """Move a damaged library (and its WAL) to a fresh ``NAME.broken-…`` name; never onto an existing file."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for attempt in range(1, 1000):
+        aside = path.with_name(f"{path.name}.broken-{stamp}" + (f"-{attempt}" if attempt > 1 else ""))
+        if any(Path(str(aside) + s).exists() for s in ("", "-wal", "-shm")):
+            continue
+        try:
+            os.link(path, aside)  # fails if the name was taken meanwhile: nothing is overwritten
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise LibraryError(
+                f"The library {path} is damaged and could not be set aside ({err.strerror or err}); "
+                "move it away yourself and run again."
+            ) from None
+        os.unlink(path)
+        for suffix in ("-wal", "-shm"):
+            source = Path(str(path) + suffix)
+            try:
+                os.link(source, Path(str(aside) + suffix))
+                os.unlink(source)
+            except OSError:
+                pass
+        return aside
+    raise LibraryError(f"The library {path} is damaged and could not be set aside; move it away yourself.")
+
+
 class Library:
     """A library cache file.
 
@@ -117,68 +376,94 @@ class Library:
     path : str, PathLike or None
         The SQLite file; ``None`` → :func:`default_library_path`.
     recover : bool
-        If the file is not a musicrec library or is corrupt, move it aside
-        (``NAME.broken-TIMESTAMP``) and start a new one; ``recovered_from`` then
-        says where it went. With ``recover=False`` a :class:`LibraryError` is raised.
+        If SQLite reports the file as damaged and it carries musicrec's application id, move it
+        aside (``NAME.broken-TIMESTAMP``, never onto an existing file) and start a new one;
+        ``recovered_from`` then says where it went. Anything else — a foreign file, a folder, a
+        busy, read-only or full library, a newer schema — raises :class:`LibraryError` and is
+        left exactly as it is.
+    busy_timeout : float or None
+        Seconds to wait for another process's write lock before giving up (default
+        :data:`BUSY_TIMEOUT`).
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, *, recover: bool = True):
+    def __init__(self, path: str | os.PathLike | None = None, *, recover: bool = True,
+                 busy_timeout: float | None = None):
         self.path = Path(path) if path is not None else default_library_path()
         self.recovered_from: Path | None = None
+        self.skipped_vectors = 0
+        self.busy_timeout = BUSY_TIMEOUT if busy_timeout is None else busy_timeout
         self._lock = threading.RLock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise LibraryError(f"Cannot create the library folder {self.path.parent}: {err.strerror or err}.") from None
+        _check_ours(self.path, _read_header(self.path))
+        if not self.path.parent.is_dir():
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise LibraryError(
+                    f"Cannot create the library folder {self.path.parent}: {err.strerror or err}."
+                ) from None
         try:
             self._conn = self._open()
-        except LibraryError:
-            if not recover or not self.path.exists():
+        except LibraryCorruptError:
+            if not recover or not _is_ours(self.path):
                 raise
-            aside = self.path.with_name(f"{self.path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
-            for suffix in ("", "-wal", "-shm"):
-                source = Path(str(self.path) + suffix)
-                if source.exists():
-                    source.replace(Path(str(aside) + suffix))
-            self.recovered_from = aside
+            self.recovered_from = _set_aside(self.path)
             self._conn = self._open()
 
     def _open(self) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                   timeout=self.busy_timeout)
         except sqlite3.Error as err:
-            raise LibraryError(f"Cannot open the library {self.path}: {err}.") from None
+            raise library_error(err, self.path, doing="open") from None
         try:
             conn.execute("PRAGMA foreign_keys = ON")
-            application_id = conn.execute("PRAGMA application_id").fetchone()[0]
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            n_tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            if n_tables and application_id != APP_ID:
-                raise LibraryError(f"{self.path} is an SQLite file but not a musicrec library.")
             if version > SCHEMA_VERSION:
                 raise LibraryError(
                     f"The library {self.path} was written by a newer musicrec (schema {version}, this one "
-                    f"knows {SCHEMA_VERSION}); upgrade musicrec or choose another library file."
+                    f"knows {SCHEMA_VERSION}); upgrade musicrec or choose another library file. It was left as it is."
                 )
-            conn.execute("PRAGMA journal_mode = WAL")
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            if not n_tables:
-                # executescript() commits first, so the transaction lives inside the script.
-                conn.executescript(
-                    f"BEGIN IMMEDIATE;\n{_SCHEMA}\nPRAGMA application_id = {APP_ID};\n"
-                    f"PRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
-                )
-            else:
-                for target in range(version + 1, SCHEMA_VERSION + 1):
-                    conn.executescript(
-                        f"BEGIN IMMEDIATE;\n{_MIGRATIONS[target - 2]}\nPRAGMA user_version = {target};\nCOMMIT;"
+            # Creation and upgrades happen inside one write transaction, re-checked under the lock, so
+            # processes opening the same new library at once neither race nor see half a schema.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                n_tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+                if n_tables and application_id != APP_ID:
+                    raise NotALibraryError(
+                        f"{self.path} is an SQLite file but not a musicrec library; it was left untouched."
                     )
-                check = conn.execute("PRAGMA quick_check").fetchone()[0]
-                if check != "ok":
-                    raise LibraryError(f"The library {self.path} is damaged ({check}).")
-        except sqlite3.DatabaseError as err:
+                if version > SCHEMA_VERSION:
+                    raise LibraryError(
+                        f"The library {self.path} was written by a newer musicrec (schema {version}); "
+                        "upgrade musicrec. It was left as it is."
+                    )
+                if not n_tables:
+                    for statement in _statements(_SCHEMA):
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA application_id = {APP_ID}")
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                else:
+                    for target in range(version + 1, SCHEMA_VERSION + 1):
+                        for statement in _statements(_MIGRATIONS[target - 2]):
+                            conn.execute(statement)
+                    if version < SCHEMA_VERSION:
+                        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            check = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise LibraryCorruptError(f"The library {self.path} is damaged ({check}).")
+        except sqlite3.Error as err:
             conn.close()
-            raise LibraryError(f"The library {self.path} is damaged or not a database ({err}).") from None
+            raise library_error(err, self.path, doing="open") from None
         except LibraryError:
             conn.close()
             raise
@@ -195,18 +480,34 @@ class Library:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextlib.contextmanager
     def _transaction(self):
+        """One write transaction; SQLite errors become LibraryErrors with a message for the user."""
         conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            raise library_error(err, self.path, doing="write to") from None
 
-        class _Tx:
-            def __enter__(self_inner):
-                conn.execute("BEGIN IMMEDIATE")
-                return conn
-
-            def __exit__(self_inner, exc_type, exc, tb):
-                conn.execute("ROLLBACK" if exc_type else "COMMIT")
-
-        return _Tx()
+    @contextlib.contextmanager
+    def _reading(self):
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.Error as err:
+                raise library_error(err, self.path, doing="read") from None
 
     # -- file list -----------------------------------------------------------
     def plan_scan(
@@ -217,62 +518,107 @@ class Library:
         analysis_key: str,
         root: str | None = None,
         keep_under: Sequence[str] = (),
-    ) -> tuple[list[Track], int, int]:
+        prune: bool = False,
+        retry_failed: bool = False,
+    ) -> ScanPlan:
         """Reconcile the files just found with the cache.
 
         New files are added as ``pending``; files whose size or mtime changed go back to
-        ``pending`` and lose their vectors; files under ``root`` that were not found are
-        removed, except below ``keep_under`` (folders that could not be read this time: an
-        unplugged drive must not erase its cache). Returns the found tracks that need
-        analysis (no vector for this encoder/analysis and not a failure of the same file),
-        the number of found tracks already analysed, and the number pruned.
+        ``pending`` and lose their vectors and failures. Known files under ``root`` that were
+        not found are forgotten only when their folder is otherwise present (it still holds
+        songs found by this scan) or when ``prune`` is set; otherwise — a folder that is gone
+        or empty, such as an unmounted drive — they are kept and marked missing. Nothing below
+        ``keep_under`` (folders that could not be read) is touched.
+
+        Parameters
+        ----------
+        found : sequence of FileIdentity
+            Paths as given by :func:`iter_identities` (real paths).
+        encoder_key, analysis_key : str
+            The vector and failure cache key of this scan.
+        root : str or None
+            The scanned folder; None: nothing is forgotten or marked missing.
+        keep_under : sequence of str
+        prune : bool
+            Forget every known song under ``root`` that was not found.
+        retry_failed : bool
+            Analyse again the found songs that failed under this key.
+
+        Returns
+        -------
+        ScanPlan
         """
         with self._lock, self._transaction() as conn:
             known = {
-                bytes(row[0]): (row[1], row[2], row[3])
-                for row in conn.execute("SELECT path, size, mtime_ns, id FROM tracks")
+                bytes(row[0]): (row[1], row[2], row[3], row[4])
+                for row in conn.execute("SELECT path, size, mtime_ns, id, missing FROM tracks")
             }
             seen: set[bytes] = set()
+            now = time.time()
             for item in found:
                 key = _key(item.path)
+                if key in seen:
+                    continue
                 seen.add(key)
                 old = known.get(key)
                 if old is None:
                     conn.execute(
                         "INSERT INTO tracks (path, size, mtime_ns, title, updated_at) VALUES (?, ?, ?, ?, ?)",
-                        (key, item.size, item.mtime_ns, _stem(item.path), time.time()),
+                        (key, item.size, item.mtime_ns, _stem(item.path), now),
                     )
                 elif (old[0], old[1]) != (item.size, item.mtime_ns):
                     conn.execute("DELETE FROM vectors WHERE track_id = ?", (old[2],))
+                    conn.execute("DELETE FROM failures WHERE track_id = ?", (old[2],))
                     conn.execute(
-                        "UPDATE tracks SET size = ?, mtime_ns = ?, status = 'pending', error = '', updated_at = ? "
-                        "WHERE id = ?",
-                        (item.size, item.mtime_ns, time.time(), old[2]),
+                        "UPDATE tracks SET size = ?, mtime_ns = ?, status = 'pending', error = '', missing = 0, "
+                        "updated_at = ? WHERE id = ?",
+                        (item.size, item.mtime_ns, now, old[2]),
                     )
-            pruned = 0
+                elif old[3]:
+                    conn.execute("UPDATE tracks SET missing = 0 WHERE id = ?", (old[2],))
+            pruned = missing = 0
             if root is not None:
-                prefix = _key(os.path.join(os.path.abspath(root), ""))
-                kept = tuple(_key(os.path.join(os.path.abspath(k), "")) for k in keep_under)
-                gone = [(old[2],) for key, old in known.items()
-                        if key.startswith(prefix) and key not in seen and not key.startswith(kept)]
+                prefix = _under_prefix(root)
+                kept = tuple(_under_prefix(k) for k in keep_under)
+                present_dirs = {os.path.dirname(key) for key in seen}
+                gone, absent = [], []
+                for key, old in known.items():
+                    if not key.startswith(prefix) or key in seen or (kept and key.startswith(kept)):
+                        continue
+                    if prune or os.path.dirname(key) in present_dirs:
+                        gone.append((old[2],))
+                    else:
+                        absent.append((old[2],))
                 conn.executemany("DELETE FROM tracks WHERE id = ?", gone)
-                pruned = len(gone)
-            # One pass over the tracks: analysed ones are counted, the rest (unless failed) are to do.
+                conn.executemany("UPDATE tracks SET missing = 1 WHERE id = ?", absent)
+                pruned, missing = len(gone), len(absent)
+            if retry_failed and seen:
+                conn.executemany(
+                    "DELETE FROM failures WHERE encoder_key = ? AND analysis_key = ? "
+                    "AND track_id = (SELECT id FROM tracks WHERE path = ?)",
+                    [(encoder_key, analysis_key, key) for key in seen],
+                )
+            # One pass over the tracks: analysed ones are counted, failed ones (unless their failure
+            # is worth another try) are skipped, the rest are to do.
             rows = conn.execute(
-                f"SELECT {_TRACK_COLUMNS}, EXISTS (SELECT 1 FROM vectors v WHERE v.track_id = t.id "
-                "AND v.encoder_key = ? AND v.analysis_key = ?) FROM tracks t",
-                (encoder_key, analysis_key),
+                f"SELECT {_TRACK_COLUMNS}, "
+                "EXISTS (SELECT 1 FROM vectors v WHERE v.track_id = t.id AND v.encoder_key = ? AND v.analysis_key = ?), "
+                "(SELECT kind FROM failures f WHERE f.track_id = t.id AND f.encoder_key = ? AND f.analysis_key = ?) "
+                "FROM tracks t",
+                (encoder_key, analysis_key, encoder_key, analysis_key),
             ).fetchall()
         todo: list[Track] = []
-        done = 0
+        done = failed = 0
         for row in rows:
             if bytes(row[1]) not in seen:
                 continue
-            if row[-1]:
+            if row[-2]:
                 done += 1
-            elif row[8] != "failed":
+            elif row[-1] is not None and row[-1] not in RETRIED_KINDS:
+                failed += 1
+            else:
                 todo.append(_track(row))
-        return todo, done, pruned
+        return ScanPlan(todo=todo, cached=done, pruned=pruned, missing=missing, failed=failed)
 
     def record_result(
         self,
@@ -294,7 +640,7 @@ class Library:
         with self._lock, self._transaction() as conn:
             conn.execute(
                 "UPDATE tracks SET title = ?, artist = ?, album = ?, duration = ?, status = 'done', error = '', "
-                "updated_at = ? WHERE id = ?",
+                "missing = 0, updated_at = ? WHERE id = ?",
                 (title, artist, album, duration, time.time(), track_id),
             )
             conn.execute(
@@ -303,54 +649,126 @@ class Library:
                 (track_id, encoder_key, analysis_key, vector.tobytes(), slice_vectors.tobytes(),
                  len(slice_vectors), offset_seconds),
             )
+            conn.execute(
+                "DELETE FROM failures WHERE track_id = ? AND encoder_key = ? AND analysis_key = ?",
+                (track_id, encoder_key, analysis_key),
+            )
 
-    def record_failure(self, track_id: int, reason: str, *, title: str | None = None) -> None:
+    def record_failure(
+        self,
+        track_id: int,
+        reason: str,
+        *,
+        encoder_key: str,
+        analysis_key: str,
+        kind: str = "unreadable",
+        title: str | None = None,
+    ) -> None:
+        """Store why a track could not be analysed under one encoder and analysis.
+
+        ``kind`` in :data:`RETRIED_KINDS` (a time-out, a file that vanished or changed) is tried
+        again by the next scan; other kinds wait until the file changes or the user asks to retry.
+        """
         with self._lock, self._transaction() as conn:
             conn.execute(
                 "UPDATE tracks SET status = 'failed', error = ?, title = COALESCE(?, title), updated_at = ? "
                 "WHERE id = ?",
                 (reason, title, time.time(), track_id),
             )
-
-    def remove(self, track_ids: Iterable[int]) -> None:
-        with self._lock, self._transaction() as conn:
-            conn.executemany("DELETE FROM tracks WHERE id = ?", [(i,) for i in track_ids])
+            conn.execute(
+                "INSERT OR REPLACE INTO failures (track_id, encoder_key, analysis_key, kind, reason, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (track_id, encoder_key, analysis_key, kind, reason, time.time()),
+            )
 
     # -- reading -------------------------------------------------------------
-    def tracks(self, *, status: str | None = None) -> list[Track]:
-        query = f"SELECT {_TRACK_COLUMNS} FROM tracks t"
-        args: tuple = ()
-        if status is not None:
-            query += " WHERE t.status = ?"
-            args = (status,)
-        with self._lock:
-            return [_track(row) for row in self._conn.execute(query + " ORDER BY t.id", args)]
+    def tracks(
+        self,
+        *,
+        status: str | None = None,
+        encoder_key: str | None = None,
+        analysis_key: str | None = None,
+        under: str | os.PathLike | None = None,
+    ) -> list[Track]:
+        """Tracks in the library, in the order they were added.
 
-    def track(self, track_id: int) -> Track | None:
-        with self._lock:
-            row = self._conn.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks t WHERE t.id = ?", (track_id,)).fetchone()
-        return _track(row) if row else None
+        Parameters
+        ----------
+        status : {"done", "failed", "pending"} or None
+            Keep only tracks with this status.
+        encoder_key, analysis_key : str or None
+            Given both, a track's status and error are those under this key: ``done`` with a
+            vector, ``failed`` with a failure, ``pending`` otherwise. Without them, the status of
+            the track's last analysis, whatever its key.
+        under : str, PathLike or None
+            Keep only tracks below this folder (symbolic links resolved).
+        """
+        args: list = []
+        if encoder_key is not None and analysis_key is not None:
+            status_sql = (
+                "CASE WHEN EXISTS (SELECT 1 FROM vectors v WHERE v.track_id = t.id AND v.encoder_key = ?1 "
+                "AND v.analysis_key = ?2) THEN 'done' WHEN f.reason IS NOT NULL THEN 'failed' ELSE 'pending' END"
+            )
+            query = (
+                f"SELECT * FROM (SELECT t.id, t.path, t.size, t.mtime_ns, t.title, t.artist, t.album, t.duration, "
+                f"{status_sql} AS status, COALESCE(f.reason, '') AS error, t.missing FROM tracks t "
+                "LEFT JOIN failures f ON f.track_id = t.id AND f.encoder_key = ?1 AND f.analysis_key = ?2) t"
+            )
+            args = [encoder_key, analysis_key]
+        else:
+            query = f"SELECT {_TRACK_COLUMNS} FROM tracks t"
+        where = []
+        if status is not None:
+            where.append(f"t.status = ?{len(args) + 1}")
+            args.append(status)
+        if under is not None:
+            prefix = _under_prefix(under)
+            where.append(f"substr(t.path, 1, {len(prefix)}) = ?{len(args) + 1}")
+            args.append(prefix)
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        with self._reading() as conn:
+            return [_track(row) for row in conn.execute(query + " ORDER BY t.id", args)]
 
     def track_by_path(self, path: str) -> Track | None:
-        with self._lock:
-            row = self._conn.execute(
-                f"SELECT {_TRACK_COLUMNS} FROM tracks t WHERE t.path = ?", (_key(os.path.abspath(path)),)
+        with self._reading() as conn:
+            row = conn.execute(
+                f"SELECT {_TRACK_COLUMNS} FROM tracks t WHERE t.path = ?", (_key(real_path(path)),)
             ).fetchone()
         return _track(row) if row else None
 
-    def vectors(self, *, encoder_key: str, analysis_key: str) -> tuple[np.ndarray, np.ndarray]:
+    def vectors(
+        self, *, encoder_key: str, analysis_key: str, dimension: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """All song vectors for one encoder and analysis.
+
+        Parameters
+        ----------
+        encoder_key, analysis_key : str
+        dimension : int or None
+            The encoder's vector size; None: the size most vectors have. Stored vectors of
+            another size (a damaged or hand-edited library) are left out and counted in
+            ``skipped_vectors``; a rescan with ``retry_failed`` does not fix them, deleting the
+            library does.
 
         Returns
         -------
         track_ids : np.ndarray [shape=(n,)], int64
         vectors : np.ndarray [shape=(n, d)], float32
         """
-        with self._lock:
-            rows = self._conn.execute(
+        with self._reading() as conn:
+            rows = conn.execute(
                 "SELECT track_id, vector FROM vectors WHERE encoder_key = ? AND analysis_key = ? ORDER BY track_id",
                 (encoder_key, analysis_key),
             ).fetchall()
+        self.skipped_vectors = 0
+        if rows:
+            sizes = collections.Counter(len(r[1]) for r in rows)
+            size = 4 * dimension if dimension is not None else sizes.most_common(1)[0][0]
+            if len(sizes) > 1 or size not in sizes or size % 4 or size == 0:
+                kept = [r for r in rows if len(r[1]) == size and size and size % 4 == 0]
+                self.skipped_vectors = len(rows) - len(kept)
+                rows = kept
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         if not rows:
             return ids, np.zeros((0, 0), dtype=np.float32)
@@ -365,20 +783,24 @@ class Library:
         -------
         (np.ndarray [shape=(n_slices, d)], float) or None
         """
-        with self._lock:
-            row = self._conn.execute(
+        with self._reading() as conn:
+            row = conn.execute(
                 "SELECT slice_vectors, n_slices, offset_seconds FROM vectors "
                 "WHERE track_id = ? AND encoder_key = ? AND analysis_key = ?",
                 (track_id, encoder_key, analysis_key),
             ).fetchone()
         if row is None:
             return None
-        return np.frombuffer(row[0], dtype=np.float32).reshape(row[1], -1), row[2]
+        blob, n_slices = row[0], row[1]
+        if n_slices < 1 or len(blob) % (4 * n_slices):
+            return None
+        return np.frombuffer(blob, dtype=np.float32).reshape(n_slices, -1), row[2]
 
     def stats(self) -> dict[str, int]:
-        with self._lock:
-            counts = dict(self._conn.execute("SELECT status, count(*) FROM tracks GROUP BY status").fetchall())
-            keys = self._conn.execute(
+        with self._reading() as conn:
+            counts = dict(conn.execute("SELECT status, count(*) FROM tracks GROUP BY status").fetchall())
+            missing = conn.execute("SELECT count(*) FROM tracks WHERE missing").fetchone()[0]
+            keys = conn.execute(
                 "SELECT encoder_key, analysis_key, count(*) FROM vectors GROUP BY encoder_key, analysis_key"
             ).fetchall()
         return {
@@ -386,12 +808,13 @@ class Library:
             "done": counts.get("done", 0),
             "failed": counts.get("failed", 0),
             "pending": counts.get("pending", 0),
+            "missing": missing,
             "vector_sets": {f"{e} / {a}": n for e, a, n in keys},
         }
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
-        with self._lock:
-            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        with self._reading() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
     def set_meta(self, key: str, value: str) -> None:
@@ -399,14 +822,20 @@ class Library:
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
 
-_TRACK_COLUMNS = "t.id, t.path, t.size, t.mtime_ns, t.title, t.artist, t.album, t.duration, t.status, t.error"
+_TRACK_COLUMNS = ("t.id, t.path, t.size, t.mtime_ns, t.title, t.artist, t.album, t.duration, t.status, t.error, "
+                  "t.missing")
 
 
 def _track(row: Sequence) -> Track:
     return Track(
         id=row[0], path=os.fsdecode(bytes(row[1])), size=row[2], mtime_ns=row[3], title=row[4],
-        artist=row[5], album=row[6], duration=row[7], status=row[8], error=row[9],
+        artist=row[5], album=row[6], duration=row[7], status=row[8], error=row[9], missing=bool(row[10]),
     )
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a schema script, for running one by one inside an open transaction."""
+    return [part.strip() for part in script.split(";") if part.strip()]
 
 
 def _stem(path: str) -> str:
@@ -426,4 +855,4 @@ def iter_identities(paths: Iterable[str]) -> Iterator[FileIdentity | tuple[str, 
             # A FIFO or device named like a song would block or never end.
             yield (path, "not a regular file")
             continue
-        yield FileIdentity(os.path.abspath(path), st.st_size, st.st_mtime_ns)
+        yield FileIdentity(real_path(path), st.st_size, st.st_mtime_ns)

@@ -31,7 +31,8 @@ from musicrec_gui.core import audio as audio_mod
 from musicrec_gui.core import features as features_mod
 from musicrec_gui.core.config import AnalysisSettings, FeatureConfig
 from musicrec_gui.core.encoder import song_vector
-from musicrec_gui.core.library import FileIdentity, Library, Track, iter_identities
+from musicrec_gui.core.names import display_text
+from musicrec_gui.core.library import FileIdentity, Library, LibraryError, Track, iter_identities, real_path
 
 
 class SongEncoder(Protocol):
@@ -59,7 +60,9 @@ class ScanStarted:
     total: int  # audio files found
     to_analyse: int
     cached: int  # already analysed with this encoder and analysis
-    pruned: int  # cached files that no longer exist
+    pruned: int  # cached files that no longer exist, forgotten
+    missing: int = 0  # cached files not found but kept: their folder is gone or empty (an unmounted drive?)
+    failed_before: int = 0  # failed earlier with this encoder and analysis; not retried unless asked
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class TrackFailed:
     reason: str
     completed: int
     to_analyse: int
+    kind: str = "not_audio"
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,8 @@ class ScanFinished:
     cancelled: bool
     seconds: float
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    # Why the scan stopped early, for the user (a full disk, a broken encoder); "" when it did not.
+    error: str = ""
 
 
 ScanEvent = Union[ListingProgress, ScanStarted, TrackDone, TrackFailed, ScanFinished]
@@ -115,9 +121,10 @@ def prepare_track(
         try:
             st = os.stat(path)
         except OSError:
-            raise audio_mod.AudioError("the file disappeared while it was being read") from None
+            raise audio_mod.AudioError("the file disappeared while it was being read", kind="vanished") from None
         if (st.st_size, st.st_mtime_ns) != identity:
-            raise audio_mod.AudioError("the file changed while it was being read; the next scan analyses it again")
+            raise audio_mod.AudioError("the file changed while it was being read; the next scan analyses it again",
+                                       kind="changed")
     if not tags.duration:
         tags = audio_mod.Tags(tags.title, tags.artist, tags.album, duration)
     decoded = time.perf_counter()
@@ -136,6 +143,8 @@ def scan(
     prefetch: int = 4,
     cancel: threading.Event | None = None,
     hang_seconds: float | None = None,
+    prune: bool = False,
+    retry_failed: bool = False,
 ) -> Iterator[ScanEvent]:
     """Analyse every new or changed audio file below ``folder``.
 
@@ -156,7 +165,15 @@ def scan(
         Set it from any thread to stop after the current file.
     hang_seconds : float or None
         A file whose preparation takes longer than this is skipped as hung (default: twice
-        the decoder's own time limit plus 30 s).
+        the decoder's own time limit plus 30 s); the next scan tries it again.
+    prune : bool
+        Forget songs that were not found even where their folder is gone or empty (by default
+        they are kept as missing: an unplugged drive must not erase its cache).
+    retry_failed : bool
+        Analyse again the songs that failed before under this encoder and analysis.
+
+    A library that cannot be written (a full disk, a lock held too long) or an encoder that
+    fails stops the scan: ``ScanFinished.error`` says why, and what was finished is kept.
 
     Yields
     ------
@@ -164,7 +181,7 @@ def scan(
     """
     started = time.perf_counter()
     cancel = cancel or threading.Event()
-    folder = os.path.abspath(os.fspath(folder))
+    folder = real_path(folder)
     walk_errors: list[tuple[str, str]] = []
     found: list[FileIdentity] = []
     unreadable: list[tuple[str, str]] = []
@@ -179,19 +196,24 @@ def scan(
                 yield ScanFinished(0, 0, 0, True, time.perf_counter() - started)
                 return
 
-    todo, cached, pruned = library.plan_scan(
-        found, encoder_key=encoder.key, analysis_key=settings.key, root=folder,
-        keep_under=[path for path, _ in walk_errors],
-    )
+    try:
+        plan = library.plan_scan(
+            found, encoder_key=encoder.key, analysis_key=settings.key, root=folder,
+            keep_under=[path for path, _ in walk_errors], prune=prune, retry_failed=retry_failed,
+        )
+    except LibraryError as err:
+        yield ScanFinished(0, 0, 0, False, time.perf_counter() - started, error=str(err))
+        return
+    todo, cached = plan.todo, plan.cached
     problems = unreadable + walk_errors
     total_work = len(todo) + len(problems)
     yield ScanStarted(folder=folder, total=len(found) + len(unreadable), to_analyse=total_work,
-                      cached=cached, pruned=pruned)
+                      cached=cached, pruned=plan.pruned, missing=plan.missing, failed_before=plan.failed)
     completed = failed = analysed = 0
     for path, reason in problems:
         completed += 1
         failed += 1
-        yield TrackFailed(path, f"cannot read: {reason}", completed, total_work)
+        yield TrackFailed(path, f"cannot read: {reason}", completed, total_work, kind="unreadable")
 
     stages = {"decode": 0.0, "features": 0.0, "inference": 0.0, "database": 0.0}
     config = encoder.features
@@ -199,6 +221,7 @@ def scan(
     queue = iter(todo)
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="musicrec-decode")
     cancelled = False
+    error = ""
     hung = 0
     if hang_seconds is None:
         hang_seconds = 2 * audio_mod.DECODE_TIME_LIMIT + 30
@@ -222,17 +245,18 @@ def scan(
                 break
             track, future = pending.popleft()
             _fill()
+            kind = "not_audio"
             try:
                 prepared = future.result(timeout=hang_seconds)
             except FutureTimeout:
                 # Stuck inside a decoder's C code, past the cooperative time limit: give up on the
                 # file. The thread cannot be killed; it is abandoned, not waited for, at the end.
                 hung += 1
-                reason = f"decoding hung for over {hang_seconds:g} s; the file was skipped"
+                reason, kind = f"decoding hung for over {hang_seconds:g} s; the file was skipped", "timeout"
             except audio_mod.AudioError as err:
-                reason = str(err)
+                reason, kind = str(err), err.kind
             except MemoryError:
-                reason = "the file is too large to analyse in memory"
+                reason, kind = "the file is too large to analyse in memory", "too_large"
             except Exception as err:  # noqa: BLE001 - one bad file must never stop the scan
                 reason = f"unexpected error while analysing: {type(err).__name__}: {err}"
             else:
@@ -242,34 +266,48 @@ def scan(
                 t0 = time.perf_counter()
                 try:
                     embeddings = np.asarray(encoder.embed_slices(prepared.slices), dtype=np.float32)
+                    if embeddings.ndim != 2 or len(embeddings) != len(prepared.slices):
+                        raise ValueError(f"it returned an array of shape {embeddings.shape} for "
+                                         f"{len(prepared.slices)} slices; expected ({len(prepared.slices)}, d)")
                     if not np.all(np.isfinite(embeddings)):
-                        raise ValueError("the encoder produced non-finite values")
+                        raise ValueError("it produced non-finite values (NaN or infinity)")
                 except Exception as err:  # noqa: BLE001
-                    reason = f"the encoder failed on this file: {err}"
+                    # A fault of the encoder, not of the song: nothing is recorded against the file,
+                    # and the scan stops instead of marking every song as bad.
+                    error = (f"the encoder {encoder.key} failed on {display_text(track.path)}: {err}. "
+                             "The encoder is broken or does not fit this analysis; nothing was recorded "
+                             "against your songs. Use another --encoder.")
+                    break
                 stages["inference"] += time.perf_counter() - t0
             completed += 1
             t1 = time.perf_counter()
+            try:
+                if reason is not None:
+                    library.record_failure(track.id, reason, encoder_key=encoder.key, analysis_key=settings.key,
+                                           kind=kind)
+                else:
+                    tags = prepared.tags
+                    library.record_result(
+                        track.id, encoder_key=encoder.key, analysis_key=settings.key,
+                        vector=song_vector(embeddings), slice_vectors=embeddings, offset_seconds=prepared.offset,
+                        title=tags.title, artist=tags.artist, album=tags.album, duration=tags.duration,
+                    )
+            except LibraryError as err:
+                error = str(err)
+                break
+            stages["database"] += time.perf_counter() - t1
             if reason is not None:
                 failed += 1
-                library.record_failure(track.id, reason)
-                stages["database"] += time.perf_counter() - t1
-                yield TrackFailed(track.path, reason, completed, total_work)
+                yield TrackFailed(track.path, reason, completed, total_work, kind=kind)
                 continue
-            tags = prepared.tags
-            library.record_result(
-                track.id, encoder_key=encoder.key, analysis_key=settings.key,
-                vector=song_vector(embeddings), slice_vectors=embeddings, offset_seconds=prepared.offset,
-                title=tags.title, artist=tags.artist, album=tags.album, duration=tags.duration,
-            )
-            stages["database"] += time.perf_counter() - t1
             analysed += 1
             # The row as just written, without reading it back.
             done_track = dataclasses.replace(track, title=tags.title, artist=tags.artist, album=tags.album,
-                                             duration=tags.duration, status="done", error="")
+                                             duration=tags.duration, status="done", error="", missing=False)
             yield TrackDone(done_track, len(embeddings), completed, total_work)
     finally:  # also when the consumer stops iterating (GeneratorExit): the pool never outlives the scan
         for _, future in pending:
             future.cancel()
         pool.shutdown(wait=not hung, cancel_futures=True)
         blas_limit.restore_original_limits()
-    yield ScanFinished(analysed, failed, cached, cancelled, time.perf_counter() - started, stages)
+    yield ScanFinished(analysed, failed, cached, cancelled, time.perf_counter() - started, stages, error)
