@@ -137,7 +137,7 @@ def test_cli_scan_similar_embed_playlist_info(music_dir, tmp_path, tiny_encoder_
     assert cli.main(base + ["playlist", "mid_chord_2", "-k", "3", "-o", str(m3u)]) == 0
     lines = m3u.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "#EXTM3U" and sum(1 for l in lines if l.startswith("#EXTINF")) == 4
-    assert lines[3].endswith("mid_chord_2.wav")
+    assert lines[5].endswith("mid_chord_2.wav")
 
     assert cli.main(base + ["info"]) == 0
     out = capsys.readouterr().out
