@@ -151,7 +151,7 @@ def test_cli_scan_similar_embed_playlist_info(music_dir, tmp_path, tiny_encoder_
         (["similar", "no song of this name"], "no analysed song matches"),
         (["similar", "x", "-k", "0"], "-k must be at least 1"),
         (["playlist", "x", "-o", "out.mp3"], "refusing to write a playlist"),
-        (["embed", ".", "--out", "vectors.txt"], "must name a .npz"),
+        (["embed", ".", "--out", "vectors.txt"], "must end in .npz"),
     ],
 )
 def test_cli_errors_are_clear_and_nonzero(argv, message, tmp_path, tiny_encoder_path, capsys):
