@@ -126,8 +126,8 @@ def check_output_path(
                 f"not a regular file; choose another name.")
         if not force and not is_ours(target):
             raise OutputRefused(
-                f"refusing to replace {_show(requested)}: that file exists and was not written by musicrec "
-                f"(it is not {what} musicrec made). Choose another name, or move the file away first.",
+                f"refusing to replace {_show(requested)}: it exists and was not written by musicrec. "
+                "Choose another name, or move that file away first.",
                 forceable=True)
     _check_folder_writable(target.parent, what=what, requested=requested)
     return target
