@@ -21,9 +21,10 @@ import numpy as np
 from musicrec_gui import __version__
 from musicrec_gui.core.config import AnalysisSettings
 from musicrec_gui.core.encoder import EncoderConfig, EncoderError, bundled_encoder_path, read_encoder_config
-from musicrec_gui.core.names import display_text
+from musicrec_gui.core.names import terminal_text
+from musicrec_gui.core.output import OutputRefused, check_embed_path, write_embed_npz
 from musicrec_gui.core.playlist import check_playlist_path, song_label, write_m3u8
-from musicrec_gui.core.library import Library, LibraryError, Track, default_library_path
+from musicrec_gui.core.library import Library, LibraryError, Track, default_library_path, real_path
 from musicrec_gui.core.recommend import VectorIndex
 from musicrec_gui.core import scan as scan_mod
 
@@ -116,11 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--keep-duplicates", action="store_true",
                        help="keep near-identical vectors (the same recording twice)")
         if name == "playlist":
-            p.add_argument("-o", "--output", type=Path, required=True, help="the .m3u8 file to write")
+            p.add_argument("-o", "--output", type=Path, required=True, help="the .m3u8 (or .m3u) file to write")
+            p.add_argument("--force", action="store_true",
+                           help="replace OUTPUT even if it is a file musicrec did not write")
 
     p = sub.add_parser("embed", help="analyse a folder and save its song vectors as .npz", parents=[common])
     _add_scan_options(p)
     p.add_argument("--out", type=Path, required=True, help="the .npz file to write")
+    p.add_argument("--force", action="store_true", help="replace OUT even if it is a file musicrec did not write")
 
     p = sub.add_parser("info", help="library size, failures and encoder", parents=[common])
     p.add_argument("--failures", action="store_true", help="list every failed file with its reason")
@@ -137,7 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         handler = {"scan": cmd_scan, "similar": cmd_similar, "playlist": cmd_playlist,
                    "embed": cmd_embed, "info": cmd_info}[args.command]
-        return handler(args, settings)
+        code = handler(args, settings)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (``musicrec similar … | head -1``): stop quietly. Point stdout
+        # at devnull so the flush at exit does not fail again (Python docs, "Note on SIGPIPE").
+        _silence_stdout()
+        return EXIT_FAILURE
     except CliError as err:
         print(f"musicrec: error: {err}", file=sys.stderr)
         return err.code
@@ -150,10 +161,29 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # -- helpers -----------------------------------------------------------------
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (tests, embedding)
+        pass
+
+
+def _printable(text: object) -> str:
+    """``text`` (a tag, file name or message from a file) safe to print: no control characters."""
+    return terminal_text(str(text))
+
+
+def _refused(err: OutputRefused) -> CliError:
+    hint = " Or pass --force to replace it anyway." if err.forceable else ""
+    return CliError(f"{err}{hint}", EXIT_USAGE)
+
+
 def _open_library(args) -> Library:
     library = Library(args.library)
     if library.recovered_from is not None:
-        print(f"musicrec: the library file was damaged or foreign; it was moved to {library.recovered_from} "
+        print(f"musicrec: the library file was damaged or foreign; it was moved to {_printable(library.recovered_from)} "
               "and a new one started.", file=sys.stderr)
     return library
 
@@ -223,14 +253,10 @@ def _run_scan(args, settings: AnalysisSettings, folder: Path) -> scan_mod.ScanFi
     print(f"analysed {finished.analysed}, failed {finished.failed}, unchanged {finished.cached} "
           f"in {finished.seconds:.1f} s", file=sys.stderr)
     for path, reason in failures:
-        print(f"  failed: {_printable(path)}: {reason}", file=sys.stderr)
+        print(f"  failed: {_printable(path)}: {_printable(reason)}", file=sys.stderr)
     if finished.error:
-        raise CliError(finished.error)
+        raise CliError(_printable(finished.error))
     return finished
-
-
-def _printable(path: str) -> str:
-    return display_text(path)
 
 
 def _index(args, settings: AnalysisSettings, library: Library) -> VectorIndex:
@@ -242,10 +268,10 @@ def _resolve_song(song: str, library: Library, index: VectorIndex) -> Track:
     if os.path.exists(song):
         track = library.track_by_path(song)
         if track is None:
-            raise CliError(f"{song} is not in the library; run 'musicrec scan' on its folder first.")
+            raise CliError(f"{_printable(song)} is not in the library; run 'musicrec scan' on its folder first.")
         if track.id not in index:
-            reason = f" (analysis failed: {track.error})" if track.status == "failed" else ""
-            raise CliError(f"{song} has not been analysed with this encoder and mode{reason}; run 'musicrec scan'.")
+            reason = f" (analysis failed: {_printable(track.error)})" if track.status == "failed" else ""
+            raise CliError(f"{_printable(song)} has not been analysed with this encoder and mode{reason}; run 'musicrec scan'.")
         return track
     needle = song.casefold()
     matches = [t for t in index.tracks if needle in song_label(t).casefold() or needle in t.display_path.casefold()]
@@ -260,7 +286,7 @@ def _resolve_song(song: str, library: Library, index: VectorIndex) -> Track:
             hint = (" No song has been analysed with this encoder and --mode yet: run 'musicrec scan FOLDER'"
                     " (with the same --mode and --encoder).")
         raise CliError(f"no analysed song matches {song!r}.{hint}")
-    listing = "\n".join(f"  {song_label(t)}  ({t.display_path})" for t in matches[:10])
+    listing = "\n".join(f"  {_printable(song_label(t))}  ({_printable(t.path)})" for t in matches[:10])
     more = f"\n  … and {len(matches) - 10} more" if len(matches) > 10 else ""
     raise CliError(f"{len(matches)} songs match {song!r}; be more specific or give a path:\n{listing}{more}")
 
@@ -287,35 +313,48 @@ def cmd_scan(args, settings) -> int:
 
 def cmd_similar(args, settings) -> int:
     anchor, results = _recommend(args, settings)
-    print(f"songs like: {song_label(anchor)}  ({anchor.display_path})")
+    print(f"songs like: {_printable(song_label(anchor))}  ({_printable(anchor.path)})")
     if not results:
         print("no other analysed songs to compare with.")
     for rank, rec in enumerate(results, 1):
         t = rec.track
-        print(f"{rank:>3}  {rec.score:+.3f}  {t.title}  |  {t.artist or '-'}  |  {t.display_path}")
+        print(f"{rank:>3}  {rec.score:+.3f}  {_printable(t.title)}  |  {_printable(t.artist or '-')}  |  "
+              f"{_printable(t.path)}")
     return 0
 
 
 def cmd_playlist(args, settings) -> int:
     try:
-        check_playlist_path(args.output)  # before any work: a bad name is a usage error
-    except ValueError as err:
-        raise CliError(str(err), EXIT_USAGE) from None
+        check_playlist_path(args.output, force=args.force)  # before any work: a bad target is a usage error
+    except OutputRefused as err:
+        raise _refused(err) from None
     anchor, results = _recommend(args, settings)
     try:
-        write_m3u8(args.output, [anchor] + [r.track for r in results], title=f"Songs like {song_label(anchor)}")
+        written = write_m3u8(args.output, [anchor] + [r.track for r in results],
+                             title=f"Songs like {song_label(anchor)}", force=args.force)
+    except OutputRefused as err:  # the target changed since the check
+        raise _refused(err) from None
+    except ValueError as err:
+        raise CliError(str(err)) from None
     except OSError as err:
-        raise CliError(f"cannot write {args.output}: {err.strerror or err}.") from None
-    print(f"wrote {len(results) + 1} songs to {args.output}")
+        raise CliError(f"cannot write {_printable(args.output)}: {err.strerror or err}; "
+                       "any earlier file of that name is unchanged.") from None
+    print(f"wrote {written.written} songs to {_printable(written.path)}")
+    for warning in written.warnings:
+        print(f"musicrec: warning: {warning}", file=sys.stderr)
+    for path in written.skipped:
+        print(f"  skipped: {_printable(path)}", file=sys.stderr)
     return 0
 
 
 def cmd_embed(args, settings) -> int:
     out: Path = args.out
-    if out.suffix != ".npz":
-        raise CliError(f"--out must name a .npz file, got {out}.", EXIT_USAGE)
+    try:
+        check_embed_path(out, force=args.force)  # before the scan: a bad target is a usage error
+    except OutputRefused as err:
+        raise _refused(err) from None
     _run_scan(args, settings, args.folder)
-    root = os.path.join(os.path.abspath(args.folder), "")
+    root = os.path.join(real_path(args.folder), "")
     library = _open_library(args)
     try:
         index = _index(args, settings, library)
@@ -325,11 +364,13 @@ def cmd_embed(args, settings) -> int:
     files = np.array([index.tracks[i].display_path for i in rows], dtype=str)
     vectors = (np.stack([index.unit[i] for i in rows]) if rows else np.zeros((0, 0))).astype(np.float32)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(out, files=files, vectors=vectors)
+        written = write_embed_npz(out, files=files, vectors=vectors, force=args.force)
+    except OutputRefused as err:  # the target changed during the scan
+        raise _refused(err) from None
     except OSError as err:
-        raise CliError(f"cannot write {out}: {err.strerror or err}.") from None
-    print(f"wrote {len(rows)} song vectors ({vectors.shape[1] if rows else 0}-d, unit length) to {out}")
+        raise CliError(f"cannot write {_printable(out)}: {err.strerror or err}; "
+                       "any earlier file of that name is unchanged.") from None
+    print(f"wrote {len(rows)} song vectors ({vectors.shape[1] if rows else 0}-d, unit length) to {_printable(written)}")
     return 0
 
 
@@ -347,20 +388,21 @@ def cmd_info(args, settings) -> int:
             failures = library.tracks(status="failed")
     finally:
         library.close()
-    print(f"library:  {library.path}")
+    print(f"library:  {_printable(library.path)}")
     print(f"songs:    {stats['tracks']} ({stats['done']} analysed, {stats['failed']} failed, {stats['pending']} pending"
           + (f", {stats['missing']} missing" if stats["missing"] else "") + ")")
     if config is not None:
-        print(f"encoder:  {config.name} {config.version} ({config.architecture}, {config.embedding_size}-d, key {config.key})")
+        print(f"encoder:  {_printable(config.name)} {_printable(config.version)} ({_printable(config.architecture)}, "
+              f"{config.embedding_size}-d, key {_printable(config.key)})")
     else:
-        print(f"encoder:  unavailable ({config_error})")
+        print(f"encoder:  unavailable ({_printable(config_error)})")
     for key, count in stats["vector_sets"].items():
-        print(f"vectors:  {count} for {key}")
+        print(f"vectors:  {count} for {_printable(key)}")
     shown = failures if args.failures else failures[:10]
     if failures:
         print("failures:")
         for track in shown:
-            print(f"  {track.display_path}: {track.error}")
+            print(f"  {_printable(track.path)}: {_printable(track.error)}")
         if len(failures) > len(shown):
             print(f"  … {len(failures) - len(shown)} more (musicrec info --failures)")
     return 0

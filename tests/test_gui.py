@@ -36,9 +36,11 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent  # noqa: E402
+from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
 
 from audio_factory import tone, write  # noqa: E402
 from musicrec_gui.core.library import Library, Track  # noqa: E402
+from musicrec_gui.core.playlist import is_musicrec_playlist  # noqa: E402
 from musicrec_gui.gui import player as player_mod  # noqa: E402
 from musicrec_gui.gui.models import SongFilterProxy, SongTableModel  # noqa: E402
 from musicrec_gui.gui.player import NullPlayer, Player, make_player  # noqa: E402
@@ -76,7 +78,7 @@ def statuses(window) -> dict[str, str]:
     return {os.path.basename(t.path): t.status for t in window.song_model.tracks()}
 
 
-def test_open_folder_scan_select_recommend_and_playlist(qtbot, env, tiny_encoder_path, music_dir):
+def test_open_folder_scan_select_recommend_and_playlist(qtbot, env, tiny_encoder_path, music_dir, monkeypatch):
     window = make_window(qtbot, env, tiny_encoder_path, folder=music_dir)
     assert window.statusBar().currentMessage() in ("Loading encoder…", "") or "Encoder" in window.statusBar().currentMessage()
     wait_scan(qtbot, window)
@@ -114,10 +116,33 @@ def test_open_folder_scan_select_recommend_and_playlist(qtbot, env, tiny_encoder
 
     playlist = window.save_playlist(str(env["tmp"] / "like drone.m3u8"))
     lines = playlist.read_text(encoding="utf-8").splitlines()
-    assert lines[0] == "#EXTM3U" and lines[2].startswith("#EXTINF:") and lines[3] == drone.display_path
-    assert len([line for line in lines if line.startswith("#EXTINF")]) == 5
+    assert lines[0] == "#EXTM3U" and lines[4].startswith("#EXTINF:") and lines[5] == drone.path
+    skipped = len(window.last_playlist_warnings)  # the Latin-1 file name cannot be named in UTF-8
+    assert len([line for line in lines if line.startswith("#EXTINF")]) == 5 - skipped
     with pytest.raises(ValueError):
         window.save_playlist(str(env["tmp"] / "oops.mp3"))
+
+    # A file musicrec did not write is refused; force (the dialog's "replace?") only for a playlist name.
+    foreign = env["tmp"] / "mine.m3u8"
+    foreign.write_text("#EXTM3U\n/home/me/handmade.flac\n", encoding="utf-8")
+    docx = env["tmp"] / "thesis.docx"
+    docx.write_bytes(b"precious")
+    (env["tmp"] / "notes.m3u8").write_text("my notes", encoding="utf-8")
+    with pytest.raises(ValueError, match="not written by musicrec"):
+        window.save_playlist(str(foreign))
+    with pytest.raises(ValueError, match="must end in .m3u8 or .m3u"):
+        window.save_playlist(str(docx), force=True)
+    assert foreign.read_text(encoding="utf-8") == "#EXTM3U\n/home/me/handmade.flac\n"
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append(text))
+    monkeypatch.setattr(QMessageBox, "information", lambda parent, title, text: shown.append(text))
+    for chosen in [docx, env["tmp"] / "notes", foreign]:  # "notes" becomes notes.m3u8: not what was confirmed
+        monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, c=chosen: (str(c), ""))
+        window._on_save_playlist_requested()
+    assert "must end in" in shown[0] and "not written by musicrec" in shown[1]
+    assert docx.read_bytes() == b"precious" and (env["tmp"] / "notes.m3u8").read_text(encoding="utf-8") == "my notes"
+    assert is_musicrec_playlist(foreign)
+    assert not [name for name in os.listdir(env["tmp"]) if name.endswith(".tmp")]
     assert names  # recommendations had names
 
 

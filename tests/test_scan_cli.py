@@ -137,7 +137,7 @@ def test_cli_scan_similar_embed_playlist_info(music_dir, tmp_path, tiny_encoder_
     assert cli.main(base + ["playlist", "mid_chord_2", "-k", "3", "-o", str(m3u)]) == 0
     lines = m3u.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "#EXTM3U" and sum(1 for l in lines if l.startswith("#EXTINF")) == 4
-    assert lines[3].endswith("mid_chord_2.wav")
+    assert lines[5].endswith("mid_chord_2.wav")
 
     assert cli.main(base + ["info"]) == 0
     out = capsys.readouterr().out
@@ -151,7 +151,7 @@ def test_cli_scan_similar_embed_playlist_info(music_dir, tmp_path, tiny_encoder_
         (["similar", "no song of this name"], "no analysed song matches"),
         (["similar", "x", "-k", "0"], "-k must be at least 1"),
         (["playlist", "x", "-o", "out.mp3"], "refusing to write a playlist"),
-        (["embed", ".", "--out", "vectors.txt"], "must name a .npz"),
+        (["embed", ".", "--out", "vectors.txt"], "must end in .npz"),
     ],
 )
 def test_cli_errors_are_clear_and_nonzero(argv, message, tmp_path, tiny_encoder_path, capsys):

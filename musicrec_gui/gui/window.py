@@ -13,12 +13,11 @@ from PySide6.QtWidgets import (
     QSplitter, QTableView, QTabWidget, QToolBar, QVBoxLayout, QWidget,
 )
 
-from musicrec_gui.core.audio import AUDIO_EXTENSIONS
 from musicrec_gui.core.config import AnalysisSettings, FeatureConfig
 from musicrec_gui.core.encoder import bundled_encoder_path, read_encoder_config
 from musicrec_gui.core.library import Library, Track
 from musicrec_gui.core.names import display_text
-from musicrec_gui.core.playlist import write_m3u8
+from musicrec_gui.core.playlist import PLAYLIST_SUFFIXES, write_m3u8
 from musicrec_gui.core.recommend import VectorIndex
 from musicrec_gui.core.resources import resource_path
 from musicrec_gui.gui.engine import Engine
@@ -92,6 +91,7 @@ class MainWindow(QMainWindow):
             self._encoder_config_error = ""
         self.folder = ""
         self.anchor: Track | None = None
+        self.last_playlist_warnings: list[str] = []
         self._index: VectorIndex | None = None
         self._index_stale = True
         self._rec_token = 0
@@ -637,25 +637,44 @@ class MainWindow(QMainWindow):
             return
         default = os.path.join(self.settings.last_folder or str(Path.home()),
                                f"Songs like {anchor.title}.m3u8".replace(os.sep, "_"))
-        path, _ = QFileDialog.getSaveFileName(self, "Save playlist", default, "M3U8 playlist (*.m3u8)")
-        if path:
-            try:
-                self.save_playlist(path)
-            except (OSError, ValueError) as err:
-                QMessageBox.warning(self, "Playlist not saved", str(err))
+        path, _ = QFileDialog.getSaveFileName(self, "Save playlist", default, "M3U8 playlist (*.m3u8 *.m3u)")
+        if not path:
+            return
+        # The file dialog has already asked "replace?" for an existing file. That answer
+        # stands in for the command line's --force only for a file that is a playlist by
+        # name (.m3u8/.m3u), and only if it is the very file the dialog asked about: any
+        # other existing file musicrec did not write is still refused.
+        confirmed = os.path.lexists(path) and Path(path).suffix.lower() in PLAYLIST_SUFFIXES
+        try:
+            self.save_playlist(path, force=confirmed)
+        except (OSError, ValueError) as err:
+            QMessageBox.warning(self, "Playlist not saved", str(err))
+            return
+        if self.last_playlist_warnings:
+            QMessageBox.information(self, "Some songs left out", "\n\n".join(self.last_playlist_warnings))
 
-    def save_playlist(self, path: str) -> Path:
-        """Write the anchor and its recommendations as an M3U8 playlist."""
+    def save_playlist(self, path: str, *, force: bool = False) -> Path:
+        """Write the anchor and its recommendations as an M3U8 playlist.
+
+        A name without an extension gets ``.m3u8``. The rules of
+        :func:`musicrec_gui.core.playlist.check_playlist_path` apply: any other extension,
+        a folder or special file, or an existing file musicrec did not write (unless
+        ``force``) is refused with a ValueError. Songs that could not be named in the
+        playlist are described in ``last_playlist_warnings``.
+        """
         output = Path(path)
-        if output.suffix.lower() not in AUDIO_EXTENSIONS | {".m3u8", ".m3u"}:
+        if not output.suffix:
             output = output.with_name(output.name + ".m3u8")
         anchor = self.anchor
         if anchor is None:
             raise ValueError("Select a song first.")
         tracks = [anchor] + [r.track for r in self.recommendations.recommendations]
-        output = write_m3u8(output, tracks, title=f"Songs like {describe(anchor)}")
-        self.statusBar().showMessage(f"Saved {len(tracks)} songs to {output}", 8000)
-        return output
+        written = write_m3u8(output, tracks, title=f"Songs like {describe(anchor)}",
+                             force=force and output == Path(path))
+        self.last_playlist_warnings = written.warnings
+        skipped = f" ({len(written.skipped)} left out)" if written.skipped else ""
+        self.statusBar().showMessage(f"Saved {written.written} songs to {written.path}{skipped}", 8000)
+        return written.path
 
     # -- preview -------------------------------------------------------------------------
     def start_point(self, track: Track) -> float:
