@@ -87,17 +87,18 @@ def fake(tmp_path):
     analysis_key = AnalysisSettings().key
     rng = np.random.default_rng(0)
     with Library(library_path) as library:
-        todo, _, _ = library.plan_scan([FileIdentity(path, 1, 1) for path, _, _ in songs],
-                                       encoder_key=config.key, analysis_key=analysis_key)
+        todo = library.plan_scan([FileIdentity(path, 1, 1) for path, _, _ in songs],
+                                 encoder_key=config.key, analysis_key=analysis_key).todo
         tags = {path: (title, artist) for path, title, artist in songs}
         for item in todo:
             title, artist = tags[item.path]
             library.record_result(item.id, encoder_key=config.key, analysis_key=analysis_key,
                                   vector=rng.normal(size=4), slice_vectors=rng.normal(size=(1, 4)),
                                   offset_seconds=0.0, title=title, artist=artist, album="", duration=60.0)
-        failed, _, _ = library.plan_scan([FileIdentity("/music/bad" + ESCAPES + ".mp3", 1, 1)],
-                                         encoder_key=config.key, analysis_key=analysis_key)
-        library.record_failure(failed[0].id, "decoder said " + ESCAPES)
+        failed = library.plan_scan([FileIdentity("/music/bad" + ESCAPES + ".mp3", 1, 1)],
+                                   encoder_key=config.key, analysis_key=analysis_key).todo
+        library.record_failure(failed[0].id, "decoder said " + ESCAPES, encoder_key=config.key,
+                               analysis_key=analysis_key)
     return {"base": ["--library", str(library_path), "--encoder", str(encoder), "-q"], "tmp": tmp_path}
 
 
