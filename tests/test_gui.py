@@ -397,3 +397,29 @@ def test_a_failed_song_explains_itself_and_cannot_be_played(qtbot, env, tiny_enc
     good = next(t for t in window.song_model.tracks() if t.status == "done")
     window.select_track(good.id)
     assert window.player_controls.play_button.isEnabled() == window.player.available
+
+
+def test_retry_failed_analyses_failed_files_again(qtbot, env, tiny_encoder_path,
+                                                   good_library_dir, tmp_path):
+    from musicrec_gui.core.encoder import read_encoder_config
+
+    folder = tmp_path / "songs"
+    shutil.copytree(good_library_dir, folder)
+    window = make_window(qtbot, env, tiny_encoder_path, folder=str(folder))
+    wait_scan(qtbot, window)
+    library, key = env["library"], read_encoder_config(tiny_encoder_path).key
+    victim = library.track_by_path(str(folder / "low_drone.wav"))
+    # A failure that a plain rescan keeps (as if the machine had run out of memory on it).
+    library._conn.execute("DELETE FROM vectors WHERE track_id = ?", (victim.id,))
+    library.record_failure(victim.id, "the file is too large to analyse in memory", encoder_key=key,
+                           analysis_key=window.analysis.key, kind="too_large")
+    window.show_folder(str(folder))
+    assert window.failures.count() == 1 and window.failures.retry_button.isEnabled()
+    window.start_scan()
+    wait_scan(qtbot, window)
+    assert window.failures.count() == 1, "a plain rescan does not retry it"
+    qtbot.mouseClick(window.failures.retry_button, Qt.MouseButton.LeftButton)
+    wait_scan(qtbot, window)
+    assert window.failures.count() == 0 and not window.failures.retry_button.isEnabled()
+    statuses = {os.path.basename(t.path): t.status for t in window.song_model.tracks()}
+    assert statuses["low_drone.wav"] == "done"

@@ -64,7 +64,8 @@ class EngineWorker(QObject):
         self.encoderReady.emit(name)
 
     @Slot(int, str, object, object)
-    def run_scan(self, generation: int, folder: str, settings: AnalysisSettings, cancel: threading.Event) -> None:
+    def run_scan(self, generation: int, folder: str, options: dict, cancel: threading.Event) -> None:
+        """Run one scan; ``options`` are :func:`core.scan.scan`'s keyword options (settings, retry_failed)."""
         if cancel.is_set():
             self.scanFinished.emit(generation, scan_mod.ScanFinished(0, 0, 0, True, 0.0))
             return
@@ -75,7 +76,7 @@ class EngineWorker(QObject):
             return
         try:
             for event in scan_mod.scan(folder, library=self._library, encoder=self._encoder,
-                                       settings=settings, cancel=cancel):
+                                       cancel=cancel, **options):
                 if isinstance(event, scan_mod.TrackDone):
                     self.trackDone.emit(generation, event)
                 elif isinstance(event, scan_mod.TrackFailed):
@@ -191,14 +192,18 @@ class Engine(QObject):
             self.scanning = False
             self.scanFinished.emit(event)
 
-    def start_scan(self, folder: str, settings: AnalysisSettings) -> None:
-        """Analyse ``folder``; a scan already running is cancelled and superseded."""
+    def start_scan(self, folder: str, settings: AnalysisSettings, *, retry_failed: bool = False) -> None:
+        """Analyse ``folder``; a scan already running is cancelled and superseded.
+
+        ``retry_failed`` analyses again the files that failed before under this encoder and analysis.
+        """
         if self._cancel is not None:
             self._cancel.set()
         self._generation += 1
         self._cancel = threading.Event()
         self.scanning = True
-        self._requestScan.emit(self._generation, str(folder), settings, self._cancel)
+        options = {"settings": settings, "retry_failed": retry_failed}
+        self._requestScan.emit(self._generation, str(folder), options, self._cancel)
 
     def cancel_scan(self) -> None:
         if self._cancel is not None:

@@ -107,6 +107,7 @@ class FailurePanel(QWidget):
     """Files that could not be analysed, with the reason for each."""
 
     countChanged = Signal(int)
+    retryRequested = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -121,9 +122,16 @@ class FailurePanel(QWidget):
         self.view.horizontalHeader().resizeSection(0, 420)
         self.view.setAlternatingRowColors(True)
         self.summary = QLabel("No failures.")
+        self.retry_button = QPushButton("Retry failed")
+        self.retry_button.setToolTip("Analyse these files again (after repairing them, or after a time-out)")
+        self.retry_button.setEnabled(False)
+        self.retry_button.clicked.connect(self.retryRequested)
+        header = QHBoxLayout()
+        header.addWidget(self.summary, 1)
+        header.addWidget(self.retry_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.summary)
+        layout.addLayout(header)
         layout.addWidget(self.view)
         self.model.rowsInserted.connect(self._on_rows_changed)
         self.model.modelReset.connect(self._on_rows_changed)
@@ -141,6 +149,7 @@ class FailurePanel(QWidget):
         n = self.model.rowCount()
         self.summary.setText("No failures." if n == 0 else
                              f"{n} file{'s' if n != 1 else ''} could not be analysed (hover for the full text):")
+        self.retry_button.setEnabled(n > 0)
         self.countChanged.emit(n)
 
 

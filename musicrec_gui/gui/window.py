@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
 
 from musicrec_gui.core.config import AnalysisSettings, FeatureConfig
 from musicrec_gui.core.encoder import bundled_encoder_path, read_encoder_config
-from musicrec_gui.core.library import Library, Track
+from musicrec_gui.core.library import Library, Track, real_path
 from musicrec_gui.core.names import display_text
 from musicrec_gui.core.playlist import PLAYLIST_SUFFIXES, write_m3u8
 from musicrec_gui.core.recommend import VectorIndex
@@ -44,7 +44,8 @@ def _elide(text: str, n: int) -> str:
 
 
 def _under(path: str, folder: str) -> bool:
-    return path.startswith(os.path.join(os.path.abspath(folder), ""))
+    """Library paths are real paths (links resolved), so the folder is compared as one too."""
+    return path.startswith(os.path.join(real_path(folder), ""))
 
 
 class MainWindow(QMainWindow):
@@ -242,6 +243,7 @@ class MainWindow(QMainWindow):
         self.song_proxy.modelReset.connect(self._on_song_count_changed)
         self.song_proxy.layoutChanged.connect(self._on_song_count_changed)
         self.failures.countChanged.connect(self._on_failure_count_changed)
+        self.failures.retryRequested.connect(self._on_retry_failed)
         self.recommendations.countChanged.connect(self._on_recommendation_options_changed)
         self.recommendations.exclusionsChanged.connect(self._on_recommendation_options_changed)
         self.recommendations.playRequested.connect(self._on_recommendation_play_requested)
@@ -296,8 +298,11 @@ class MainWindow(QMainWindow):
     # -- library ------------------------------------------------------------------
     def show_folder(self, folder: str) -> None:
         """Show what the cache knows about ``folder`` (no analysis)."""
-        self.folder = os.path.abspath(folder)
-        tracks = [t for t in self.library.tracks() if _under(t.path, self.folder)]
+        self.folder = real_path(folder)
+        # Status and failures as seen by the encoder and analysis in use: a failure under another
+        # one says nothing of this one.
+        keys = {"encoder_key": self.encoder_key, "analysis_key": self.analysis.key} if self.encoder_key else {}
+        tracks = self.library.tracks(under=self.folder, **keys)
         self.song_model.set_tracks(tracks)
         self._resort()
         self.failures.set_failures((t.display_path, t.error) for t in tracks if t.status == "failed")
@@ -319,13 +324,15 @@ class MainWindow(QMainWindow):
         self.settings.last_folder = self.folder
         self.start_scan()
 
-    def start_scan(self) -> None:
+    def start_scan(self, *, retry_failed: bool = False) -> None:
         if not self.folder:
             return
         if not self.encoder_key:
             self.progress.set_idle(f"Cannot analyse: {self._encoder_config_error}")
             return
-        self.engine.start_scan(self.folder, self.analysis)
+        if retry_failed:
+            self.failures.set_failures(())
+        self.engine.start_scan(self.folder, self.analysis, retry_failed=retry_failed)
         self.cancel_action.setEnabled(True)
         self.progress.set_waiting("Waiting for the encoder to load…" if not self.engine.encoder_loaded
                                   else "Looking for songs…")
@@ -338,6 +345,9 @@ class MainWindow(QMainWindow):
 
     def _on_rescan_triggered(self) -> None:
         self.start_scan()
+
+    def _on_retry_failed(self) -> None:
+        self.start_scan(retry_failed=True)
 
     def _on_cancel_requested(self) -> None:
         self.engine.cancel_scan()
@@ -389,6 +399,10 @@ class MainWindow(QMainWindow):
 
     def _on_scan_started(self, event) -> None:
         self.progress.start(event.total, event.to_analyse, event.cached)
+        if event.missing:
+            self.statusBar().showMessage(
+                f"{event.missing} known song{'s' if event.missing != 1 else ''} not found: their folder is gone or "
+                "empty (an unplugged drive?). They are kept; plug the drive in and rescan.")
         if event.pruned or event.to_analyse:
             # plan_scan added new files as pending and forgot removed ones: show that now.
             self.show_folder(self.folder)
@@ -409,6 +423,9 @@ class MainWindow(QMainWindow):
     def _on_scan_finished(self, event) -> None:
         self.cancel_action.setEnabled(False)
         self.progress.finish(event.analysed, event.failed, event.cached, event.cancelled, event.seconds)
+        if event.error:  # a full disk, a lock held too long, a broken encoder: finished songs are kept
+            self.progress.set_idle(f"The scan stopped: {event.error}")
+            self.statusBar().showMessage(f"The scan stopped: {event.error}")
         if event.analysed:
             self._resort()  # titles and artists came from the tags
         self._index_stale = True
@@ -564,7 +581,7 @@ class MainWindow(QMainWindow):
 
             def build():
                 ids, vectors = library.vectors(encoder_key=encoder_key, analysis_key=analysis_key)
-                by_id = {t.id: t for t in library.tracks(status="done") if _under(t.path, folder)}
+                by_id = {t.id: t for t in library.tracks(under=folder)}
                 keep = [i for i, tid in enumerate(ids) if int(tid) in by_id]
                 tracks = [by_id[int(ids[i])] for i in keep]
                 return VectorIndex(tracks, vectors[keep] if keep else np.zeros((0, 1), np.float32))
