@@ -293,10 +293,12 @@ def cmd_info(args, settings) -> int:
         library.close()
     print(f"library:  {library.path}")
     print(f"songs:    {stats['tracks']} ({stats['done']} analysed, {stats['failed']} failed, {stats['pending']} pending)")
+    encoder_error = None
     try:
         config = _encoder_config(args)
         print(f"encoder:  {config.name} {config.version} ({config.architecture}, {config.embedding_size}-d, key {config.key})")
     except (CliError, EncoderError) as err:
+        encoder_error = err
         print(f"encoder:  unavailable ({err})")
     for key, count in stats["vector_sets"].items():
         print(f"vectors:  {count} for {key}")
@@ -307,7 +309,7 @@ def cmd_info(args, settings) -> int:
             print(f"  {track.display_path}: {track.error}")
         if len(failures) > len(shown):
             print(f"  … {len(failures) - len(shown)} more (musicrec info --failures)")
-    return 0
+    return 0 if encoder_error is None else EXIT_FAILURE  # scripts can tell a broken encoder
 
 
 if __name__ == "__main__":
