@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,85 @@ def test_config_that_is_not_a_small_regular_file_is_refused_quickly(tmp_path, ki
         pytest.fail(f"reading a {kind} as the encoder config hangs")
     assert expected in result.stdout and "at most 1 MiB" in result.stdout, result.stdout + result.stderr
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs and /dev/zero")
+@pytest.mark.parametrize("kind", ["fifo", "dev_zero", "folder"])
+def test_model_that_is_not_a_regular_file_is_refused(tmp_path, kind):
+    model = tmp_path / "enc.keras"
+    _write(model.with_suffix(".json"), _with())
+    if kind == "fifo":
+        os.mkfifo(model)
+    elif kind == "dev_zero":
+        model.symlink_to("/dev/zero")
+    else:
+        model.mkdir()
+    with pytest.raises(EncoderError, match="not a regular file; expected the .keras file"):
+        Encoder(model)
+
+
+def _copy_with_matching_config(source: Path, target: Path, blob: bytes) -> Path:
+    """``blob`` as an encoder whose JSON carries its sha256: the hash check passes, the damage is real."""
+    target.write_bytes(blob)
+    data = json.loads(source.with_suffix(".json").read_text())
+    data["weights_sha256"] = file_sha256(target)
+    target.with_suffix(".json").write_text(json.dumps(data))
+    return target
+
+
+def test_truncated_model_says_damaged_not_file_not_found(tmp_path, tiny_encoder_path):
+    blob = tiny_encoder_path.read_bytes()
+    model = _copy_with_matching_config(tiny_encoder_path, tmp_path / "cut.keras", blob[: len(blob) // 2])
+    with pytest.raises(EncoderError) as caught:
+        Encoder(model)
+    message = str(caught.value)
+    assert "damaged or truncated" in message and "not a valid .keras zip" in message, message
+    assert "File not found" not in message and "\n" not in message
+
+    # A byte flipped inside a compressed member: the zip directory is intact, the CRC is not.
+    with zipfile.ZipFile(tiny_encoder_path) as archive:
+        info = archive.getinfo("config.json")
+    header = info.header_offset
+    data_start = header + 30 + int.from_bytes(blob[header + 26:header + 28], "little") \
+        + int.from_bytes(blob[header + 28:header + 30], "little")
+    flipped = bytearray(blob)
+    flipped[data_start + info.compress_size // 2] ^= 0xFF
+    model = _copy_with_matching_config(tiny_encoder_path, tmp_path / "flip.keras", bytes(flipped))
+    with pytest.raises(EncoderError, match="damaged or truncated"):
+        Encoder(model)
+
+    # Not a zip at all, with a matching hash.
+    model = _copy_with_matching_config(tiny_encoder_path, tmp_path / "text.keras", b"hello, not a model\n")
+    with pytest.raises(EncoderError, match="damaged or truncated: not a valid .keras zip"):
+        Encoder(model)
+
+
+def _save(model, path: Path, embedding_size: int) -> Path:
+    from musicrec_gui.core.encoder import EncoderConfig, save_encoder
+
+    save_encoder(model, path, EncoderConfig(name="shape", version="1", embedding_size=embedding_size,
+                                            weights_sha256=""))
+    return path
+
+
+def test_model_shapes_must_be_exactly_batch_by_slice_in_and_batch_by_embedding_out(tmp_path, tiny_encoder_path):
+    import keras
+
+    inputs = keras.Input((128, 128, 1))
+    per_frame = keras.layers.Dense(32)(keras.layers.Reshape((128, 128))(inputs))  # (None, 128, 32): 4096 numbers
+    path = _save(keras.Model(inputs, per_frame), tmp_path / "rank3.keras", 32)
+    with pytest.raises(EncoderError, match=r"gives shape \(None, 128, 32\),.* gives 32-d vectors \(shape \(None, 32\)\)"):
+        Encoder(path)
+
+    fixed_batch = keras.Input((128, 128, 1), batch_size=1)  # embed_slices feeds batches of up to 64
+    flat = keras.layers.Dense(8)(keras.layers.GlobalAveragePooling2D()(fixed_batch))
+    path = _save(keras.Model(fixed_batch, flat), tmp_path / "batch1.keras", 8)
+    with pytest.raises(EncoderError, match=r"takes shape \(1, 128, 128, 1\)"):
+        Encoder(path)
+
+    two = keras.layers.GlobalAveragePooling2D()(inputs)
+    path = _save(keras.Model(inputs, [keras.layers.Dense(8)(two), keras.layers.Dense(8)(two)]), tmp_path / "two.keras", 8)
+    with pytest.raises(EncoderError, match="gives several tensors"):
+        Encoder(path)
+
+    assert Encoder(tiny_encoder_path).model.output_shape == (None, 16)  # the right shapes still load

@@ -9,12 +9,15 @@ checked before anything is loaded. Models are loaded with Keras'
 
 What is accepted, so that a hostile or damaged file is one clear :class:`EncoderError`:
 
-- the JSON must be a regular file (a FIFO, a device such as /dev/zero or a folder is
-  refused before it is read) of at most ``MAX_CONFIG_BYTES`` (1 MiB);
+- both files must be regular files (a FIFO, a device such as /dev/zero or a folder is
+  refused before it is read); the JSON may be at most ``MAX_CONFIG_BYTES`` (1 MiB);
 - every JSON value is type- and range-checked (:meth:`EncoderConfig.from_dict`).
   Top-level keys this version does not know are ignored, for forward compatibility: a
   newer export may add information; a change that must not be misread bumps ``format``,
-  which is refused when newer. Unknown keys inside ``features`` are refused.
+  which is refused when newer. Unknown keys inside ``features`` are refused;
+- the ``.keras`` file must be a whole zip archive (every member's CRC is checked), and
+  the model must take ``(None, n_mels, slice_frames, 1)`` and give
+  ``(None, embedding_size)``, exactly.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import os
 import re
 import stat
 import sys
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -286,34 +290,53 @@ class Encoder:
     ----------
     path : str or PathLike
         The ``.keras`` file, its ``.json``, or their common stem.
+
+    Raises
+    ------
+    EncoderError
+        If either file is missing, not a regular file, malformed, damaged, does not
+        match the sha256 in the JSON, or the model's shapes differ from the config's.
     """
 
     def __init__(self, path: str | os.PathLike):
         self.model_path, self.config_path = encoder_paths(path)
         self.config = read_encoder_config(self.config_path)
-        if not self.model_path.is_file():
-            raise EncoderError(f"Encoder model {self.model_path} not found beside its config {self.config_path}.")
-        actual = file_sha256(self.model_path)
-        if actual != self.config.weights_sha256:
-            raise EncoderError(
-                f"Encoder model {self.model_path} does not match its config: sha256 {actual[:16]}… "
-                f"expected {self.config.weights_sha256[:16]}…. The file was changed or belongs to another "
-                "export; re-export it with training/export.py or restore the original."
-            )
+        handle = _open_regular(
+            self.model_path, what="Encoder model", expected="the .keras file written by training/export.py",
+            missing=f"Encoder model {self.model_path} not found beside its config {self.config_path}.",
+        )
+        with handle:
+            try:
+                actual = _handle_sha256(handle)
+            except OSError as err:
+                raise EncoderError(f"Encoder model {self.model_path} cannot be read ({err.strerror or err}).") from None
+            if actual != self.config.weights_sha256:
+                raise EncoderError(
+                    f"Encoder model {self.model_path} does not match its config: sha256 {actual[:16]}… "
+                    f"expected {self.config.weights_sha256[:16]}…. The file was changed or belongs to another "
+                    "export; re-export it with training/export.py or restore the original."
+                )
+            handle.seek(0)
+            _check_keras_zip(handle, self.model_path)
         keras = import_keras()
 
         try:
             self.model = keras.saving.load_model(self.model_path, compile=False, safe_mode=True)
         except Exception as err:  # noqa: BLE001 - keras raises many types for bad files
-            raise EncoderError(f"Encoder model {self.model_path} could not be loaded safely: {err}") from err
-        features = self.config.features
-        expected_in = (features.n_mels, features.slice_frames, 1)
-        got_in = tuple(self.model.input_shape[1:])
-        got_out = self.model.output_shape[-1]
-        if got_in != expected_in or got_out != self.config.embedding_size:
             raise EncoderError(
-                f"Encoder model {self.model_path} takes {got_in} and gives {got_out}-d vectors, but its config "
-                f"says {expected_in} and {self.config.embedding_size}-d. Re-export the model."
+                f"Encoder model {self.model_path} could not be loaded safely: {_one_line(err)}"
+            ) from err
+        features = self.config.features
+        expected_in = (None, features.n_mels, features.slice_frames, 1)
+        expected_out = (None, self.config.embedding_size)
+        got_in = _model_shape(self.model, "input_shape")
+        got_out = _model_shape(self.model, "output_shape")
+        if got_in != expected_in or got_out != expected_out:
+            raise EncoderError(
+                f"Encoder model {self.model_path} takes {_shape_text(got_in)} and gives {_shape_text(got_out)}, "
+                f"but its config {self.config_path} says it takes {_shape_text(expected_in)} (batch, n_mels, "
+                f"slice_frames, 1) and gives {_shape_text(expected_out)}. Re-export the model with "
+                "training/export.py."
             )
 
     @property
@@ -355,6 +378,52 @@ class Encoder:
         np.ndarray [shape=(embedding_size,)], float32
         """
         return song_vector(self.embed_slices(slices, batch_size=batch_size))
+
+
+def _check_keras_zip(handle, path: Path) -> None:
+    """Refuse a ``.keras`` file that is not a whole zip archive (Keras would say "File not found")."""
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            names = set(archive.namelist())
+            broken = archive.testzip()  # reads every member and checks its CRC
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as err:
+        problem = f"not a valid .keras zip archive ({_one_line(err)})"
+    else:
+        if broken is not None:
+            problem = f"its member {broken!r} fails its checksum"
+        elif not {"config.json", "model.weights.h5"} <= names:
+            problem = "the zip archive lacks config.json or model.weights.h5, which every .keras model holds"
+        else:
+            return
+    raise EncoderError(
+        f"Encoder model {path} is damaged or truncated: {problem}. Its .json was written for this damaged "
+        "file; restore the encoder from the musicrec package or re-export it with training/export.py."
+    )
+
+
+def _model_shape(model: Any, attribute: str) -> Any:
+    """``model.input_shape`` or ``output_shape`` as a tuple, or a description if it is not one shape."""
+    try:
+        shape = getattr(model, attribute)
+    except Exception as err:  # noqa: BLE001 - subclassed or unbuilt models raise various errors
+        return f"no single fixed shape ({_one_line(err)})"
+    if isinstance(shape, (list, tuple)) and all(d is None or isinstance(d, int) for d in shape):
+        return tuple(shape)
+    return f"several tensors {shape}"
+
+
+def _shape_text(shape: Any) -> str:
+    """``(None, 16)`` → "16-d vectors (shape (None, 16))"; other tuples → "shape (…)"."""
+    if not isinstance(shape, tuple):
+        return str(shape)
+    if len(shape) == 2 and shape[0] is None and shape[1] is not None:
+        return f"{shape[1]}-d vectors (shape {shape})"
+    return f"shape {shape}"
+
+
+def _one_line(err: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def song_vector(slice_embeddings: np.ndarray) -> np.ndarray:
