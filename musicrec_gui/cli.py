@@ -186,7 +186,8 @@ def _printable(path: str) -> str:
 
 def _index(args, settings: AnalysisSettings, library: Library) -> VectorIndex:
     config = _encoder_config(args)
-    return VectorIndex.from_library(library, encoder_key=config.key, analysis_key=settings.key)
+    return VectorIndex.from_library(library, encoder_key=config.key, analysis_key=settings.key,
+                                    dimension=config.embedding_size)
 
 
 def _resolve_song(song: str, library: Library, index: VectorIndex) -> Track:
