@@ -261,7 +261,8 @@ def _run_scan(args, settings: AnalysisSettings, folder: Path) -> scan_mod.ScanFi
 
 def _index(args, settings: AnalysisSettings, library: Library) -> VectorIndex:
     config = _encoder_config(args)
-    return VectorIndex.from_library(library, encoder_key=config.key, analysis_key=settings.key)
+    return VectorIndex.from_library(library, encoder_key=config.key, analysis_key=settings.key,
+                                    dimension=config.embedding_size)
 
 
 def _resolve_song(song: str, library: Library, index: VectorIndex) -> Track:
@@ -405,7 +406,7 @@ def cmd_info(args, settings) -> int:
             print(f"  {_printable(track.path)}: {_printable(track.error)}")
         if len(failures) > len(shown):
             print(f"  … {len(failures) - len(shown)} more (musicrec info --failures)")
-    return 0
+    return 0 if config is not None else EXIT_FAILURE  # scripts can tell a broken encoder
 
 
 if __name__ == "__main__":

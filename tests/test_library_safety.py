@@ -347,7 +347,8 @@ def test_a_folder_reached_through_a_link_is_stored_once(music_dir, tmp_path, tin
 
 
 # -- 7. a stored vector of the wrong length ------------------------------------------------------
-def test_a_vector_of_the_wrong_length_is_skipped_not_a_crash(music_dir, tmp_path, tiny_encoder_path, capsys):
+def test_a_vector_of_the_wrong_length_is_one_line_and_a_rescan_heals_it(music_dir, tmp_path, tiny_encoder_path,
+                                                                          capsys):
     path = tmp_path / "lib.sqlite3"
     base = ["--library", str(path), "--encoder", str(tiny_encoder_path), "-q"]
     assert cli.main(base + ["scan", str(music_dir)]) == 0
@@ -356,6 +357,10 @@ def test_a_vector_of_the_wrong_length_is_skipped_not_a_crash(music_dir, tmp_path
     conn.commit()
     conn.close()
     capsys.readouterr()
+    assert cli.main(base + ["similar", "bright_pulse_2"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "musicrec scan" in err and "Traceback" not in err
+    assert cli.main(base + ["scan", str(music_dir)]) == 0
+    assert "analysed 1, " in capsys.readouterr().err, "the scan rewrote the damaged vector, and only it"
     assert cli.main(base + ["similar", "bright_pulse_2"]) == 0
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err and "songs like" in captured.out
+    assert "songs like" in capsys.readouterr().out

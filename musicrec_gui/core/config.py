@@ -40,21 +40,95 @@ class FeatureConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "FeatureConfig":
+    def from_dict(cls, data: Any) -> "FeatureConfig":
+        """Build a config from its JSON form, checking every value.
+
+        Parameters
+        ----------
+        data : dict
+            As written by :meth:`to_dict`. Missing keys take the defaults; whole
+            numbers are accepted where a float is expected.
+
+        Raises
+        ------
+        ValueError
+            If ``data`` is not a dict, has an unknown key, or a value of the wrong type
+            or out of range. The message names the key, the value and what was expected.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"the feature parameters are {describe_json_value(data)}; expected a JSON object "
+                             "such as {\"sample_rate\": 22050, \"n_mels\": 128, ...}.")
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
+        unknown = sorted(set(data) - known)
         if unknown:
+            shown = ", ".join(_short(name) for name in unknown[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
             raise ValueError(
-                f"Unknown feature parameters {sorted(unknown)}; expected only {sorted(known)}. "
+                f"Unknown feature parameters {shown}{more}; expected only {', '.join(sorted(known))}. "
                 "The encoder was made by a newer musicrec: upgrade musicrec or re-export the model."
             )
-        return cls(**data)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in data:
+                continue
+            value = data[f.name]
+            low, high = _FEATURE_RANGES[f.name]
+            if isinstance(f.default, int):
+                if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                    raise ValueError(f"feature parameter {f.name!r} is {describe_json_value(value)}; "
+                                     f"expected a whole number from {low} to {high}.")
+            else:
+                # The range test also refuses NaN and infinities (json.loads accepts them).
+                if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
+                    raise ValueError(f"feature parameter {f.name!r} is {describe_json_value(value)}; "
+                                     f"expected a number from {low:g} to {high:g}.")
+                value = float(value)
+            values[f.name] = value
+        config = cls(**values)
+        if not config.fmin < config.fmax <= config.sample_rate / 2:
+            raise ValueError(f"feature parameters fmin={config.fmin:g} and fmax={config.fmax:g} do not fit "
+                             f"sample_rate={config.sample_rate}; expected 0 <= fmin < fmax <= sample_rate / 2.")
+        return config
 
     @property
     def fingerprint(self) -> str:
         """Short stable hash of every parameter, used as a cache key."""
         blob = json.dumps(self.to_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+
+# Accepted range of each feature parameter in an encoder's JSON: generous, but a
+# value outside it is a typo or a hostile file, not a front end anyone trained on.
+_FEATURE_RANGES: dict[str, tuple[float, float]] = {
+    "sample_rate": (1000, 384_000),
+    "n_fft": (16, 65_536),
+    "hop_length": (1, 65_536),
+    "n_mels": (1, 4096),
+    "fmin": (0.0, 192_000.0),
+    "fmax": (1.0, 192_000.0),
+    "slice_frames": (1, 65_536),
+    "top_db": (1.0, 400.0),
+    "version": (1, 1_000_000),
+}
+
+
+def describe_json_value(value: Any) -> str:
+    """A JSON value for an error message: short, on one line, with its JSON type."""
+    kind = {bool: "true/false", int: "a whole number", float: "a number", str: "a string", list: "a list",
+            dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
+    if value is None:
+        return "null"
+    if isinstance(value, (list, dict)):
+        return kind
+    return f"{_short(value)} ({kind})"
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a hostile file may hold a megabyte-long string)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**limit:
+        return f"a number of more than {limit} digits"  # repr of a huge int is slow, or refused
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,18 @@ checkpoint-carries-config): the feature parameters it was trained on, the
 embedding size, label names, a version, and the sha256 of the ``.keras`` file,
 checked before anything is loaded. Models are loaded with Keras'
 ``safe_mode=True``: no code is ever deserialised from a model file.
+
+What is accepted, so that a hostile or damaged file is one clear :class:`EncoderError`:
+
+- both files must be regular files (a FIFO, a device such as /dev/zero or a folder is
+  refused before it is read); the JSON may be at most ``MAX_CONFIG_BYTES`` (1 MiB);
+- every JSON value is type- and range-checked (:meth:`EncoderConfig.from_dict`).
+  Top-level keys this version does not know are ignored, for forward compatibility: a
+  newer export may add information; a change that must not be misread bumps ``format``,
+  which is refused when newer. Unknown keys inside ``features`` are refused;
+- the ``.keras`` file must be a whole zip archive (every member's CRC is checked), and
+  the model must take ``(None, n_mels, slice_frames, 1)`` and give
+  ``(None, embedding_size)``, exactly.
 """
 
 from __future__ import annotations
@@ -14,16 +26,23 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
+import stat
 import sys
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from musicrec_gui.core.config import FeatureConfig
+from musicrec_gui.core.config import FeatureConfig, describe_json_value
 
 CONFIG_FORMAT = 1
+# The bundled config is about 4 KB; anything near this bound is not an encoder config.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_EMBEDDING_SIZE = 65_536
+_FIX = "restore the original .json or re-export the encoder with training/export.py"
 
 
 class EncoderError(Exception):
@@ -58,29 +77,125 @@ class EncoderConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "EncoderConfig":
-        data = dict(data)
-        if data.get("format", CONFIG_FORMAT) > CONFIG_FORMAT:
+    def from_dict(cls, data: Any) -> "EncoderConfig":
+        """Build a config from its JSON form, checking the type and range of every value.
+
+        Keys this musicrec does not know are ignored, so that a newer export that only
+        adds information still loads; a change that older versions must not misread
+        raises ``format`` instead. Unknown keys inside ``features`` are refused: they
+        would change what the model is fed.
+
+        Raises
+        ------
+        EncoderError
+            One line naming the key, the value found, what was expected and how to fix it.
+        """
+        if not isinstance(data, dict):
+            raise EncoderError(f"it holds {describe_json_value(data)}; expected a JSON object with name, version, "
+                               f"embedding_size, weights_sha256 and features: {_FIX}.")
+        fmt = data.get("format", CONFIG_FORMAT)
+        if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt < 1:
+            raise _invalid("format", fmt, f"a whole number such as {CONFIG_FORMAT}")
+        if fmt > CONFIG_FORMAT:
             raise EncoderError(
-                f"Encoder config format {data['format']} is newer than this musicrec understands "
+                f"Encoder config format {fmt} is newer than this musicrec understands "
                 f"({CONFIG_FORMAT}); upgrade musicrec."
             )
         missing = {"name", "version", "embedding_size", "weights_sha256"} - set(data)
         if missing:
             raise EncoderError(f"Encoder config lacks {sorted(missing)}; expected a JSON written by training/export.py.")
+        for key in ("name", "version"):
+            value = data[key]
+            if not isinstance(value, str) or not _LABEL.fullmatch(value):
+                raise _invalid(key, value, "a non-empty string of at most 200 printable characters")
+        size = data["embedding_size"]
+        if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_EMBEDDING_SIZE:
+            raise _invalid("embedding_size", size, f"a whole number from 1 to {MAX_EMBEDDING_SIZE}")
+        sha = data["weights_sha256"]
+        if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", sha):
+            raise _invalid("weights_sha256", sha, "the 64 hexadecimal digits of the .keras file's sha256")
+        for key in ("architecture", "description"):
+            if key in data and not isinstance(data[key], str):
+                raise _invalid(key, data[key], "a string")
+        for key in ("training", "scores"):
+            if key in data and not isinstance(data[key], dict):
+                raise _invalid(key, data[key], "a JSON object")
+        labels = data.get("labels", [])
+        if not isinstance(labels, list):
+            raise _invalid("labels", labels, "a list of strings")
+        for i, label in enumerate(labels):
+            if not isinstance(label, str):
+                raise _invalid(f"labels[{i}]", label, "a string (labels are the names of the training albums)")
+        try:
+            features = FeatureConfig.from_dict(data.get("features", {}))
+        except ValueError as err:
+            fix = "" if "upgrade musicrec" in str(err) else f" To fix: {_FIX}."
+            raise EncoderError(f"Encoder config has bad features: {err}{fix}") from None
         known = {f.name for f in dataclasses.fields(cls)}
-        data = {k: v for k, v in data.items() if k in known}
-        data["features"] = FeatureConfig.from_dict(data.get("features", {}))
-        data["labels"] = tuple(data.get("labels", ()))
-        return cls(**data)
+        values = {k: v for k, v in data.items() if k in known}
+        values.update(format=fmt, weights_sha256=sha.lower(), features=features, labels=tuple(labels))
+        return cls(**values)
+
+
+_LABEL = re.compile(r"[^\x00-\x1f\x7f-\x9f]{1,200}")
+
+
+def _invalid(key: str, value: Any, expected: str) -> EncoderError:
+    return EncoderError(f"Encoder config has {key!r} = {describe_json_value(value)}; expected {expected}: {_FIX}.")
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+        return _handle_sha256(handle)
+
+
+def _handle_sha256(handle) -> str:
+    digest = hashlib.sha256()
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
     return digest.hexdigest()
+
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _open_regular(path: Path, *, what: str, expected: str, missing: str):
+    """Open ``path`` for binary reading only if it is a regular file (symlinks followed).
+
+    A FIFO would block the open, a device such as /dev/zero never ends. The mode is
+    checked before opening and again on the open descriptor (the name may be swapped
+    in between); ``O_NONBLOCK`` keeps even that open from blocking on a FIFO.
+
+    Raises
+    ------
+    EncoderError
+        ``missing`` if there is no such file; otherwise what ``path`` is instead of
+        ``expected``, or why it cannot be read.
+    """
+
+    def refuse(mode: int) -> EncoderError:
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        return EncoderError(f"{what} {path} is {kind}, not a regular file; expected {expected}.")
+
+    try:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise refuse(mode)
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise EncoderError(missing) from None
+    except OSError as err:
+        raise EncoderError(f"{what} {path} cannot be read ({err.strerror or err}).") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise refuse(mode)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def encoder_paths(path: str | os.PathLike) -> tuple[Path, Path]:
@@ -91,17 +206,44 @@ def encoder_paths(path: str | os.PathLike) -> tuple[Path, Path]:
 
 
 def read_encoder_config(path: str | os.PathLike) -> EncoderConfig:
-    """Read and validate an encoder's JSON without importing TensorFlow."""
+    """Read and validate an encoder's JSON without importing TensorFlow.
+
+    Only a regular file of at most ``MAX_CONFIG_BYTES`` is read.
+
+    Raises
+    ------
+    EncoderError
+        One line saying what is wrong with the file and how to fix it.
+    """
     _, config_path = encoder_paths(path)
+    expected = f"the encoder's JSON config, a small text file of at most {MAX_CONFIG_BYTES >> 20} MiB"
+    handle = _open_regular(
+        config_path, what="Encoder config", expected=expected,
+        missing=f"Encoder config {config_path} not found; an encoder is a .keras file with a .json of the same "
+        "name beside it.",
+    )
     try:
-        data = json.loads(config_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EncoderError(
-            f"Encoder config {config_path} not found; an encoder is a .keras file with a .json of the same name beside it."
-        ) from None
-    except (OSError, ValueError) as err:
-        raise EncoderError(f"Encoder config {config_path} is unreadable ({err}).") from None
-    return EncoderConfig.from_dict(data)
+        with handle:
+            size = os.fstat(handle.fileno()).st_size
+            blob = handle.read(MAX_CONFIG_BYTES + 1) if size <= MAX_CONFIG_BYTES else b""
+    except OSError as err:
+        raise EncoderError(f"Encoder config {config_path} cannot be read ({err.strerror or err}).") from None
+    if size > MAX_CONFIG_BYTES or len(blob) > MAX_CONFIG_BYTES:
+        raise EncoderError(f"Encoder config {config_path} is {max(size, len(blob)):,} bytes; expected {expected}. "
+                           "An encoder config is the .json that training/export.py writes beside the .keras file.")
+    try:
+        data = json.loads(blob.decode("utf-8"))
+    except RecursionError:
+        raise EncoderError(f"Encoder config {config_path} is not valid JSON (nested too deeply); {_FIX}.") from None
+    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError, a number too long to convert
+        raise EncoderError(f"Encoder config {config_path} is not valid JSON ({err}); {_FIX}.") from None
+    try:
+        return EncoderConfig.from_dict(data)
+    except EncoderError as err:
+        message = str(err).replace("Encoder config", f"Encoder config {config_path}", 1)
+        if not message.startswith("Encoder config"):
+            message = f"Encoder config {config_path}: {message}"
+        raise EncoderError(message) from None
 
 
 def save_encoder(model: Any, path: str | os.PathLike, config: EncoderConfig) -> EncoderConfig:
@@ -148,34 +290,53 @@ class Encoder:
     ----------
     path : str or PathLike
         The ``.keras`` file, its ``.json``, or their common stem.
+
+    Raises
+    ------
+    EncoderError
+        If either file is missing, not a regular file, malformed, damaged, does not
+        match the sha256 in the JSON, or the model's shapes differ from the config's.
     """
 
     def __init__(self, path: str | os.PathLike):
         self.model_path, self.config_path = encoder_paths(path)
         self.config = read_encoder_config(self.config_path)
-        if not self.model_path.is_file():
-            raise EncoderError(f"Encoder model {self.model_path} not found beside its config {self.config_path}.")
-        actual = file_sha256(self.model_path)
-        if actual != self.config.weights_sha256:
-            raise EncoderError(
-                f"Encoder model {self.model_path} does not match its config: sha256 {actual[:16]}… "
-                f"expected {self.config.weights_sha256[:16]}…. The file was changed or belongs to another "
-                "export; re-export it with training/export.py or restore the original."
-            )
+        handle = _open_regular(
+            self.model_path, what="Encoder model", expected="the .keras file written by training/export.py",
+            missing=f"Encoder model {self.model_path} not found beside its config {self.config_path}.",
+        )
+        with handle:
+            try:
+                actual = _handle_sha256(handle)
+            except OSError as err:
+                raise EncoderError(f"Encoder model {self.model_path} cannot be read ({err.strerror or err}).") from None
+            if actual != self.config.weights_sha256:
+                raise EncoderError(
+                    f"Encoder model {self.model_path} does not match its config: sha256 {actual[:16]}… "
+                    f"expected {self.config.weights_sha256[:16]}…. The file was changed or belongs to another "
+                    "export; re-export it with training/export.py or restore the original."
+                )
+            handle.seek(0)
+            _check_keras_zip(handle, self.model_path)
         keras = import_keras()
 
         try:
             self.model = keras.saving.load_model(self.model_path, compile=False, safe_mode=True)
         except Exception as err:  # noqa: BLE001 - keras raises many types for bad files
-            raise EncoderError(f"Encoder model {self.model_path} could not be loaded safely: {err}") from err
-        features = self.config.features
-        expected_in = (features.n_mels, features.slice_frames, 1)
-        got_in = tuple(self.model.input_shape[1:])
-        got_out = self.model.output_shape[-1]
-        if got_in != expected_in or got_out != self.config.embedding_size:
             raise EncoderError(
-                f"Encoder model {self.model_path} takes {got_in} and gives {got_out}-d vectors, but its config "
-                f"says {expected_in} and {self.config.embedding_size}-d. Re-export the model."
+                f"Encoder model {self.model_path} could not be loaded safely: {_one_line(err)}"
+            ) from err
+        features = self.config.features
+        expected_in = (None, features.n_mels, features.slice_frames, 1)
+        expected_out = (None, self.config.embedding_size)
+        got_in = _model_shape(self.model, "input_shape")
+        got_out = _model_shape(self.model, "output_shape")
+        if got_in != expected_in or got_out != expected_out:
+            raise EncoderError(
+                f"Encoder model {self.model_path} takes {_shape_text(got_in)} and gives {_shape_text(got_out)}, "
+                f"but its config {self.config_path} says it takes {_shape_text(expected_in)} (batch, n_mels, "
+                f"slice_frames, 1) and gives {_shape_text(expected_out)}. Re-export the model with "
+                "training/export.py."
             )
 
     @property
@@ -185,6 +346,10 @@ class Encoder:
     @property
     def features(self) -> FeatureConfig:
         return self.config.features
+
+    @property
+    def embedding_size(self) -> int:
+        return self.config.embedding_size
 
     def embed_slices(self, slices: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
         """Embed spectrogram slices.
@@ -217,6 +382,52 @@ class Encoder:
         np.ndarray [shape=(embedding_size,)], float32
         """
         return song_vector(self.embed_slices(slices, batch_size=batch_size))
+
+
+def _check_keras_zip(handle, path: Path) -> None:
+    """Refuse a ``.keras`` file that is not a whole zip archive (Keras would say "File not found")."""
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            names = set(archive.namelist())
+            broken = archive.testzip()  # reads every member and checks its CRC
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as err:
+        problem = f"not a valid .keras zip archive ({_one_line(err)})"
+    else:
+        if broken is not None:
+            problem = f"its member {broken!r} fails its checksum"
+        elif not {"config.json", "model.weights.h5"} <= names:
+            problem = "the zip archive lacks config.json or model.weights.h5, which every .keras model holds"
+        else:
+            return
+    raise EncoderError(
+        f"Encoder model {path} is damaged or truncated: {problem}. Its .json was written for this damaged "
+        "file; restore the encoder from the musicrec package or re-export it with training/export.py."
+    )
+
+
+def _model_shape(model: Any, attribute: str) -> Any:
+    """``model.input_shape`` or ``output_shape`` as a tuple, or a description if it is not one shape."""
+    try:
+        shape = getattr(model, attribute)
+    except Exception as err:  # noqa: BLE001 - subclassed or unbuilt models raise various errors
+        return f"no single fixed shape ({_one_line(err)})"
+    if isinstance(shape, (list, tuple)) and all(d is None or isinstance(d, int) for d in shape):
+        return tuple(shape)
+    return f"several tensors {shape}"
+
+
+def _shape_text(shape: Any) -> str:
+    """``(None, 16)`` → "16-d vectors (shape (None, 16))"; other tuples → "shape (…)"."""
+    if not isinstance(shape, tuple):
+        return str(shape)
+    if len(shape) == 2 and shape[0] is None and shape[1] is not None:
+        return f"{shape[1]}-d vectors (shape {shape})"
+    return f"shape {shape}"
+
+
+def _one_line(err: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def song_vector(slice_embeddings: np.ndarray) -> np.ndarray:

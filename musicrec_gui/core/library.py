@@ -390,7 +390,6 @@ class Library:
                  busy_timeout: float | None = None):
         self.path = Path(path) if path is not None else default_library_path()
         self.recovered_from: Path | None = None
-        self.skipped_vectors = 0
         self.busy_timeout = BUSY_TIMEOUT if busy_timeout is None else busy_timeout
         self._lock = threading.RLock()
         _check_ours(self.path, _read_header(self.path))
@@ -520,6 +519,7 @@ class Library:
         keep_under: Sequence[str] = (),
         prune: bool = False,
         retry_failed: bool = False,
+        dimension: int | None = None,
     ) -> ScanPlan:
         """Reconcile the files just found with the cache.
 
@@ -543,6 +543,9 @@ class Library:
             Forget every known song under ``root`` that was not found.
         retry_failed : bool
             Analyse again the found songs that failed under this key.
+        dimension : int or None
+            The encoder's vector size: a stored vector of another length (a damaged library)
+            does not count as analysed, so the scan writes it again.
 
         Returns
         -------
@@ -602,10 +605,11 @@ class Library:
             # is worth another try) are skipped, the rest are to do.
             rows = conn.execute(
                 f"SELECT {_TRACK_COLUMNS}, "
-                "EXISTS (SELECT 1 FROM vectors v WHERE v.track_id = t.id AND v.encoder_key = ? AND v.analysis_key = ?), "
+                "EXISTS (SELECT 1 FROM vectors v WHERE v.track_id = t.id AND v.encoder_key = ? AND v.analysis_key = ? "
+                "AND (? IS NULL OR length(v.vector) = ?)), "
                 "(SELECT kind FROM failures f WHERE f.track_id = t.id AND f.encoder_key = ? AND f.analysis_key = ?) "
                 "FROM tracks t",
-                (encoder_key, analysis_key, encoder_key, analysis_key),
+                (encoder_key, analysis_key, dimension, 4 * dimension if dimension else None, encoder_key, analysis_key),
             ).fetchall()
         todo: list[Track] = []
         done = failed = 0
@@ -746,32 +750,33 @@ class Library:
         ----------
         encoder_key, analysis_key : str
         dimension : int or None
-            The encoder's vector size; None: the size most vectors have. Stored vectors of
-            another size (a damaged or hand-edited library) are left out and counted in
-            ``skipped_vectors``; a rescan with ``retry_failed`` does not fix them, deleting the
-            library does.
+            The encoder's vector size; None: whatever size the vectors share.
 
         Returns
         -------
         track_ids : np.ndarray [shape=(n,)], int64
         vectors : np.ndarray [shape=(n, d)], float32
+
+        Raises
+        ------
+        ValueError
+            If a stored vector has another length (a damaged or hand-edited library): each row is
+            checked, so lengths that only add up are caught too. A scan analyses such songs again.
         """
         with self._reading() as conn:
             rows = conn.execute(
                 "SELECT track_id, vector FROM vectors WHERE encoder_key = ? AND analysis_key = ? ORDER BY track_id",
                 (encoder_key, analysis_key),
             ).fetchall()
-        self.skipped_vectors = 0
-        if rows:
-            sizes = collections.Counter(len(r[1]) for r in rows)
-            size = 4 * dimension if dimension is not None else sizes.most_common(1)[0][0]
-            if len(sizes) > 1 or size not in sizes or size % 4 or size == 0:
-                kept = [r for r in rows if len(r[1]) == size and size and size % 4 == 0]
-                self.skipped_vectors = len(rows) - len(kept)
-                rows = kept
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         if not rows:
             return ids, np.zeros((0, 0), dtype=np.float32)
+        size = 4 * dimension if dimension is not None else len(rows[0][1])
+        bad = sum(len(r[1]) != size for r in rows)
+        if size == 0:
+            raise ValueError(f"{len(rows)} vectors that hold 0 numbers")
+        if bad:
+            raise ValueError(f"{bad} of {len(rows)} vectors that are not {size // 4} float32 numbers long")
         # One join and one reshape instead of 100 000 small arrays.
         flat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
         return ids, flat.reshape(len(rows), -1).copy()

@@ -7,10 +7,14 @@ from typing import Sequence
 
 import numpy as np
 
-from musicrec_gui.core.library import Library, Track
+from musicrec_gui.core.library import Library, LibraryError, Track
 
 # Two files whose vectors agree this closely are taken to be the same recording.
 DUPLICATE_SIMILARITY = 0.9995
+
+
+class StoredVectorsError(LibraryError):
+    """The library's song vectors for one encoder do not all have the encoder's length."""
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,40 @@ class VectorIndex:
 
     @classmethod
     def from_library(
-        cls, library: Library, *, encoder_key: str, analysis_key: str, tracks: Sequence[Track] | None = None
+        cls,
+        library: Library,
+        *,
+        encoder_key: str,
+        analysis_key: str,
+        tracks: Sequence[Track] | None = None,
+        dimension: int | None = None,
     ) -> "VectorIndex":
-        """Index every vector of one encoder + analysis; ``tracks`` saves re-reading the track list."""
-        ids, vectors = library.vectors(encoder_key=encoder_key, analysis_key=analysis_key)
+        """Index every vector of one encoder + analysis.
+
+        Parameters
+        ----------
+        library : Library
+        encoder_key, analysis_key : str
+            Which vectors.
+        tracks : sequence of Track, optional
+            The library's tracks, if already read (saves re-reading the list).
+        dimension : int, optional
+            The encoder's ``embedding_size``: stored vectors of another length are refused.
+
+        Raises
+        ------
+        StoredVectorsError
+            If the stored vectors do not all have one length (or not ``dimension``):
+            the library file was damaged or edited. The message says how to start afresh.
+        """
+        try:
+            ids, vectors = library.vectors(encoder_key=encoder_key, analysis_key=analysis_key, dimension=dimension)
+        except ValueError as err:  # a row's bytes are not one vector of the expected length
+            raise _bad_vectors(library, encoder_key, analysis_key, dimension, str(err)) from None
+        if len(ids) and (vectors.ndim != 2 or vectors.shape[1] == 0
+                         or (dimension is not None and vectors.shape[1] != dimension)):
+            raise _bad_vectors(library, encoder_key, analysis_key, dimension,
+                               f"{len(ids)} vectors of {vectors.shape[-1]} numbers each")
         by_id = {t.id: t for t in (library.tracks() if tracks is None else tracks)}
         keep = [i for i, track_id in enumerate(ids) if int(track_id) in by_id]
         return cls([by_id[int(ids[i])] for i in keep], vectors[keep] if len(keep) else np.zeros((0, 1)))
@@ -118,6 +152,17 @@ class VectorIndex:
             if len(chosen) == k:
                 break
         return [Recommendation(self.tracks[i], float(scores[i])) for i in chosen]
+
+
+def _bad_vectors(library: Library, encoder_key: str, analysis_key: str, dimension: int | None,
+                 found: str) -> StoredVectorsError:
+    expected = f"{dimension} numbers each" if dimension is not None else "vectors of one length"
+    path = getattr(library, "path", "the library file")
+    return StoredVectorsError(
+        f"The song vectors stored in {path} for encoder {encoder_key} ({analysis_key}) are damaged: "
+        f"found {found}; expected {expected}. Run 'musicrec scan FOLDER' to analyse those songs again; "
+        "your music files are not touched."
+    )
 
 
 def _codes(values: list[str]) -> np.ndarray:

@@ -44,6 +44,9 @@ class SongEncoder(Protocol):
     @property
     def features(self) -> FeatureConfig: ...
 
+    @property
+    def embedding_size(self) -> int: ...
+
     def embed_slices(self, slices: np.ndarray) -> np.ndarray: ...
 
 
@@ -200,6 +203,7 @@ def scan(
         plan = library.plan_scan(
             found, encoder_key=encoder.key, analysis_key=settings.key, root=folder,
             keep_under=[path for path, _ in walk_errors], prune=prune, retry_failed=retry_failed,
+            dimension=getattr(encoder, "embedding_size", None),
         )
     except LibraryError as err:
         yield ScanFinished(0, 0, 0, False, time.perf_counter() - started, error=str(err))
