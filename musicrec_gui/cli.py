@@ -25,7 +25,7 @@ from musicrec_gui.core.names import terminal_text
 from musicrec_gui.core.output import OutputRefused, check_embed_path, write_embed_npz
 from musicrec_gui.core.playlist import check_playlist_path, song_label, write_m3u8
 from musicrec_gui.core.library import Library, LibraryError, Track, default_library_path, real_path
-from musicrec_gui.core.recommend import VectorIndex
+from musicrec_gui.core.recommend import VectorIndex, closeness_percent
 from musicrec_gui.core import scan as scan_mod
 
 EXIT_USAGE = 2
@@ -317,9 +317,11 @@ def cmd_similar(args, settings) -> int:
     print(f"songs like: {_printable(song_label(anchor))}  ({_printable(anchor.path)})")
     if not results:
         print("no other analysed songs to compare with.")
+    else:
+        print("  #  closer than N % of the song pairs in this library  |  title  |  artist  |  file")
     for rank, rec in enumerate(results, 1):
         t = rec.track
-        print(f"{rank:>3}  {rec.score:+.3f}  {_printable(t.title)}  |  {_printable(t.artist or '-')}  |  "
+        print(f"{rank:>3}  {closeness_percent(rec.closeness):>3} %  {_printable(t.title)}  |  {_printable(t.artist or '-')}  |  "
               f"{_printable(t.path)}")
     return 0
 

@@ -249,3 +249,28 @@ def test_names_that_are_not_utf8_display_as_latin1():
     assert display_text(os.fsdecode(b"caf\xe9 \xe2\x99\xab.mp3")) == "café ♫.mp3"
     assert display_text("plain") == "plain" and display_text("a\x00b") == "ab"
     display_text(os.fsdecode(b"\xff\xfe\x81")).encode("utf-8")  # always encodable
+
+
+def test_closeness_tells_how_a_pair_ranks_among_the_librarys_pairs():
+    from musicrec_gui.core.recommend import VectorIndex, closeness_percent
+
+    rng = np.random.default_rng(4)
+    base = rng.normal(size=16)
+    # Every vector close to one direction: raw cosines all above 0.9, as with real encoders.
+    vectors = base + 0.3 * rng.normal(size=(60, 16))
+    tracks = [Track(i, f"/m/{i}.ogg", 1, 1, f"song {i}", "", "", 1.0, "done", "") for i in range(60)]
+    index = VectorIndex(tracks, vectors)
+    pairs = index.pair_scores()
+    assert len(pairs) == 60 * 59 // 2 and np.all(np.diff(pairs) >= 0)
+    best = index.similar(0, k=1)[0]
+    worst = index.similar(0, k=59)[-1]
+    assert best.closeness > 0.9 and worst.closeness < best.closeness
+    expected = float(np.mean(pairs < best.score))
+    assert abs(best.closeness - expected) < 1e-9
+    assert closeness_percent(best.closeness) == min(99, int(expected * 100))
+    assert "% of song pairs" in best.closeness_text
+    # A large library uses a fixed sample: the same numbers every time.
+    big = VectorIndex([Track(i, f"/m/{i}", 1, 1, "", "", "", 1.0, "done", "") for i in range(600)],
+                      rng.normal(size=(600, 8)))
+    assert len(big.pair_scores()) == 20_000
+    assert np.allclose(big.pair_scores(), VectorIndex(big.tracks, big.unit).pair_scores(), atol=1e-6)

@@ -142,7 +142,7 @@ def test_cli_similar_and_info_print_no_control_characters(fake, capsys):
     assert "\\x1b]0;pwned\\x07" in out and "caf\\xe9" not in out and "café.flac" in out
     assert "two\\x0alines" in out
     assert_clean(out)
-    assert len(out.splitlines()) == 5
+    assert len(out.splitlines()) == 6  # the anchor, the column header and four songs
     assert cli.main(fake["base"] + ["info", "--failures"]) == 0
     out = capsys.readouterr().out
     assert "decoder said \\x1b]0;pwned" in out

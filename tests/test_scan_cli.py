@@ -120,8 +120,9 @@ def test_cli_scan_similar_embed_playlist_info(music_dir, tmp_path, tiny_encoder_
 
     assert cli.main(base + ["similar", str(music_dir / "low_drone.wav"), "-k", "2"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("songs like: low_drone") and len(out) == 3
-    assert out[1].split()[0] == "1" and "low_drone_2.flac" in out[1]
+    assert out[0].startswith("songs like: low_drone") and len(out) == 4 and "song pairs" in out[1]
+    assert out[2].split()[0] == "1" and "low_drone_2.flac" in out[2]
+    assert out[2].split()[2] == "%" and 0 <= int(out[2].split()[1]) <= 100
 
     assert cli.main(base + ["similar", "bright_pulse_2"]) == 0
     assert "bright_pulse.ogg" in capsys.readouterr().out

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
 )
 
 from musicrec_gui.core.library import Track
-from musicrec_gui.core.recommend import Recommendation
+from musicrec_gui.core.recommend import Recommendation, closeness_percent
 from musicrec_gui.gui.models import FailureTableModel, describe, format_duration
 
 
@@ -165,9 +165,14 @@ class RecommendationRow(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.rank_label = QLabel(f"{rank}.")
         self.rank_label.setFixedWidth(24)
-        self.score_label = QLabel(f"<b>{rec.score:.3f}</b><br><small>similarity</small>")
+        if rec.closeness == rec.closeness:
+            self.score_label = QLabel(f"<b>{closeness_percent(rec.closeness)} %</b><br><small>closeness</small>")
+            self.score_label.setToolTip(
+                f"This pair is {rec.closeness_text} in this library (cosine similarity {rec.score:.3f}).")
+        else:
+            self.score_label = QLabel(f"<b>{rec.score:.3f}</b><br><small>similarity</small>")
+            self.score_label.setToolTip("Cosine similarity of the song vectors (1 = identical)")
         self.score_label.setFixedWidth(70)
-        self.score_label.setToolTip("Cosine similarity of the song vectors (1 = identical)")
         self.thumbnail = QLabel()
         self.thumbnail.setFixedSize(QSize(120, 44))
         self.thumbnail.setStyleSheet("background: #440154;")
