@@ -126,7 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="the .npz file to write")
     p.add_argument("--force", action="store_true", help="replace OUT even if it is a file musicrec did not write")
 
-    p = sub.add_parser("info", help="library size, failures and encoder", parents=[common])
+    p = sub.add_parser("info", help="library size, failures and encoder; or one song's details and tags",
+                       parents=[common])
+    p.add_argument("song", nargs="?", help="a song (path, or part of its title): its details and top tags")
     p.add_argument("--failures", action="store_true", help="list every failed file with its reason")
     return parser
 
@@ -377,7 +379,39 @@ def cmd_embed(args, settings) -> int:
     return 0
 
 
+def top_tags(probabilities, labels, *, count: int = 5) -> list[tuple[str, float]]:
+    """The ``count`` most probable tags, best first, as (name, probability)."""
+    if probabilities is None or len(probabilities) != len(labels):
+        return []
+    order = np.argsort(-np.asarray(probabilities), kind="stable")[:count]
+    return [(labels[i], float(probabilities[i])) for i in order]
+
+
+def cmd_song_info(args, settings) -> int:
+    config = _encoder_config(args)
+    library = _open_library(args)
+    try:
+        index = _index(args, settings, library)
+        anchor = _resolve_song(args.song, library, index)
+        tags = library.tag_probabilities(anchor.id, encoder_key=config.key, analysis_key=settings.key)
+    finally:
+        library.close()
+    print(f"title:    {_printable(anchor.title)}")
+    print(f"artist:   {_printable(anchor.artist or '-')}")
+    print(f"album:    {_printable(anchor.album or '-')}")
+    print(f"length:   {int(anchor.duration // 60)}:{int(anchor.duration % 60):02d}")
+    print(f"file:     {_printable(anchor.path)}")
+    best = top_tags(tags, config.labels)
+    if best:
+        print("tags:     " + ", ".join(f"{_printable(name)} {probability:.0%}" for name, probability in best))
+    else:
+        print(f"tags:     none (the encoder {_printable(config.name)} has no tag head)")
+    return 0
+
+
 def cmd_info(args, settings) -> int:
+    if args.song:
+        return cmd_song_info(args, settings)
     library = _open_library(args)
     try:
         config = _encoder_config(args)

@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS vectors (
     slice_vectors BLOB NOT NULL,
     n_slices INTEGER NOT NULL,
     offset_seconds REAL NOT NULL DEFAULT 0,
+    tags BLOB,
     PRIMARY KEY (track_id, encoder_key, analysis_key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS vectors_by_key ON vectors (encoder_key, analysis_key);
@@ -85,10 +86,12 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 # Each entry upgrades a database from version i+1 to i+2; append, never edit.
 _MIGRATIONS: list[str] = [
     # 1 → 2: failures are keyed like vectors (a failure under one encoder or analysis says nothing
-    # of another), and songs not found by a scan can be kept as missing. Version-1 failures carry no
-    # key, so those songs are tried once more.
+    # of another), songs not found by a scan can be kept as missing, and an encoder with a tag head
+    # stores each song's tag probabilities beside its vector. Version-1 failures carry no key, so
+    # those songs are tried once more.
     """
     ALTER TABLE tracks ADD COLUMN missing INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE vectors ADD COLUMN tags BLOB;
     CREATE TABLE failures (
         track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
         encoder_key TEXT NOT NULL,
@@ -637,10 +640,20 @@ class Library:
         artist: str,
         album: str,
         duration: float,
+        tag_probabilities: np.ndarray | None = None,
     ) -> None:
-        """Store a finished track: tags, status and vectors in one transaction."""
+        """Store a finished track: file tags, status, vectors and tag probabilities in one transaction.
+
+        Parameters
+        ----------
+        vector : np.ndarray [shape=(d,)]
+        slice_vectors : np.ndarray [shape=(n_slices, d)]
+        tag_probabilities : np.ndarray [shape=(n_tags,)] or None
+            The mean over the song's patches of an encoder's tag head, if it has one.
+        """
         vector = np.ascontiguousarray(vector, dtype=np.float32)
         slice_vectors = np.ascontiguousarray(slice_vectors, dtype=np.float32)
+        tag_blob = None if tag_probabilities is None else np.ascontiguousarray(tag_probabilities, np.float32).tobytes()
         with self._lock, self._transaction() as conn:
             conn.execute(
                 "UPDATE tracks SET title = ?, artist = ?, album = ?, duration = ?, status = 'done', error = '', "
@@ -649,9 +662,9 @@ class Library:
             )
             conn.execute(
                 "INSERT OR REPLACE INTO vectors (track_id, encoder_key, analysis_key, vector, slice_vectors, "
-                "n_slices, offset_seconds) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "n_slices, offset_seconds, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (track_id, encoder_key, analysis_key, vector.tobytes(), slice_vectors.tobytes(),
-                 len(slice_vectors), offset_seconds),
+                 len(slice_vectors), offset_seconds, tag_blob),
             )
             conn.execute(
                 "DELETE FROM failures WHERE track_id = ? AND encoder_key = ? AND analysis_key = ?",
@@ -800,6 +813,22 @@ class Library:
         if n_slices < 1 or len(blob) % (4 * n_slices):
             return None
         return np.frombuffer(blob, dtype=np.float32).reshape(n_slices, -1), row[2]
+
+    def tag_probabilities(self, track_id: int, *, encoder_key: str, analysis_key: str) -> np.ndarray | None:
+        """A song's tag probabilities under one encoder and analysis (None if it has none).
+
+        Returns
+        -------
+        np.ndarray [shape=(n_tags,)], float32 or None
+        """
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT tags FROM vectors WHERE track_id = ? AND encoder_key = ? AND analysis_key = ?",
+                (track_id, encoder_key, analysis_key),
+            ).fetchone()
+        if row is None or row[0] is None or len(row[0]) % 4:
+            return None
+        return np.frombuffer(row[0], dtype=np.float32).copy()
 
     def stats(self) -> dict[str, int]:
         with self._reading() as conn:

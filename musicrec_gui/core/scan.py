@@ -268,12 +268,21 @@ def scan(
                 stages["decode"] += prepared.decode_seconds
                 stages["features"] += prepared.feature_seconds
                 t0 = time.perf_counter()
+                tag_probabilities = None
                 try:
-                    embeddings = np.asarray(encoder.embed_slices(prepared.slices), dtype=np.float32)
+                    with_tags = getattr(encoder, "embed_slices_with_tags", None)
+                    if with_tags is not None:
+                        embeddings, patch_tags = with_tags(prepared.slices)
+                        if patch_tags is not None:
+                            tag_probabilities = np.asarray(patch_tags, dtype=np.float32).mean(axis=0)
+                    else:
+                        embeddings = encoder.embed_slices(prepared.slices)
+                    embeddings = np.asarray(embeddings, dtype=np.float32)
                     if embeddings.ndim != 2 or len(embeddings) != len(prepared.slices):
                         raise ValueError(f"it returned an array of shape {embeddings.shape} for "
                                          f"{len(prepared.slices)} slices; expected ({len(prepared.slices)}, d)")
-                    if not np.all(np.isfinite(embeddings)):
+                    if not np.all(np.isfinite(embeddings)) or (
+                            tag_probabilities is not None and not np.all(np.isfinite(tag_probabilities))):
                         raise ValueError("it produced non-finite values (NaN or infinity)")
                 except Exception as err:  # noqa: BLE001
                     # A fault of the encoder, not of the song: nothing is recorded against the file,
@@ -295,6 +304,7 @@ def scan(
                         track.id, encoder_key=encoder.key, analysis_key=settings.key,
                         vector=song_vector(embeddings), slice_vectors=embeddings, offset_seconds=prepared.offset,
                         title=tags.title, artist=tags.artist, album=tags.album, duration=tags.duration,
+                        tag_probabilities=tag_probabilities,
                     )
             except LibraryError as err:
                 error = str(err)
