@@ -101,15 +101,29 @@ class _Prepared:
 
 
 def prepare_track(
-    path: str, *, settings: AnalysisSettings, config: FeatureConfig, identity: tuple[int, int] | None = None
+    path: str,
+    *,
+    settings: AnalysisSettings,
+    config: FeatureConfig,
+    identity: tuple[int, int] | None = None,
+    cancel: audio_mod.Cancel | None = None,
 ) -> _Prepared:
     """Decode, tag and slice one file (runs in the pool; touches no shared state).
 
     ``identity`` is the (size, mtime_ns) the scan planned with; a file rewritten while
     it was read fails here, and the next scan sees its new identity and analyses it again.
+    ``cancel`` (anything with ``is_set()``) stops the decoding within a block
+    (:class:`audio.DecodeCancelled`).
     """
     start = time.perf_counter()
-    audio, offset, duration = audio_mod.load_for_analysis(path, settings=settings, sample_rate=config.sample_rate)
+    if settings.mode == "full":
+        # Only the audio under the kept slices is decoded: bounded memory for any length.
+        windows, duration = audio_mod.load_song_windows(path, config=config, max_slices=settings.max_slices,
+                                                        cancel=cancel)
+        offset = 0.0
+    else:
+        audio, offset, duration = audio_mod.load_for_analysis(path, settings=settings,
+                                                              sample_rate=config.sample_rate, cancel=cancel)
     tags = audio_mod.read_tags(path)
     if identity is not None:
         try:
@@ -121,8 +135,10 @@ def prepare_track(
     if not tags.duration:
         tags = audio_mod.Tags(tags.title, tags.artist, tags.album, duration)
     decoded = time.perf_counter()
-    max_slices = settings.max_slices if settings.mode == "full" else None
-    slices = features_mod.song_slices(audio, config=config, max_slices=max_slices)
+    if settings.mode == "full":
+        slices = features_mod.window_slices(windows, config=config)
+    else:
+        slices = features_mod.song_slices(audio, config=config)
     return _Prepared(slices, offset, tags, decoded - start, time.perf_counter() - decoded)
 
 
