@@ -66,6 +66,18 @@ def _clean_scale(audio: np.ndarray) -> np.ndarray:
     return audio
 
 
+def load_backend() -> None:
+    """Import the spectrogram code now (librosa loads its modules lazily, 1-3 s on first use).
+
+    The scan calls this from its own thread before starting its decoders: an import there can be
+    interrupted by Ctrl-C, while one inside a pool thread would hold up the stop until it finished.
+    """
+    import librosa
+
+    # Attribute access is what makes lazy_loader import a submodule (and numba compile its stencils).
+    _ = librosa.feature.melspectrogram, librosa.filters.mel, librosa.stft
+
+
 def _mel_power(audio: np.ndarray, *, config: FeatureConfig, center: bool) -> np.ndarray:
     """Mel power spectrogram [shape=(..., n_mels, t)] of audio [shape=(..., n_samples)], not normalised."""
     import librosa  # deferred: importing librosa costs ~1 s, not needed to list a library

@@ -135,11 +135,23 @@ def prepare_track(
     if not tags.duration:
         tags = audio_mod.Tags(tags.title, tags.artist, tags.album, duration)
     decoded = time.perf_counter()
+    if cancel is not None and cancel.is_set():
+        raise audio_mod.DecodeCancelled("decoding was cancelled")  # spare the feature work too
     if settings.mode == "full":
         slices = features_mod.window_slices(windows, config=config)
     else:
         slices = features_mod.song_slices(audio, config=config)
     return _Prepared(slices, offset, tags, decoded - start, time.perf_counter() - decoded)
+
+
+class _AnySet:
+    """Looks like an Event that is set when any of the given events is."""
+
+    def __init__(self, *events: threading.Event):
+        self._events = events
+
+    def is_set(self) -> bool:
+        return any(event.is_set() for event in self._events)
 
 
 def scan(
@@ -169,7 +181,8 @@ def scan(
     prefetch : int
         How many files may wait, prepared, for the encoder (bounds memory).
     cancel : threading.Event or None
-        Set it from any thread to stop after the current file.
+        Set it from any thread to stop: the file in hand is finished, decodes under way in
+        the pool stop within a block and are not recorded (they are redone next time).
     hang_seconds : float or None
         A file whose preparation takes longer than this is skipped as hung (default: twice
         the decoder's own time limit plus 30 s).
@@ -214,6 +227,11 @@ def scan(
     pending: collections.deque[tuple[Track, Future]] = collections.deque()
     queue = iter(todo)
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="musicrec-decode")
+    # Set when the scan ends for any reason (finished, cancelled, Ctrl-C in the consumer, closed): decodes
+    # still running in the pool stop within a block, so neither the pool's shutdown nor the interpreter's
+    # exit (which joins pool threads) waits for the rest of a long song.
+    stop = threading.Event()
+    stop_or_cancel = _AnySet(stop, cancel)
     cancelled = False
     hung = 0
     if hang_seconds is None:
@@ -228,9 +246,11 @@ def scan(
             if track is None:
                 return
             pending.append((track, pool.submit(prepare_track, track.path, settings=settings, config=config,
-                                               identity=(track.size, track.mtime_ns))))
+                                               identity=(track.size, track.mtime_ns), cancel=stop_or_cancel)))
 
     try:
+        if todo:
+            features_mod.load_backend()
         _fill()
         while pending:
             if cancel.is_set():
@@ -240,6 +260,9 @@ def scan(
             _fill()
             try:
                 prepared = future.result(timeout=hang_seconds)
+            except audio_mod.DecodeCancelled:
+                cancelled = True  # the file is left pending, not failed: the next scan does it
+                break
             except FutureTimeout:
                 # Stuck inside a decoder's C code, past the cooperative time limit: give up on the
                 # file. The thread cannot be killed; it is abandoned, not waited for, at the end.
@@ -284,6 +307,7 @@ def scan(
                                              duration=tags.duration, status="done", error="")
             yield TrackDone(done_track, len(embeddings), completed, total_work)
     finally:  # also when the consumer stops iterating (GeneratorExit): the pool never outlives the scan
+        stop.set()
         for _, future in pending:
             future.cancel()
         pool.shutdown(wait=not hung, cancel_futures=True)
