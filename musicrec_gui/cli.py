@@ -10,7 +10,9 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -89,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into the same orderly stop as Ctrl-C (the scan's cleanup runs)."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise _Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -96,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = AnalysisSettings(mode=args.mode, excerpt_seconds=args.excerpt_seconds)
     except ValueError as err:
         parser.error(str(err))
+    # SIGTERM's default kills the process mid-song without a word; as an exception in the main thread it
+    # unwinds like Ctrl-C: the scan stops its decoders, the library is closed, the user is told.
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         handler = {"scan": cmd_scan, "similar": cmd_similar, "playlist": cmd_playlist,
                    "embed": cmd_embed, "info": cmd_info}[args.command]
@@ -106,9 +121,16 @@ def main(argv: list[str] | None = None) -> int:
     except (LibraryError, EncoderError) as err:
         print(f"musicrec: error: {err}", file=sys.stderr)
         return EXIT_FAILURE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         print("musicrec: interrupted; finished songs are kept in the library.", file=sys.stderr)
-        return 130
+        if argv is None:
+            # The process exits next (console script or python -m). Its last garbage collection walks
+            # TensorFlow's whole object graph, about 1 s; frozen objects are skipped, so the stop stays prompt.
+            gc.freeze()
+        return 128 + (signal.SIGTERM if isinstance(err, _Terminated) else signal.SIGINT)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 # -- helpers -----------------------------------------------------------------
