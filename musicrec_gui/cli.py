@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(err))
     # SIGTERM's default kills the process mid-song without a word; as an exception in the main thread it
     # unwinds like Ctrl-C: the scan stops its decoders, the library is closed, the user is told.
-    previous = None
-    if threading.current_thread() is threading.main_thread():
+    in_main_thread = threading.current_thread() is threading.main_thread()  # only there may handlers be set
+    if in_main_thread:
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         handler = {"scan": cmd_scan, "similar": cmd_similar, "playlist": cmd_playlist,
@@ -129,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
             gc.freeze()
         return 128 + (signal.SIGTERM if isinstance(err, _Terminated) else signal.SIGINT)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        if in_main_thread:
+            # None: a handler not set from Python; the default is the closest we can put back.
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 # -- helpers -----------------------------------------------------------------
