@@ -16,6 +16,8 @@ on either side, and turns those windows into slices with ``window_slices``.
 The one difference from slicing a whole-song spectrogram: the dB reference is
 the loudest bin of the analysed slices, not of the whole song (the song is
 never all in memory). ``AnalysisSettings.key`` marks such vectors ("full64s").
+(And, for clips shorter than one slice, the two or three frames just past the
+clip's last centred frame hold its tail instead of the padded floor.)
 """
 
 from __future__ import annotations
