@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -133,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into the same orderly stop as Ctrl-C (the scan's cleanup runs)."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise _Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -140,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = AnalysisSettings(mode=args.mode, excerpt_seconds=args.excerpt_seconds)
     except ValueError as err:
         parser.error(str(err))
+    # SIGTERM's default kills the process mid-song without a word; as an exception in the main thread it
+    # unwinds like Ctrl-C: the scan stops its decoders, the library is closed, the user is told.
+    in_main_thread = threading.current_thread() is threading.main_thread()  # only there may handlers be set
+    if in_main_thread:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         handler = {"scan": cmd_scan, "similar": cmd_similar, "playlist": cmd_playlist,
                    "embed": cmd_embed, "info": cmd_info}[args.command]
@@ -157,9 +172,17 @@ def main(argv: list[str] | None = None) -> int:
     except (LibraryError, EncoderError) as err:
         print(f"musicrec: error: {err}", file=sys.stderr)
         return EXIT_FAILURE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         print("musicrec: interrupted; finished songs are kept in the library.", file=sys.stderr)
-        return 130
+        if argv is None:
+            # The process exits next (console script or python -m). Its last garbage collection walks
+            # TensorFlow's whole object graph, about 1 s; frozen objects are skipped, so the stop stays prompt.
+            gc.freeze()
+        return 128 + (signal.SIGTERM if isinstance(err, _Terminated) else signal.SIGINT)
+    finally:
+        if in_main_thread:
+            # None: a handler not set from Python; the default is the closest we can put back.
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 # -- helpers -----------------------------------------------------------------

@@ -51,8 +51,10 @@ def test_excerpt_decodes_only_the_centre(tmp_path, ext):
 
 def test_full_mode_reads_everything(tmp_path):
     path = write(tmp_path / "a.flac", tone(40.0), 22050)
-    y, offset, duration = audio.load_for_analysis(path, settings=AnalysisSettings(mode="full"))
-    assert offset == 0.0 and abs(len(y) / 22050 - 40.0) < 0.01
+    windows, duration = audio.load_song_windows(path)
+    assert abs(duration - 40.0) < 0.01 and windows.shape == (13, features.window_length())  # 40 s: 13 slices
+    with pytest.raises(ValueError, match="load_song_windows"):  # never a whole song in one array
+        audio.load_for_analysis(path, settings=AnalysisSettings(mode="full"))
 
 
 def test_tags_are_read_without_touching_the_file(tmp_path):

@@ -40,6 +40,13 @@ def decode_or_fail_cleanly(data: bytes, ext: str) -> None:
         path = Path(tmp) / f"fuzz{ext}"
         path.write_bytes(data)
         try:
+            windows, _ = audio.load_song_windows(path, time_limit=20)  # whole-song mode's own decoding path
+        except audio.AudioError as err:
+            assert str(err)
+        else:
+            assert windows.dtype == np.float32 and windows.shape[1] == features.window_length()
+            check_slices(features.window_slices(windows))
+        try:
             y = audio.load_audio(path, time_limit=20)
         except audio.AudioError as err:
             assert str(err)
@@ -53,6 +60,8 @@ def decode_or_fail_cleanly(data: bytes, ext: str) -> None:
                   elements=st.floats(allow_nan=True, allow_infinity=True, width=32)))
 def test_features_accept_any_signal(signal):
     check_slices(features.song_slices(signal))
+    starts = features.window_starts(signal.size, max_slices=4)
+    check_slices(features.window_slices(features.cut_windows(signal, starts, features.window_length())))
 
 
 @FUZZ

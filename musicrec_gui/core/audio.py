@@ -8,18 +8,22 @@ PyAV, whose wheels carry FFmpeg, so users need no system binaries.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol, TypeVar
 
 import numpy as np
 
-from musicrec_gui.core.config import AnalysisSettings
+from musicrec_gui.core import features as features_mod
+from musicrec_gui.core.config import AnalysisSettings, FeatureConfig
 from musicrec_gui.core.errors import MusicrecError
 from musicrec_gui.core.names import display_text
+
+T = TypeVar("T")
 
 AUDIO_EXTENSIONS = frozenset(
     {".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", ".wave", ".aif", ".aiff", ".aifc",
@@ -146,6 +150,7 @@ def load_audio(
     offset: float = 0.0,
     duration: float | None = None,
     time_limit: float | None = DECODE_TIME_LIMIT,
+    cancel: Cancel | None = None,
 ) -> np.ndarray:
     """Decode (part of) a file to mono float32.
 
@@ -161,6 +166,8 @@ def load_audio(
     time_limit : float or None
         Give up after this many seconds of decoding (a damaged file can make a decoder
         crawl); checked between blocks.
+    cancel : object with ``is_set()`` (e.g. threading.Event) or None
+        Checked between blocks too: once set, :class:`DecodeCancelled` is raised.
 
     Returns
     -------
@@ -170,33 +177,27 @@ def load_audio(
     ------
     AudioError
         With a message fit for the user: unreadable, not audio, empty, ….
+    DecodeCancelled
+        ``cancel`` was set.
     """
     path = os.fspath(path)
     check_readable_file(path)
     duration = MAX_DECODE_SECONDS if duration is None else min(duration, MAX_DECODE_SECONDS)
-    ext = os.path.splitext(path)[1].lower()
-    if ext in _SOUNDFILE_EXTENSIONS:
-        try:
-            native, native_rate = _read_soundfile(path, offset, duration, _deadline(time_limit))
-        except AudioError:
-            raise
-        except Exception:  # noqa: BLE001 - libsndfile refused it; FFmpeg may still know it
-            pass
-        else:
-            return _finish(native, native_rate, sample_rate)
-    try:
-        return _read_ffmpeg(path, offset, duration, sample_rate, _deadline(time_limit))
-    except AudioError:
-        raise
-    except Exception as err:  # noqa: BLE001
-        # FFmpeg's complaint is the more telling one; libsndfile's often blames the path.
-        raise AudioError(f"not a readable audio file ({_describe(err, path)})") from err
+    progress = _Progress(time_limit, cancel)
+    audio = _decode(path, progress, lambda reader: reader.read(offset, duration, sample_rate))
+    return _finish(audio)
 
 
 def load_for_analysis(
-    path: str | os.PathLike, *, settings: AnalysisSettings = AnalysisSettings(), sample_rate: int = 22050
+    path: str | os.PathLike,
+    *,
+    settings: AnalysisSettings = AnalysisSettings(),
+    sample_rate: int = 22050,
+    cancel: Cancel | None = None,
 ) -> tuple[np.ndarray, float, float]:
-    """Decode the part of a song that ``settings`` asks for.
+    """Decode the excerpt that ``settings`` asks for (excerpt mode only).
+
+    Whole-song mode never decodes a whole song: use :func:`load_song_windows`.
 
     Returns
     -------
@@ -206,70 +207,288 @@ def load_for_analysis(
     duration : float
         Length of the whole song in seconds (0.0 if unknown).
     """
+    if settings.mode == "full":
+        raise ValueError("whole-song analysis decodes windows, not the song: use load_song_windows()")
     path = os.fspath(path)
     check_readable_file(path)
     total = probe_duration(path)
     offset, length = analysis_window(total, settings)
-    audio = load_audio(path, sample_rate=sample_rate, offset=offset, duration=length)
+    audio = load_audio(path, sample_rate=sample_rate, offset=offset, duration=length, cancel=cancel)
     if total <= 0:
         total = audio.size / sample_rate
     return audio, offset, total
 
 
-def _deadline(time_limit: float | None) -> float:
-    return time.monotonic() + time_limit if time_limit else float("inf")
+def load_song_windows(
+    path: str | os.PathLike,
+    *,
+    config: FeatureConfig = FeatureConfig(),
+    max_slices: int = 64,
+    time_limit: float | None = DECODE_TIME_LIMIT,
+    cancel: Cancel | None = None,
+) -> tuple[np.ndarray, float]:
+    """Decode only the audio under the slices whole-song mode analyses.
+
+    The slices are those ``features.song_slices(whole_song, max_slices=...)`` keeps
+    (``features.window_starts``), each with its FFT context, but memory stays bounded
+    whatever the file's length, channels or rate:
+
+    - songs up to twice the span of ``max_slices`` slices (about 6 min for 64) are decoded
+      whole at ``config.sample_rate`` (at most 33 MB) and cut; one that turns out longer than
+      its header said is handled as one of unknown length;
+    - longer ones are read window by window, seeking (libsndfile seeks sample-accurately;
+      FFmpeg seeks before the window and skips by timestamps), resampled with the same
+      soxr filter and phase as a whole-file decode;
+    - when the length cannot be probed, or FFmpeg cannot seek, the file is decoded once as a
+      stream, keeping only windows at a slice stride that doubles whenever more than
+      ``2 * max_slices`` are held; at the end the ``max_slices`` held windows nearest to the
+      even spacing are used (a close approximation: even to within the final stride).
+
+    At most ``MAX_DECODE_SECONDS`` of a song are analysed, as before. Memory: at most
+    ``2 * max_slices`` windows (about 34 MB for 64) and one decoded block, whatever the file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    config : FeatureConfig
+        Sample rate and slice geometry.
+    max_slices : int
+    time_limit : float or None
+        For the whole song (all its windows), as in :func:`load_audio`.
+    cancel : object with ``is_set()`` or None
+
+    Returns
+    -------
+    windows : np.ndarray [shape=(n_windows, features.window_length(config))], float32
+        Mono audio at ``config.sample_rate``; ``1 <= n_windows <= max_slices``.
+    duration : float
+        Length of the whole song in seconds.
+
+    Raises
+    ------
+    AudioError, DecodeCancelled
+        As :func:`load_audio`.
+    """
+    path = os.fspath(path)
+    check_readable_file(path)
+    sr = config.sample_rate
+    length = features_mod.window_length(config)
+    stride = config.slice_frames * config.hop_length
+    limit = int(round(MAX_DECODE_SECONDS * sr))
+    progress = _Progress(time_limit, cancel)
+    total = probe_duration(path)
+    short = 2 * max_slices * stride / sr
+    if 0 < total <= short:
+        # Capped at twice the bound: a header that understates the length cannot make this unbounded.
+        audio = load_audio(path, sample_rate=sr, duration=2 * short, time_limit=time_limit, cancel=cancel)
+        if audio.size < int(2 * short * sr) - 1:
+            starts = features_mod.window_starts(audio.size, config=config, max_slices=max_slices)
+            return features_mod.cut_windows(audio, starts, length), total
+        total = 0.0  # longer than its header says: measure it as a stream
+    if total > 0:
+        starts = features_mod.window_starts(min(int(round(total * sr)), limit), config=config, max_slices=max_slices)
+        windows = _decode(path, progress, lambda reader: reader.windows(starts, length, sr))
+        if windows is not None:
+            return windows, total
+
+    def streamed(reader: _Reader) -> tuple[dict[int, np.ndarray], int]:
+        return _collect_windows(reader.blocks(sr), first=-(config.n_fft // 2), stride=stride, length=length,
+                                capacity=2 * max_slices, limit=limit)
+
+    held, n_samples = _decode(path, progress, streamed)
+    if n_samples == 0:
+        raise AudioError("the file holds no audio samples")
+    n_full = max(1, (1 + n_samples // config.hop_length) // config.slice_frames)
+    wanted = (features_mod.window_starts(n_samples, config=config, max_slices=max_slices)
+              + config.n_fft // 2) // stride
+    indices = np.array(sorted(i for i in held if i < n_full) or [0])
+    nearest = indices[np.abs(indices[None, :] - wanted[:, None]).argmin(axis=1)]
+    windows = np.stack([held[i] for i in dict.fromkeys(nearest.tolist())])
+    return windows, total if total > 0 else n_samples / sr
 
 
-def _check_deadline(deadline: float) -> None:
-    if time.monotonic() > deadline:
-        raise AudioError("decoding ran past its time limit; the file is probably damaged", kind="timeout")
+class DecodeCancelled(Exception):
+    """Decoding stopped because the caller asked (scan cancelled, Ctrl-C): not the file's fault."""
 
 
-def _read_soundfile(path: str, offset: float, duration: float, deadline: float) -> tuple[np.ndarray, int]:
-    import soundfile
+class Cancel(Protocol):
+    """What decoders need of a cancellation flag: ``threading.Event`` is one."""
 
-    # A file object, not the path: libsndfile cannot open names that are not valid UTF-8.
-    with open(path, "rb") as raw, soundfile.SoundFile(raw) as handle:
+    def is_set(self) -> bool: ...
+
+
+class _Progress:
+    """The deadline and the cancellation flag, checked between blocks of every decoder."""
+
+    def __init__(self, time_limit: float | None, cancel: Cancel | None):
+        self.deadline = time.monotonic() + time_limit if time_limit else float("inf")
+        self.cancel = cancel
+
+    def check(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise DecodeCancelled("decoding was cancelled")
+        if time.monotonic() > self.deadline:
+            raise AudioError("decoding ran past its time limit; the file is probably damaged", kind="timeout")
+
+
+# Frames per read: a block stays small even with 64 channels (16 MB as float32), and reads stay few.
+_BLOCK_FRAMES = 1 << 16
+
+
+def _decode(path: str, progress: _Progress, job: Callable[["_Reader"], T]) -> T:
+    """Run ``job`` with libsndfile when it knows the format, else (or if it refuses) with FFmpeg."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext in _SOUNDFILE_EXTENSIONS:
+        try:
+            import soundfile
+
+            # A file object, not the path: libsndfile cannot open names that are not valid UTF-8.
+            with open(path, "rb") as raw, soundfile.SoundFile(raw) as handle:
+                reader = _SoundfileReader(handle, progress)
+                return job(reader)
+        except (AudioError, DecodeCancelled):
+            raise
+        except Exception:  # noqa: BLE001 - libsndfile refused it; FFmpeg may still know it
+            pass
+    try:
+        import av
+
+        with av.open(path, metadata_errors="ignore") as container:
+            return job(_FfmpegReader(container, progress))
+    except (AudioError, DecodeCancelled):
+        raise
+    except Exception as err:  # noqa: BLE001
+        # FFmpeg's complaint is the more telling one; libsndfile's often blames the path.
+        raise AudioError(f"not a readable audio file ({_describe(err, path)})") from err
+
+
+class _Reader(Protocol):
+    def read(self, offset: float, duration: float, sample_rate: int) -> np.ndarray: ...
+
+    def windows(self, starts: np.ndarray, length: int, sample_rate: int) -> np.ndarray | None: ...
+
+    def blocks(self, sample_rate: int) -> Iterator[np.ndarray]: ...
+
+
+class _SoundfileReader:
+    """libsndfile: sample-accurate seeking; multichannel audio is mixed down block by block."""
+
+    def __init__(self, handle, progress: _Progress):
         _check_format(handle.samplerate, handle.channels)
-        start = int(round(offset * handle.samplerate))
-        if start and handle.seekable():
-            handle.seek(min(start, max(handle.frames - 1, 0)))
-        elif start:
-            handle.read(start, dtype="float32", always_2d=True)  # no seeking: decode and discard
-        remaining = int(round(duration * handle.samplerate))
-        block = 1 << 18
-        chunks = []
+        self.handle = handle
+        self.progress = progress
+        self.rate = handle.samplerate
+
+    def _seek(self, frame: int) -> None:
+        handle = self.handle
+        if handle.seekable():
+            handle.seek(min(frame, max(handle.frames - 1, 0)))
+        elif frame:
+            for _ in self._native(frame):  # no seeking: decode and discard
+                pass
+
+    def _native(self, frames: int) -> Iterator[np.ndarray]:
+        """Up to ``frames`` frames from the current position as native-rate mono blocks."""
+        remaining = frames
         while remaining > 0:
-            _check_deadline(deadline)
-            data = handle.read(min(block, remaining), dtype="float32", always_2d=True)
+            self.progress.check()
+            data = self.handle.read(min(_BLOCK_FRAMES, remaining), dtype="float32", always_2d=True)
             if not len(data):
-                break
-            chunks.append(data.mean(axis=1))
+                return
             remaining -= len(data)
-        mono = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-        return mono, handle.samplerate
+            yield np.nan_to_num(data.mean(axis=1), nan=0.0, posinf=0.0, neginf=0.0)
+
+    def _resampled(self, frames: int, sample_rate: int) -> Iterator[np.ndarray]:
+        if self.rate == sample_rate:
+            yield from self._native(frames)
+            return
+        import soxr
+
+        # Streaming gives the same samples as resampling the concatenation at once (checked in the
+        # tests), without ever holding the native-rate audio of the whole part.
+        stream = soxr.ResampleStream(self.rate, sample_rate, 1, dtype="float32", quality="HQ")
+        for block in self._native(frames):
+            yield stream.resample_chunk(block)
+        yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
+
+    def read(self, offset: float, duration: float, sample_rate: int) -> np.ndarray:
+        self._seek(int(round(offset * self.rate)))
+        return _concat(self._resampled(int(round(duration * self.rate)), sample_rate))
+
+    def blocks(self, sample_rate: int) -> Iterator[np.ndarray]:
+        self._seek(0)
+        return self._resampled(int(round(MAX_DECODE_SECONDS * self.rate)), sample_rate)
+
+    def windows(self, starts: np.ndarray, length: int, sample_rate: int) -> np.ndarray | None:
+        if not self.handle.seekable():
+            return None
+        import soxr
+
+        frames, rate = self.handle.frames, self.rate
+        out = np.zeros((len(starts), length), dtype=np.float32)
+        # Whole-file resampling maps native frame u*q onto output sample u*p exactly; starting each
+        # window's read on such a frame keeps the filter's phase, so a window matches the same
+        # samples of a whole-file decode. The margin lets the filter settle before and after.
+        g = math.gcd(rate, sample_rate)
+        q, p = rate // g, sample_rate // g
+        margin_units = -(-int(0.05 * rate) // q) if rate != sample_rate else 0
+        for row, start in zip(out, starts.tolist()):
+            unit0 = start // p - margin_units
+            unit1 = -(-(start + length) // p) + margin_units
+            lo, hi = unit0 * q, unit1 * q  # native frames to read, zeros outside the file
+            native = np.zeros(hi - lo, dtype=np.float32)
+            a, b = max(lo, 0), min(hi, frames)
+            if b > a:
+                self.handle.seek(a)
+                got = _concat(self._native(b - a))
+                native[a - lo : a - lo + got.size] = got
+            if rate != sample_rate:
+                native = soxr.resample(native, rate, sample_rate, quality="HQ")
+            piece = native[start - unit0 * p : start - unit0 * p + length]
+            row[: piece.size] = piece
+        return out
 
 
-def _read_ffmpeg(path: str, offset: float, duration: float, sample_rate: int, deadline: float) -> np.ndarray:
-    import av
+class _FfmpegReader:
+    """FFmpeg through PyAV: resampled to mono by swresample as frames are decoded."""
 
-    chunks: list[np.ndarray] = []
-    wanted = int(round(duration * sample_rate))
-    got = 0
-    with av.open(path, metadata_errors="ignore") as container:
+    # Decode from this long before a seek target: MP3 frames borrow bits from earlier frames,
+    # and the resampler needs a few samples to settle.
+    PREROLL_SECONDS = 0.5
+
+    def __init__(self, container, progress: _Progress):
         if not container.streams.audio:
             raise AudioError("the file holds no audio stream")
-        stream = container.streams.audio[0]
-        _check_format(stream.codec_context.sample_rate or 0, stream.codec_context.channels or 1)
-        if offset > 0 and stream.time_base:
-            try:
-                container.seek(int(offset / stream.time_base), stream=stream, any_frame=False, backward=True)
-            except av.error.FFmpegError:
-                pass  # not seekable: decode from the start and skip below
+        self.container = container
+        self.stream = container.streams.audio[0]
+        self.progress = progress
+        _check_format(self.stream.codec_context.sample_rate or 0, self.stream.codec_context.channels or 1)
+        # Timestamp of the song's first sample: MP3 starts after the encoder delay (about 25 ms), and
+        # decoding from the start drops it, so window positions are counted from here.
+        start, base = self.stream.start_time, self.stream.time_base
+        self.origin = float(start * base) if start is not None and base and start > 0 else 0.0
+
+    def _seek(self, seconds: float) -> bool:
+        import av
+
+        if seconds <= 0:
+            seconds = 0.0
+        if not self.stream.time_base:
+            return seconds == 0.0
+        try:
+            self.container.seek(int(seconds / self.stream.time_base), stream=self.stream, any_frame=False,
+                                backward=True)
+        except av.error.FFmpegError:
+            return False
+        return True
+
+    def _from(self, skip_until: float, sample_rate: int) -> Iterator[np.ndarray]:
+        """Mono blocks from the current position, dropping what lies before ``skip_until`` seconds."""
+        import av
+
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-        skip_until = offset
-        for frame in container.decode(stream):
-            _check_deadline(deadline)
+        for frame in self.container.decode(self.stream):
+            self.progress.check()
             if frame.pts is not None and frame.time_base is not None:
                 start = float(frame.pts * frame.time_base)
                 end = start + frame.samples / (frame.sample_rate or sample_rate)
@@ -282,28 +501,112 @@ def _read_ffmpeg(path: str, offset: float, duration: float, sample_rate: int, de
                 pcm = out.to_ndarray().reshape(-1)
                 if drop:
                     pcm, drop = pcm[drop:], max(0, drop - pcm.size)
-                chunks.append(pcm)
-                got += pcm.size
+                yield np.nan_to_num(pcm, nan=0.0, posinf=0.0, neginf=0.0)
             skip_until = 0.0
-            if got >= wanted:
+        for out in resampler.resample(None):
+            yield np.nan_to_num(out.to_ndarray().reshape(-1), nan=0.0, posinf=0.0, neginf=0.0)
+
+    def read(self, offset: float, duration: float, sample_rate: int) -> np.ndarray:
+        if offset > 0:
+            self._seek(offset)  # if it cannot seek, it decodes from the start and skips
+        return _concat(self._from(offset, sample_rate), int(round(duration * sample_rate)))
+
+    def blocks(self, sample_rate: int) -> Iterator[np.ndarray]:
+        return self._from(0.0, sample_rate)
+
+    def windows(self, starts: np.ndarray, length: int, sample_rate: int) -> np.ndarray | None:
+        out = np.zeros((len(starts), length), dtype=np.float32)
+        for i, (row, start) in enumerate(zip(out, starts.tolist())):
+            lead = max(0, -start)  # the first window starts before the song: silence
+            seconds = self.origin + (start + lead) / sample_rate
+            if i == 0 and seconds - self.PREROLL_SECONDS <= self.origin:
+                pass  # the container is still at the start: decode as a whole-file decode would
+            elif not self._seek(seconds - self.PREROLL_SECONDS):
+                return None  # decoding from the start once per window would be quadratic: stream instead
+            piece = _concat(self._from(seconds, sample_rate), length - lead)
+            row[lead : lead + piece.size] = piece
+        return out
+
+
+def _concat(blocks: Iterator[np.ndarray], limit: int | None = None) -> np.ndarray:
+    """Join blocks, stopping (and closing the decoder's generator) after ``limit`` samples."""
+    chunks, got = [], 0
+    try:
+        for block in blocks:
+            if limit is not None and got + block.size >= limit:
+                chunks.append(block[: limit - got])
+                got = limit
                 break
-        else:
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
-    audio = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    audio = audio[:wanted]
-    return _finish(audio, sample_rate, sample_rate)
+            chunks.append(block)
+            got += block.size
+    finally:
+        close = getattr(blocks, "close", None)
+        if close is not None:
+            close()
+    return np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
 
 
-def _finish(audio: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
+def _collect_windows(
+    blocks: Iterator[np.ndarray], *, first: int, stride: int, length: int, capacity: int, limit: int
+) -> tuple[dict[int, np.ndarray], int]:
+    """Keep evenly strided windows of a stream of unknown length in bounded memory.
+
+    Window ``i`` is samples ``first + i * stride`` to that plus ``length`` (zeros outside the
+    stream). Only windows whose index is a multiple of ``k`` are kept; when more than
+    ``capacity`` are held, every other one is dropped and ``k`` doubles, so at most
+    ``capacity`` windows (and one block) are ever held.
+
+    Returns
+    -------
+    held : dict[int, np.ndarray [shape=(length,)]]
+        Window index → window, for every kept window that starts before the end.
+    n_samples : int
+        Length of the stream (at most ``limit``).
+    """
+    held: dict[int, np.ndarray] = {}
+    k = 1
+    index = 0
+    buf = np.zeros(max(0, -first), dtype=np.float32)  # buf[0] is sample buf_at of the stream
+    buf_at = min(0, first)
+    n = 0
+
+    def take(available_to: int) -> None:
+        nonlocal index, k, buf, buf_at
+        while first + index * stride + length <= available_to:
+            if index % k == 0:
+                at = first + index * stride - buf_at
+                held[index] = buf[at : at + length].copy()
+                if len(held) > capacity:
+                    for i in [i for i in held if i % (2 * k)]:
+                        del held[i]
+                    k *= 2
+            index += 1
+        drop = first + index * stride - buf_at
+        if drop > 0:
+            buf, buf_at = buf[drop:], buf_at + drop
+
+    for block in blocks:
+        block = block[: limit - n]
+        n += block.size
+        buf = np.concatenate([buf, block.astype(np.float32, copy=False)])
+        take(buf_at + buf.size)
+        if n >= limit:
+            break
+    close = getattr(blocks, "close", None)
+    if close is not None:
+        close()
+    # The end: windows that start before it are padded with silence, as in a whole-song decode.
+    buf = np.concatenate([buf, np.zeros(length, dtype=np.float32)])
+    take(min(buf_at + buf.size, n + length))
+    for i in [i for i in held if first + i * stride >= max(n, 1)]:
+        del held[i]
+    return held, n
+
+
+def _finish(audio: np.ndarray) -> np.ndarray:
     if audio.size == 0:
         raise AudioError("the file holds no audio samples")
-    audio = np.nan_to_num(audio.astype(np.float32, copy=False), nan=0.0, posinf=0.0, neginf=0.0)
-    if rate != sample_rate:
-        import soxr
-
-        audio = soxr.resample(audio, rate, sample_rate, quality="HQ").astype(np.float32, copy=False)
-    return np.ascontiguousarray(audio)
+    return np.ascontiguousarray(audio, dtype=np.float32)
 
 
 def _check_format(sample_rate: int, channels: int) -> None:

@@ -137,7 +137,8 @@ class AnalysisSettings:
 
     ``mode="excerpt"`` decodes only a centred ``excerpt_seconds`` window (the
     length of the original's FMA clips); ``mode="full"`` the whole track, with at
-    most ``max_slices`` evenly spaced slices so hour-long files stay bounded.
+    most ``max_slices`` evenly spaced slices, decoding only the audio under those
+    slices so hour-long files stay bounded (``audio.load_song_windows``).
     """
 
     mode: AnalysisMode = "excerpt"
@@ -157,4 +158,6 @@ class AnalysisSettings:
         """Cache key part: vectors from different analyses are not mixed."""
         if self.mode == "excerpt":
             return f"excerpt{self.excerpt_seconds:g}"
-        return f"full{self.max_slices}"
+        # "s": slices decoded window by window, dB relative to the loudest analysed slice rather than
+        # to the whole song's peak (older "full64" vectors were not), so the two are not mixed.
+        return f"full{self.max_slices}s"

@@ -8,6 +8,16 @@ all zeros rather than to noise amplified to full scale.
 
 Clips shorter than one slice are padded on the right with zeros, i.e. with the
 normalised floor, which is what silence after the song would give.
+
+Whole-song mode ("full") never holds a whole song: it decodes only the audio
+under the slices it keeps (``window_starts``: the same evenly spaced slices
+``slice_starts`` picks from the whole spectrogram), each with the FFT's context
+on either side, and turns those windows into slices with ``window_slices``.
+The one difference from slicing a whole-song spectrogram: the dB reference is
+the loudest bin of the analysed slices, not of the whole song (the song is
+never all in memory). ``AnalysisSettings.key`` marks such vectors ("full64s").
+(And, for clips shorter than one slice, the two or three frames just past the
+clip's last centred frame hold its tail instead of the padded floor.)
 """
 
 from __future__ import annotations
@@ -34,8 +44,6 @@ def log_mel_spectrogram(audio: np.ndarray, *, config: FeatureConfig = FeatureCon
     np.ndarray [shape=(n_mels, t)], float32, values in [0, 1]
         ``t = 1 + n_samples // hop_length`` (centred frames).
     """
-    import librosa  # deferred: importing librosa costs ~1 s, not needed to list a library
-
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1:
         raise ValueError(f"Expected mono audio of shape (n_samples,), got shape {audio.shape}; mix down first.")
@@ -43,6 +51,13 @@ def log_mel_spectrogram(audio: np.ndarray, *, config: FeatureConfig = FeatureCon
     if n_samples < config.n_fft:
         # Shorter than one FFT window: pad with silence; frames past the clip are trimmed below.
         audio = np.pad(audio, (0, config.n_fft - n_samples))
+    power = _mel_power(_clean_scale(audio), config=config, center=True)
+    n_frames = 1 + max(n_samples, 1) // config.hop_length
+    return normalise_power(power[:, :n_frames], top_db=config.top_db)
+
+
+def _clean_scale(audio: np.ndarray) -> np.ndarray:
+    """Zero non-finite samples and bring huge float scales down (shape kept)."""
     # Non-finite samples (a broken decoder) would poison every bin of the FFT.
     audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
@@ -50,7 +65,26 @@ def log_mel_spectrogram(audio: np.ndarray, *, config: FeatureConfig = FeatureCon
         # Float files may hold any scale; the spectrogram is relative to its own peak, so scaling
         # down changes nothing but keeps the squared magnitudes from overflowing float32.
         audio = audio / np.float32(peak)
-    power = librosa.feature.melspectrogram(
+    return audio
+
+
+def load_backend() -> None:
+    """Import the spectrogram code now (librosa loads its modules lazily, 1-3 s on first use).
+
+    The scan calls this from its own thread before starting its decoders: an import there can be
+    interrupted by Ctrl-C, while one inside a pool thread would hold up the stop until it finished.
+    """
+    import librosa
+
+    # Attribute access is what makes lazy_loader import a submodule (and numba compile its stencils).
+    _ = librosa.feature.melspectrogram, librosa.filters.mel, librosa.stft
+
+
+def _mel_power(audio: np.ndarray, *, config: FeatureConfig, center: bool) -> np.ndarray:
+    """Mel power spectrogram [shape=(..., n_mels, t)] of audio [shape=(..., n_samples)], not normalised."""
+    import librosa  # deferred: importing librosa costs ~1 s, not needed to list a library
+
+    return librosa.feature.melspectrogram(
         y=audio,
         sr=config.sample_rate,
         n_fft=config.n_fft,
@@ -59,9 +93,8 @@ def log_mel_spectrogram(audio: np.ndarray, *, config: FeatureConfig = FeatureCon
         fmin=config.fmin,
         fmax=config.fmax,
         power=2.0,
+        center=center,
     )
-    n_frames = 1 + max(n_samples, 1) // config.hop_length
-    return normalise_power(power[:, :n_frames], top_db=config.top_db)
 
 
 def normalise_power(power: np.ndarray, *, top_db: float = 80.0) -> np.ndarray:
@@ -143,3 +176,85 @@ def song_slices(
     """
     spectrogram = log_mel_spectrogram(audio, config=config)
     return slice_spectrogram(spectrogram, slice_frames=config.slice_frames, max_slices=max_slices)
+
+
+def window_length(config: FeatureConfig = FeatureConfig()) -> int:
+    """Samples of audio under one slice, FFT context included: ``(slice_frames - 1) * hop + n_fft``."""
+    return (config.slice_frames - 1) * config.hop_length + config.n_fft
+
+
+def window_starts(n_samples: int, *, config: FeatureConfig = FeatureConfig(), max_slices: int | None = None) -> np.ndarray:
+    """First sample of the audio under each slice that ``song_slices`` would keep.
+
+    Slice frames are centred (frame ``t`` covers samples ``t * hop - n_fft // 2`` to
+    ``t * hop + n_fft // 2``), so a window starts ``n_fft // 2`` samples before its first
+    frame's hop position; the first window starts before sample 0 (read as silence, as the
+    centred spectrogram pads with zeros).
+
+    Parameters
+    ----------
+    n_samples : int
+        Length of the song at ``config.sample_rate``.
+    config : FeatureConfig
+    max_slices : int or None
+
+    Returns
+    -------
+    np.ndarray [shape=(n_slices,)], int64
+        Sample positions, possibly negative; each window is ``window_length(config)`` long.
+    """
+    n_frames = 1 + max(int(n_samples), 1) // config.hop_length
+    frames = slice_starts(n_frames, slice_frames=config.slice_frames, max_slices=max_slices)
+    return frames * config.hop_length - config.n_fft // 2
+
+
+def cut_windows(audio: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """Windows of an in-memory signal, zeros where a window runs past either end.
+
+    Parameters
+    ----------
+    audio : np.ndarray [shape=(n_samples,)]
+    starts : np.ndarray [shape=(n_windows,)], int
+    length : int
+
+    Returns
+    -------
+    np.ndarray [shape=(n_windows, length)], float32
+    """
+    audio = np.asarray(audio, dtype=np.float32)
+    out = np.zeros((len(starts), length), dtype=np.float32)
+    for row, start in zip(out, np.asarray(starts, dtype=np.int64)):
+        lo, hi = max(0, int(start)), min(audio.size, int(start) + length)
+        if hi > lo:
+            row[lo - start : hi - start] = audio[lo:hi]
+    return out
+
+
+def window_slices(windows: np.ndarray, *, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
+    """Encoder input from the audio under each slice (whole-song mode).
+
+    Each window gives exactly one slice (``center=False`` frames: the context is in the
+    window). The windows share one scale and one dB reference, the loudest bin over all
+    of them, so their relative loudness is kept as in a whole-song spectrogram.
+
+    Parameters
+    ----------
+    windows : np.ndarray [shape=(n_windows, window_length(config))], float
+        Mono audio at ``config.sample_rate``; ``n_windows >= 1``.
+    config : FeatureConfig
+
+    Returns
+    -------
+    np.ndarray [shape=(n_windows, n_mels, slice_frames, 1)], float32
+    """
+    windows = np.asarray(windows, dtype=np.float32)
+    length = window_length(config)
+    if windows.ndim != 2 or windows.shape[1] != length or not len(windows):
+        raise ValueError(f"Expected windows of shape (n >= 1, {length}), got shape {windows.shape}.")
+    windows = _clean_scale(windows)
+    # A few windows per call: librosa transforms a stack at once (one mel basis, one FFT plan), and a
+    # bounded batch keeps the complex STFT small (16 windows: about 17 MB).
+    batch = 16
+    power = np.concatenate([_mel_power(windows[i : i + batch], config=config, center=False)
+                            for i in range(0, len(windows), batch)])
+    return normalise_power(power[..., : config.slice_frames], top_db=config.top_db)[..., np.newaxis]

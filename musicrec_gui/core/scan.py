@@ -110,15 +110,29 @@ class _Prepared:
 
 
 def prepare_track(
-    path: str, *, settings: AnalysisSettings, config: FeatureConfig, identity: tuple[int, int] | None = None
+    path: str,
+    *,
+    settings: AnalysisSettings,
+    config: FeatureConfig,
+    identity: tuple[int, int] | None = None,
+    cancel: audio_mod.Cancel | None = None,
 ) -> _Prepared:
     """Decode, tag and slice one file (runs in the pool; touches no shared state).
 
     ``identity`` is the (size, mtime_ns) the scan planned with; a file rewritten while
     it was read fails here, and the next scan sees its new identity and analyses it again.
+    ``cancel`` (anything with ``is_set()``) stops the decoding within a block
+    (:class:`audio.DecodeCancelled`).
     """
     start = time.perf_counter()
-    audio, offset, duration = audio_mod.load_for_analysis(path, settings=settings, sample_rate=config.sample_rate)
+    if settings.mode == "full":
+        # Only the audio under the kept slices is decoded: bounded memory for any length.
+        windows, duration = audio_mod.load_song_windows(path, config=config, max_slices=settings.max_slices,
+                                                        cancel=cancel)
+        offset = 0.0
+    else:
+        audio, offset, duration = audio_mod.load_for_analysis(path, settings=settings,
+                                                              sample_rate=config.sample_rate, cancel=cancel)
     tags = audio_mod.read_tags(path)
     if identity is not None:
         try:
@@ -131,9 +145,23 @@ def prepare_track(
     if not tags.duration:
         tags = audio_mod.Tags(tags.title, tags.artist, tags.album, duration)
     decoded = time.perf_counter()
-    max_slices = settings.max_slices if settings.mode == "full" else None
-    slices = features_mod.song_slices(audio, config=config, max_slices=max_slices)
+    if cancel is not None and cancel.is_set():
+        raise audio_mod.DecodeCancelled("decoding was cancelled")  # spare the feature work too
+    if settings.mode == "full":
+        slices = features_mod.window_slices(windows, config=config)
+    else:
+        slices = features_mod.song_slices(audio, config=config)
     return _Prepared(slices, offset, tags, decoded - start, time.perf_counter() - decoded)
+
+
+class _AnySet:
+    """Looks like an Event that is set when any of the given events is."""
+
+    def __init__(self, *events: threading.Event):
+        self._events = events
+
+    def is_set(self) -> bool:
+        return any(event.is_set() for event in self._events)
 
 
 def scan(
@@ -165,7 +193,8 @@ def scan(
     prefetch : int
         How many files may wait, prepared, for the encoder (bounds memory).
     cancel : threading.Event or None
-        Set it from any thread to stop after the current file.
+        Set it from any thread to stop: the file in hand is finished, decodes under way in
+        the pool stop within a block and are not recorded (they are redone next time).
     hang_seconds : float or None
         A file whose preparation takes longer than this is skipped as hung (default: twice
         the decoder's own time limit plus 30 s); the next scan tries it again.
@@ -224,6 +253,11 @@ def scan(
     pending: collections.deque[tuple[Track, Future]] = collections.deque()
     queue = iter(todo)
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="musicrec-decode")
+    # Set when the scan ends for any reason (finished, cancelled, Ctrl-C in the consumer, closed): decodes
+    # still running in the pool stop within a block, so neither the pool's shutdown nor the interpreter's
+    # exit (which joins pool threads) waits for the rest of a long song.
+    stop = threading.Event()
+    stop_or_cancel = _AnySet(stop, cancel)
     cancelled = False
     error = ""
     hung = 0
@@ -239,9 +273,11 @@ def scan(
             if track is None:
                 return
             pending.append((track, pool.submit(prepare_track, track.path, settings=settings, config=config,
-                                               identity=(track.size, track.mtime_ns))))
+                                               identity=(track.size, track.mtime_ns), cancel=stop_or_cancel)))
 
     try:
+        if todo:
+            features_mod.load_backend()
         _fill()
         while pending:
             if cancel.is_set():
@@ -252,6 +288,9 @@ def scan(
             kind = "not_audio"
             try:
                 prepared = future.result(timeout=hang_seconds)
+            except audio_mod.DecodeCancelled:
+                cancelled = True  # the file is left pending, not failed: the next scan does it
+                break
             except FutureTimeout:
                 # Stuck inside a decoder's C code, past the cooperative time limit: give up on the
                 # file. The thread cannot be killed; it is abandoned, not waited for, at the end.
@@ -320,6 +359,7 @@ def scan(
                                              duration=tags.duration, status="done", error="", missing=False)
             yield TrackDone(done_track, len(embeddings), completed, total_work)
     finally:  # also when the consumer stops iterating (GeneratorExit): the pool never outlives the scan
+        stop.set()
         for _, future in pending:
             future.cancel()
         pool.shutdown(wait=not hung, cancel_futures=True)
