@@ -49,7 +49,7 @@ def _add_common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
     def default(value):
         return value if defaults else argparse.SUPPRESS
 
-    parser.add_argument("--library", type=Path, default=default(None),
+    parser.add_argument("--library", type=str, default=default(None),  # str: a trailing "/" must reach the check
                         help=f"library cache file (default: $MUSICREC_LIBRARY or {default_library_path()})")
     parser.add_argument("--encoder", type=Path, default=default(None),
                         help="a .keras encoder with its .json beside it (default: the bundled one)")

@@ -79,25 +79,85 @@ def test_a_mistyped_library_path_is_refused_and_left_untouched(tmp_path, music_d
     conn.execute("INSERT INTO moz_places VALUES ('https://example.org')")
     conn.commit()
     conn.close()
+    empty_db = tmp_path / "photos.db"  # another program's database, still without tables
+    conn = sqlite3.connect(empty_db)
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
     empty_notes = tmp_path / "notes"
     empty_notes.touch()
     text = tmp_path / "thesis.docx"
     text.write_bytes(b"PK\x03\x04 not a database" * 50)
+    diary = tmp_path / "diary.md"
+    diary.touch()
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "to-diary.sqlite3").symlink_to(diary)  # a link named like a library, to a user's file
+    (links / "into-music.sqlite3").symlink_to(music_dir / "new_song.wav")  # dangling, into the music
+    os.link(diary, links / "hard.sqlite3")  # an empty file that is also a user's file
     before_music = tree_digest(music_dir)
-    before = {p: digest(p) for p in (song, other_db, empty_notes, text)}
+    before = {p: digest(p) for p in (song, other_db, empty_db, empty_notes, text, diary)}
     for target, expected in [(music_dir, "is a folder"), (song, "audio file"), (other_db, "another program"),
-                             (empty_notes, "not named like a library"), (text, "not an SQLite database"),
-                             (Path("/dev/null"), "not a regular file"), (tmp_path / "new.flac", "audio file")]:
+                             (empty_db, "another program"), (empty_notes, "is empty and is not a musicrec library"),
+                             (text, "not an SQLite database"), (Path("/dev/null"), "not a regular file"),
+                             (tmp_path / "new.flac", "audio file"), (links / "to-diary.sqlite3", "is empty"),
+                             (links / "into-music.sqlite3", "audio file"), (links / "hard.sqlite3", "is empty"),
+                             (str(tmp_path / "newdir") + "/", "names a folder")]:
         with pytest.raises(library_mod.NotALibraryError, match=expected):
             Library(target)
         assert cli.main(["--library", str(target), "info"]) == 1
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("musicrec: error:") and expected in err, err
+    (links / "dangling.sqlite3").symlink_to(tmp_path / "nowhere.sqlite3")
+    with pytest.raises(library_mod.NotALibraryError, match="does not exist"):
+        Library(links / "dangling.sqlite3")
     assert {p: digest(p) for p in before} == before
     assert tree_digest(music_dir) == before_music
-    assert not (tmp_path / "new.flac").exists()
+    assert not (tmp_path / "new.flac").exists() and not (tmp_path / "newdir").exists()
+    assert not (tmp_path / "nowhere.sqlite3").exists()
     assert not [n for n in siblings(other_db) if "broken" in n]
     assert Path("/dev/null").is_char_device()
+
+
+def test_a_newer_librarys_pending_wal_is_not_checkpointed(tmp_path):
+    path = tmp_path / "lib.sqlite3"
+    Library(path).close()
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("PRAGMA user_version = 99")
+    writer.execute("INSERT INTO meta VALUES ('from', 'the future')")
+    # The newer musicrec is killed with its changes still in the WAL.
+    child = subprocess.run([sys.executable, "-c", "import os, sqlite3, sys\n"
+                            "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+                            "c.execute('PRAGMA wal_autocheckpoint = 0')\n"
+                            "c.execute(\"INSERT INTO meta VALUES ('more', 'x')\")\n"
+                            "os._exit(0)\n", str(path)], check=True)
+    del child
+    # The database and its WAL (the -shm index is shared memory that every reader marks).
+    data = [path, tmp_path / "lib.sqlite3-wal"]
+    writer_files = {p.name: digest(p) for p in data}
+    with pytest.raises(LibraryError, match="newer musicrec"):
+        Library(path)
+    assert {p.name: digest(p) for p in data} == writer_files
+    writer.close()
+
+
+def test_concurrent_creation_of_a_library_with_any_name(tmp_path):
+    code = ("import sys, time; from musicrec_gui.core.library import Library\n"
+            "t = float(sys.argv[2])\n"
+            "while time.time() < t: pass\n"
+            "Library(sys.argv[1]).close()\n")
+    failures = []
+    for round_ in range(4):
+        path = tmp_path / f"music-cache-{round_}"
+        go = time.time() + 1.5
+        children = [subprocess.Popen([sys.executable, "-c", code, str(path), str(go)], cwd=ROOT,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        for child in children:
+            out, err = child.communicate(timeout=60)
+            if child.returncode != 0:
+                failures.append(err.strip().splitlines()[-1])
+    assert not failures, failures
+    assert not [p.name for p in tmp_path.iterdir() if "musicrec-new" in p.name], "no temporary file is left"
 
 
 # -- 1. only a corrupt library of ours is set aside, never onto an earlier one -------------------
@@ -364,3 +424,32 @@ def test_a_vector_of_the_wrong_length_is_one_line_and_a_rescan_heals_it(music_di
     assert "analysed 1, " in capsys.readouterr().err, "the scan rewrote the damaged vector, and only it"
     assert cli.main(base + ["similar", "bright_pulse_2"]) == 0
     assert "songs like" in capsys.readouterr().out
+
+
+def test_a_damaged_library_replaced_meanwhile_is_not_moved(tmp_path):
+    path = tmp_path / "lib.sqlite3"
+    Library(path).close()
+    stale = library_mod._identity(path)
+    path.unlink()
+    Library(path).close()  # another process made a new, healthy library meanwhile
+    assert library_mod._set_aside(path, stale) is None
+    assert sorted(p.name for p in tmp_path.iterdir() if "broken" in p.name) == []
+    with Library(path, recover=False) as library:
+        assert library.stats()["tracks"] == 0
+
+
+def test_when_the_fresh_library_cannot_be_made_the_user_hears_where_the_old_one_went(tmp_path):
+    with small_disk(tmp_path / "disk", "512k") as disk:
+        path = disk / "lib.sqlite3"
+        with Library(path) as library:
+            library.set_meta("x", "1")
+        data = bytearray(path.read_bytes())
+        data[100:] = os.urandom(len(data) - 100)
+        path.write_bytes(bytes(data))
+        filler = fill(disk)
+        # Room to open and check the damaged file, not to build a new library beside it.
+        os.truncate(filler, filler.stat().st_size - 40 * 1024)
+        with pytest.raises(LibraryError, match="first moved to .*broken"):
+            Library(path)
+        filler.unlink()
+        assert [p.name for p in disk.iterdir() if "broken" in p.name and not p.name.endswith(("-wal", "-shm"))]

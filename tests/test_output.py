@@ -280,7 +280,9 @@ def test_embed_output_rules(tmp_path, fake, capsys):
     np.savez(pickled, files=np.array([{"x": 1}], dtype=object), vectors=np.ones((1, 2)))
     text = tmp_path / "text.npz"
     text.write_text("not a zip")
-    for foreign in [other, pickled, text]:
+    lookalike = tmp_path / "mine.npz"  # a user's own arrays that happen to be called files and vectors
+    np.savez(lookalike, files=np.array(["a", "b"]), vectors=np.random.rand(2, 300))
+    for foreign in [other, pickled, text, lookalike]:
         assert not is_embed_file(foreign)
         with pytest.raises(OutputRefused, match="not written by musicrec") as refused:
             check_embed_path(foreign)
@@ -348,7 +350,7 @@ def test_cli_embed_on_a_full_disk_keeps_the_old_npz(small_disk, tmp_path, tiny_e
     music = tmp_path / "empty music"
     music.mkdir()
     npz = small_disk / "vectors.npz"
-    np.savez(npz, files=np.array(["x"]), vectors=np.ones((1, 600), np.float32))  # an older embed output
+    write_embed_npz(npz, files=np.array(["x"]), vectors=np.ones((1, 600), np.float32))  # an earlier embed
     old = npz.read_bytes()
     base = ["--library", str(tmp_path / "lib.sqlite3"), "--encoder", str(tiny_encoder_path), "-q"]
     fill(small_disk)

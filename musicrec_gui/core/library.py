@@ -25,6 +25,7 @@ import sqlite3
 import stat
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -301,22 +302,45 @@ def _read_header(path: Path) -> bytes | None:
         raise LibraryError(f"Cannot read the library {path}: {err.strerror or err}.") from None
 
 
-def _check_ours(path: Path, header: bytes | None) -> None:
-    """Refuse, before SQLite opens it, any existing file that is not a musicrec library."""
+def _check_ours(path: Path) -> None:
+    """Refuse, before SQLite opens it, anything at ``path`` that is not a musicrec library.
+
+    The checks look through symbolic links (a link named ``lib.sqlite3`` that points at a
+    document is the document) and refuse dangling ones, which would create a file where the
+    link points. An existing library must be an SQLite database carrying musicrec's
+    application id; musicrec never creates an empty or half-made library file (see
+    :meth:`Library._create`), so an empty file is accepted only where an older musicrec could
+    have left it: named like a library, and not a hard link to some other name.
+    """
     from musicrec_gui.core.audio import is_audio_path
 
-    if is_audio_path(path):
+    raw = os.fspath(path)
+    if raw.endswith(os.sep) or (os.altsep and raw.endswith(os.altsep)):
         raise NotALibraryError(
-            f"{path} has an audio file's name; a library is never written there. Choose a name such as "
-            "library.sqlite3 for --library."
+            f"{raw} names a folder; --library names the cache file musicrec keeps, for example "
+            f"{os.path.join(raw, 'library.sqlite3')}."
         )
+    real = Path(real_path(path))
+    for name in {path, real}:
+        if is_audio_path(name):
+            raise NotALibraryError(
+                f"{name} has an audio file's name; a library is never written there. Choose a name such as "
+                "library.sqlite3 for --library."
+            )
+    if os.path.islink(path) and not os.path.exists(path):
+        raise NotALibraryError(
+            f"{path} is a symbolic link to {real}, which does not exist; musicrec does not create files "
+            "through links. Give the library's real path."
+        )
+    header = _read_header(real)
     if header is None:
         return
     if header == b"":
-        if path.suffix.lower() not in LIBRARY_SUFFIXES:
+        if real.suffix.lower() not in LIBRARY_SUFFIXES or os.stat(real).st_nlink > 1:
             raise NotALibraryError(
-                f"{path} exists, is empty and is not named like a library ({', '.join(LIBRARY_SUFFIXES)}); "
-                "musicrec does not write into files it did not create. Choose another --library."
+                f"{path} exists, is empty and is not a musicrec library (not named like one: "
+                f"{', '.join(LIBRARY_SUFFIXES)}, or linked under another name); musicrec does not write into "
+                "files it did not create. Choose another --library."
             )
         return
     if not header.startswith(_SQLITE_MAGIC):
@@ -324,14 +348,11 @@ def _check_ours(path: Path, header: bytes | None) -> None:
             f"{path} is not a musicrec library (it is not an SQLite database); it was left untouched. "
             "Check the --library path."
         )
-    if len(header) >= 72:
-        app_id = int.from_bytes(header[68:72], "big")
-        # A database created by another program: its application_id is set or it has a schema.
-        if app_id != APP_ID and (app_id != 0 or int.from_bytes(header[40:44], "big") != 0):
-            raise NotALibraryError(
-                f"{path} is an SQLite database of another program, not a musicrec library; it was left "
-                "untouched. Check the --library path."
-            )
+    if len(header) < 72 or int.from_bytes(header[68:72], "big") != APP_ID:
+        raise NotALibraryError(
+            f"{path} is an SQLite database of another program, not a musicrec library; it was left "
+            "untouched. Check the --library path."
+        )
 
 
 def _is_ours(path: Path) -> bool:
@@ -343,8 +364,20 @@ def _is_ours(path: Path) -> bool:
     return header.startswith(_SQLITE_MAGIC) and len(header) >= 72 and int.from_bytes(header[68:72], "big") == APP_ID
 
 
-def _set_aside(path: Path) -> Path:
-    """Move a damaged library (and its WAL) to a fresh ``NAME.broken-…`` name; never onto an existing file."""
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _set_aside(path: Path, identity: tuple[int, int]) -> Path | None:
+    """Move a damaged library (and its WAL) to a fresh ``NAME.broken-…`` name; never onto an existing file.
+
+    Only the very file found damaged (``identity``: device and inode) is moved: if another
+    process has replaced it meanwhile, nothing is moved and None is returned.
+    """
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for attempt in range(1, 1000):
         aside = path.with_name(f"{path.name}.broken-{stamp}" + (f"-{attempt}" if attempt > 1 else ""))
@@ -354,11 +387,16 @@ def _set_aside(path: Path) -> Path:
             os.link(path, aside)  # fails if the name was taken meanwhile: nothing is overwritten
         except FileExistsError:
             continue
+        except FileNotFoundError:
+            return None
         except OSError as err:
             raise LibraryError(
                 f"The library {path} is damaged and could not be set aside ({err.strerror or err}); "
                 "move it away yourself and run again."
             ) from None
+        if _identity(aside) != identity or _identity(path) != identity:
+            os.unlink(aside)  # our own link to a file that is not the damaged one
+            return None
         os.unlink(path)
         for suffix in ("-wal", "-shm"):
             source = Path(str(path) + suffix)
@@ -369,6 +407,10 @@ def _set_aside(path: Path) -> Path:
                 pass
         return aside
     raise LibraryError(f"The library {path} is damaged and could not be set aside; move it away yourself.")
+
+
+def _uri(path: Path, mode: str) -> str:
+    return "file:" + urllib.parse.quote(os.fsencode(os.path.abspath(path))) + f"?mode={mode}"
 
 
 class Library:
@@ -391,11 +433,12 @@ class Library:
 
     def __init__(self, path: str | os.PathLike | None = None, *, recover: bool = True,
                  busy_timeout: float | None = None):
-        self.path = Path(path) if path is not None else default_library_path()
+        given = path if path is not None else default_library_path()
         self.recovered_from: Path | None = None
         self.busy_timeout = BUSY_TIMEOUT if busy_timeout is None else busy_timeout
         self._lock = threading.RLock()
-        _check_ours(self.path, _read_header(self.path))
+        _check_ours(given)
+        self.path = Path(given)
         if not self.path.parent.is_dir():
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -403,15 +446,110 @@ class Library:
                 raise LibraryError(
                     f"Cannot create the library folder {self.path.parent}: {err.strerror or err}."
                 ) from None
+        for _ in range(5):  # another process may replace the file under us; look again
+            if not self.path.exists():
+                self._create()
+            identity = _identity(self.path)
+            try:
+                self._conn = self._open()
+                return
+            except LibraryCorruptError:
+                if not recover or not _is_ours(self.path):
+                    raise
+                if _identity(self.path) != identity:
+                    continue
+                aside = _set_aside(self.path, identity)
+                if aside is None:
+                    continue
+                self.recovered_from = aside
+                try:
+                    self._create()
+                    self._conn = self._open()
+                    return
+                except LibraryError as err:
+                    raise type(err)(f"{err} (The damaged library was first moved to {aside}.)") from None
+        raise LibraryError(f"The library {self.path} keeps changing under musicrec; is another program rewriting it?")
+
+    def _create(self) -> None:
+        """Make a new library in a file of our own, then link it into place.
+
+        The library never exists half-made or empty: other processes see either no file or a
+        complete one, and a creation that dies leaves only a temporary file of our own.
+        """
+        tmp = self.path.with_name(f".{self.path.name}.musicrec-new-{os.getpid()}-{threading.get_ident()}")
         try:
-            self._conn = self._open()
-        except LibraryCorruptError:
-            if not recover or not _is_ours(self.path):
-                raise
-            self.recovered_from = _set_aside(self.path)
-            self._conn = self._open()
+            conn = sqlite3.connect(tmp, isolation_level=None, timeout=self.busy_timeout)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for statement in _statements(_SCHEMA):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA application_id = {APP_ID}")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+                conn.execute("PRAGMA journal_mode = WAL")
+            finally:
+                conn.close()
+            try:
+                os.link(tmp, self.path)  # never replaces a library another process made meanwhile
+            except FileExistsError:
+                pass
+            except OSError:  # a file system without hard links (FAT on a USB stick)
+                if not self.path.exists():
+                    os.rename(tmp, self.path)
+        except sqlite3.Error as err:
+            raise library_error(err, self.path, doing="create") from None
+        except OSError as err:
+            state = _disk_state(self.path)
+            kind = {"read-only": LibraryReadOnlyError, "full": LibraryFullError}.get(state, LibraryError)
+            raise kind(f"Cannot create the library {self.path}: {err.strerror or err}"
+                       + (f" (the disk is {state})" if state else "") + ".") from None
+        finally:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(OSError):
+                    os.unlink(str(tmp) + suffix)
+
+    def _probe(self) -> None:
+        """Check ownership and schema version through a read-only connection.
+
+        A connection that cannot write cannot checkpoint a pending WAL when it closes, so a
+        refused file (another program's, a newer musicrec's) is left exactly as it was. Without
+        a WAL the file's header says it all, and no connection (which would leave ``-wal`` and
+        ``-shm`` files beside it) is needed.
+        """
+        wal = Path(str(self.path) + "-wal")
+        if not wal.exists() or wal.stat().st_size == 0:
+            with open(self.path, "rb") as handle:
+                header = handle.read(100)
+            if len(header) == 100 and header.startswith(_SQLITE_MAGIC):
+                application_id = int.from_bytes(header[68:72], "big")
+                version = int.from_bytes(header[60:64], "big")
+                self._refuse(application_id, version)
+                return
+        try:
+            probe = sqlite3.connect(_uri(self.path, "ro"), uri=True, timeout=self.busy_timeout)
+        except sqlite3.Error as err:
+            raise library_error(err, self.path, doing="open") from None
+        try:
+            application_id = probe.execute("PRAGMA application_id").fetchone()[0]
+            version = probe.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error as err:
+            raise library_error(err, self.path, doing="open") from None
+        finally:
+            probe.close()
+        self._refuse(application_id, version)
+
+    def _refuse(self, application_id: int, version: int) -> None:
+        if application_id != APP_ID:
+            raise NotALibraryError(f"{self.path} is an SQLite file but not a musicrec library; it was left untouched.")
+        if version > SCHEMA_VERSION:
+            raise LibraryError(
+                f"The library {self.path} was written by a newer musicrec (schema {version}, this one "
+                f"knows {SCHEMA_VERSION}); upgrade musicrec or choose another library file. It was left as it is."
+            )
 
     def _open(self) -> sqlite3.Connection:
+        if os.path.getsize(self.path) > 0:
+            self._probe()
         try:
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                    timeout=self.busy_timeout)
@@ -419,17 +557,8 @@ class Library:
             raise library_error(err, self.path, doing="open") from None
         try:
             conn.execute("PRAGMA foreign_keys = ON")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise LibraryError(
-                    f"The library {self.path} was written by a newer musicrec (schema {version}, this one "
-                    f"knows {SCHEMA_VERSION}); upgrade musicrec or choose another library file. It was left as it is."
-                )
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            # Creation and upgrades happen inside one write transaction, re-checked under the lock, so
-            # processes opening the same new library at once neither race nor see half a schema.
+            # Upgrades (and an empty file an older musicrec left) are handled inside one write
+            # transaction, re-checked under the lock, so concurrent openers never see half a schema.
             conn.execute("BEGIN IMMEDIATE")
             try:
                 application_id = conn.execute("PRAGMA application_id").fetchone()[0]
@@ -460,6 +589,9 @@ class Library:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
             check = conn.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
                 raise LibraryCorruptError(f"The library {self.path} is damaged ({check}).")

@@ -227,17 +227,20 @@ def write_atomically(target: Path, write: Callable[[BinaryIO], None]) -> None:
 
 # -- vector files (musicrec embed) -------------------------------------------------------
 EMBED_ARRAYS = ("files", "vectors")
+# A third array marks the file as musicrec's: "files" and "vectors" are names anyone may use.
+EMBED_MARKER = "written_by_musicrec"
 
 
 def is_embed_file(path: str | os.PathLike) -> bool:
     """True if ``path`` is a ``.npz`` that ``musicrec embed`` wrote.
 
-    That is a zip of exactly the arrays ``files`` (1-d text) and ``vectors`` (2-d floats,
-    one row per file). Only the array headers are read; nothing is unpickled.
+    That is a zip of exactly the arrays ``files`` (1-d text), ``vectors`` (2-d floats,
+    one row per file) and the marker ``written_by_musicrec``. Only the array headers are read;
+    nothing is unpickled.
     """
     try:
         with open(path, "rb") as handle, zipfile.ZipFile(handle) as archive:
-            if sorted(archive.namelist()) != [f"{name}.npy" for name in sorted(EMBED_ARRAYS)]:
+            if sorted(archive.namelist()) != sorted(f"{name}.npy" for name in (*EMBED_ARRAYS, EMBED_MARKER)):
                 return False
             headers = {}
             for name in EMBED_ARRAYS:
@@ -296,5 +299,6 @@ def write_embed_npz(path: str | os.PathLike, *, files: np.ndarray, vectors: np.n
         If writing fails; an existing file is then left as it was.
     """
     target = check_embed_path(path, force=force)
-    write_atomically(target, lambda handle: np.savez(handle, files=files, vectors=vectors))
+    marker = {EMBED_MARKER: np.array(True)}
+    write_atomically(target, lambda handle: np.savez(handle, files=files, vectors=vectors, **marker))
     return target

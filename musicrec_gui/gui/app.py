@@ -11,7 +11,7 @@ from pathlib import Path
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="musicrec-gui",
                                      description="Find the songs in your music folder that sound like a chosen one.")
-    parser.add_argument("--library", type=Path, default=None,
+    parser.add_argument("--library", type=str, default=None,
                         help="library cache file (default: $MUSICREC_LIBRARY or the user data folder)")
     parser.add_argument("--encoder", type=Path, default=None, help="a .keras encoder with its .json beside it")
     parser.add_argument("--folder", type=Path, default=None, help="open this music folder at start")
