@@ -144,6 +144,8 @@ def _raise_terminated(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if sys.stdout is None:  # started with stdout closed (``>&-``): output goes nowhere, not to a crash
+        sys.stdout = open(os.devnull, "w")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -167,10 +169,15 @@ def main(argv: list[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_FAILURE
     except CliError as err:
-        print(f"musicrec: error: {err}", file=sys.stderr)
+        _print_error(err)
         return err.code
     except (LibraryError, EncoderError) as err:
-        print(f"musicrec: error: {err}", file=sys.stderr)
+        _print_error(err)
+        return EXIT_FAILURE
+    except OSError as err:
+        # Output that cannot be written (stdout on a full disk or /dev/full): say so in one line.
+        _silence_stdout()
+        _print_error(f"cannot write the output: {err.strerror or err}.")
         return EXIT_FAILURE
     except KeyboardInterrupt as err:
         print("musicrec: interrupted; finished songs are kept in the library.", file=sys.stderr)
@@ -186,6 +193,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # -- helpers -----------------------------------------------------------------
+def _print_error(err: object) -> None:
+    """One ``musicrec: error:`` message; paths a user typed may hold escape sequences too."""
+    text = "\n".join(terminal_text(line) for line in str(err).split("\n"))
+    try:
+        print(f"musicrec: error: {text}", file=sys.stderr)
+    except (OSError, ValueError, AttributeError):  # stderr is gone as well: the exit code must do
+        pass
+
+
 def _silence_stdout() -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)

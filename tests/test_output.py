@@ -10,6 +10,7 @@ import contextlib
 import errno
 import json
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -379,3 +380,21 @@ def test_closed_pipe_ends_quietly(fake):
         os.close(write_end)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr and "Exception" not in done.stderr
+
+
+def test_output_that_cannot_be_written_is_one_line_not_a_traceback(fake, tmp_path):
+    command = [sys.executable, "-m", "musicrec_gui"] + fake["base"] + ["info"]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(command, cwd=REPO, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == ["musicrec: error: cannot write the output: No space left on device."]
+    closed = subprocess.run(" ".join(map(shlex.quote, command)) + " >&-", shell=True, cwd=REPO,
+                            stderr=subprocess.PIPE, text=True, timeout=60)
+    assert closed.returncode == 0 and "Traceback" not in closed.stderr, closed.stderr
+
+
+def test_paths_typed_by_the_user_are_printed_without_escape_sequences(tmp_path, capsys):
+    folder = str(tmp_path / "no\x1b[2Jdir")
+    assert cli.main(["--library", str(tmp_path / "lib.sqlite3"), "scan", folder]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\\x1b[2J" in err

@@ -35,7 +35,10 @@ def display_text(text: str) -> str:
 # C0 controls, DEL and C1 controls (U+0080..U+009F: U+009B is a one-character CSI on
 # many terminals). None of them is text a listing should pass on.
 _CONTROLS = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]
-_TERMINAL_TABLE = {code: f"\\x{code:02x}" for code in _CONTROLS}
+# Line separators and bidirectional overrides/isolates: they break lines or reorder what is shown
+# ("evil\u202egnp.mp3" reads as "evilmp3.png"), so a listing shows them as escapes too.
+_FORMATTING = [0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_TERMINAL_TABLE = {code: f"\\x{code:02x}" for code in _CONTROLS} | {code: f"\\u{code:04x}" for code in _FORMATTING}
 # Unicode line and paragraph separators end a line for some readers as well.
 _LINE_TABLE = {code: " " for code in [*_CONTROLS, 0x2028, 0x2029]}
 
