@@ -1,6 +1,9 @@
 """Log-mel spectrograms and fixed-size slices: the one front end of app and training.
 
-Normalisation (deterministic, per song): power mel spectrogram → decibels
+Two kinds of front end, chosen by ``FeatureConfig.kind`` (which travels in every
+encoder's JSON, so an encoder is always fed what it was trained on):
+
+``"logmel-db"`` (musicrec's own encoders). Normalisation (deterministic, per song): power mel spectrogram → decibels
 relative to the song's loudest bin → clipped at ``-top_db`` → scaled to [0, 1]
 (0 = 80 dB or more below the peak, 1 = the peak). A song's loudness therefore
 does not change its vector. Pure digital silence (peak power below 1e-10) maps to
@@ -8,6 +11,12 @@ all zeros rather than to noise amplified to full scale.
 
 Clips shorter than one slice are padded on the right with zeros, i.e. with the
 normalised floor, which is what silence after the song would give.
+
+``"musicnn"`` (the musicnn MSD tagger, Pons & Serra 2019): the power mel spectrogram
+(16 kHz, n_fft 512, hop 256, 96 slaney-normalised bands from 0 Hz to sr/2) compressed
+as ``log10(1 + 10000 * mel)``, exactly as musicnn computed its training data; no
+per-song normalisation, so loudness does change the input, as it did in training. Zero
+padding is silence here too (log10(1) = 0). Slices are 187 frames (≈ 3 s).
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ _SILENCE_POWER = 1e-10
 
 
 def log_mel_spectrogram(audio: np.ndarray, *, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
-    """Normalised log-mel spectrogram of a mono signal.
+    """Log-mel spectrogram of a mono signal, compressed as ``config.kind`` says.
 
     Parameters
     ----------
@@ -31,8 +40,9 @@ def log_mel_spectrogram(audio: np.ndarray, *, config: FeatureConfig = FeatureCon
 
     Returns
     -------
-    np.ndarray [shape=(n_mels, t)], float32, values in [0, 1]
-        ``t = 1 + n_samples // hop_length`` (centred frames).
+    np.ndarray [shape=(n_mels, t)], float32
+        ``t = 1 + n_samples // hop_length`` (centred frames). Values in [0, 1] for kind
+        ``"logmel-db"``; ``log10(1 + 10000 * mel) >= 0`` for kind ``"musicnn"``.
     """
     import librosa  # deferred: importing librosa costs ~1 s, not needed to list a library
 
@@ -45,6 +55,10 @@ def log_mel_spectrogram(audio: np.ndarray, *, config: FeatureConfig = FeatureCon
         audio = np.pad(audio, (0, config.n_fft - n_samples))
     # Non-finite samples (a broken decoder) would poison every bin of the FFT.
     audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
+    if config.kind == "musicnn":
+        return _musicnn_log_mel(audio, n_samples, config)
+    if config.kind != "logmel-db":
+        raise ValueError(f"Unknown front end kind {config.kind!r}; expected 'logmel-db' or 'musicnn'.")
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if peak > 1e3:
         # Float files may hold any scale; the spectrogram is relative to its own peak, so scaling
@@ -62,6 +76,27 @@ def log_mel_spectrogram(audio: np.ndarray, *, config: FeatureConfig = FeatureCon
     )
     n_frames = 1 + max(n_samples, 1) // config.hop_length
     return normalise_power(power[:, :n_frames], top_db=config.top_db)
+
+
+def _musicnn_log_mel(audio: np.ndarray, n_samples: int, config: FeatureConfig) -> np.ndarray:
+    """musicnn's input: ``log10(1 + 10000 * mel power)``, librosa's mel defaults otherwise."""
+    import librosa
+
+    # Sample values far outside [-1, 1] (a float file of any scale) would overflow float32
+    # squared magnitudes; clipping keeps the result finite (musicnn never saw such input).
+    audio = np.clip(audio, -1e3, 1e3)
+    power = librosa.feature.melspectrogram(
+        y=audio,
+        sr=config.sample_rate,
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        n_mels=config.n_mels,
+        fmin=config.fmin,
+        fmax=config.fmax,
+        power=2.0,
+    )
+    n_frames = 1 + max(n_samples, 1) // config.hop_length
+    return np.log10(1.0 + 10000.0 * power[:, :n_frames].astype(np.float64)).astype(np.float32)
 
 
 def normalise_power(power: np.ndarray, *, top_db: float = 80.0) -> np.ndarray:
