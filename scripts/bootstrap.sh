@@ -29,6 +29,13 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "$want" = test ]; then
     .venv/bin/python -m pip install -q -e '.[test]'
+    # The musicnn wheel (29 MB, ISC licence) holds the TF1 checkpoint that tests/test_musicnn.py
+    # compares resources/encoder/musicnn.keras against. Downloaded once, never installed.
+    wheel=.cache/musicnn/musicnn-0.1.0-py3-none-any.whl
+    if [ ! -f "$wheel" ]; then
+        echo "Downloading the musicnn 0.1.0 wheel into .cache/musicnn for the port's numeric test"
+        .venv/bin/python -m pip download -q --no-deps --only-binary=:all: musicnn==0.1.0 -d .cache/musicnn
+    fi
 else
     .venv/bin/python -m pip install -q -e .
 fi

@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 
 from musicrec_gui import cli
-from musicrec_gui.core.encoder import bundled_encoder_path
+from musicrec_gui.core.encoder import EncoderConfig, bundled_encoder_path
 from musicrec_gui.core.library import FileIdentity, Library, LibraryError
 from musicrec_gui.core.recommend import StoredVectorsError, VectorIndex
 
-KEY, ANALYSIS = "enc-1-0123456789ab", "excerpt30"
+ENCODER = {**json.loads(bundled_encoder_path().with_suffix(".json").read_text()),
+           "name": "enc", "version": "1", "weights_sha256": "0123456789ab" + "0" * 52, "embedding_size": 16}
+KEY, ANALYSIS = EncoderConfig.from_dict(ENCODER).key, "excerpt30"  # the key includes the features' fingerprint
 
 
 def _library(tmp_path, lengths: list[int]) -> Library:
@@ -66,10 +68,8 @@ def test_rows_whose_lengths_only_add_up_are_refused(tmp_path):
 
 
 def test_cli_similar_reports_damaged_vectors_in_one_line(tmp_path, capsys):
-    config = json.loads(bundled_encoder_path().with_suffix(".json").read_text())
-    config.update(name="enc", version="1", weights_sha256="0123456789ab" + "0" * 52, embedding_size=16)
     encoder = tmp_path / "enc.json"
-    encoder.write_text(json.dumps(config))
+    encoder.write_text(json.dumps(ENCODER))
     library = _library(tmp_path, [16, 15])
     library.close()
     code = cli.main(["--library", str(tmp_path / "lib.sqlite3"), "similar", "song0", "--encoder", str(encoder)])

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 AnalysisMode = Literal["excerpt", "full"]
+# The front ends features.py knows: "logmel-db" (dB relative to the song's peak, [0, 1]) and
+# "musicnn" (log10(1 + 10000 * mel), as musicnn's models were trained on).
+FEATURE_KINDS = ("logmel-db", "musicnn")
 
 
 @dataclass(frozen=True)
@@ -19,8 +22,14 @@ class FeatureConfig:
     mono, 128 mel bands up to 8 kHz, hop 512 so one 128-frame slice is about
     2.97 s. The config travels inside every encoder's JSON, and the encoder is
     fed exactly what it was trained on.
+
+    ``kind`` picks the compression of the mel power (see ``features.py``):
+    ``"logmel-db"`` (decibels relative to the song's peak, clipped at ``top_db``,
+    scaled to [0, 1]) or ``"musicnn"`` (``log10(1 + 10000 * mel)``, no per-song
+    normalisation; ``top_db`` is unused). A JSON without ``kind`` means ``"logmel-db"``.
     """
 
+    kind: str = "logmel-db"
     sample_rate: int = 22050
     n_fft: int = 2048
     hop_length: int = 512
@@ -72,6 +81,13 @@ class FeatureConfig:
             if f.name not in data:
                 continue
             value = data[f.name]
+            if f.name == "kind":
+                if not isinstance(value, str) or value not in FEATURE_KINDS:
+                    raise ValueError(f"feature parameter 'kind' is {describe_json_value(value)}; expected one of "
+                                     f"{', '.join(repr(k) for k in FEATURE_KINDS)}. An encoder made for another "
+                                     "front end needs a newer musicrec: upgrade musicrec or re-export the model.")
+                values[f.name] = value
+                continue
             low, high = _FEATURE_RANGES[f.name]
             if isinstance(f.default, int):
                 if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:

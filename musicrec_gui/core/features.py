@@ -1,6 +1,9 @@
 """Log-mel spectrograms and fixed-size slices: the one front end of app and training.
 
-Normalisation (deterministic, per song): power mel spectrogram → decibels
+Two kinds of front end, chosen by ``FeatureConfig.kind`` (which travels in every
+encoder's JSON, so an encoder is always fed what it was trained on):
+
+``"logmel-db"`` (musicrec's own encoders). Normalisation (deterministic, per song): power mel spectrogram → decibels
 relative to the song's loudest bin → clipped at ``-top_db`` → scaled to [0, 1]
 (0 = 80 dB or more below the peak, 1 = the peak). A song's loudness therefore
 does not change its vector. Pure digital silence (peak power below 1e-10) maps to
@@ -8,6 +11,12 @@ all zeros rather than to noise amplified to full scale.
 
 Clips shorter than one slice are padded on the right with zeros, i.e. with the
 normalised floor, which is what silence after the song would give.
+
+``"musicnn"`` (the musicnn MSD tagger, Pons & Serra 2019): the power mel spectrogram
+(16 kHz, n_fft 512, hop 256, 96 slaney-normalised bands from 0 Hz to sr/2) compressed
+as ``log10(1 + 10000 * mel)``, exactly as musicnn computed its training data; no
+per-song normalisation, so loudness does change the input, as it did in training. Zero
+padding is silence here too (log10(1) = 0). Slices are 187 frames (≈ 3 s).
 
 Whole-song mode ("full") never holds a whole song: it decodes only the audio
 under the slices it keeps (``window_starts``: the same evenly spaced slices
@@ -30,7 +39,7 @@ _SILENCE_POWER = 1e-10
 
 
 def log_mel_spectrogram(audio: np.ndarray, *, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
-    """Normalised log-mel spectrogram of a mono signal.
+    """Log-mel spectrogram of a mono signal, compressed as ``config.kind`` says.
 
     Parameters
     ----------
@@ -41,8 +50,9 @@ def log_mel_spectrogram(audio: np.ndarray, *, config: FeatureConfig = FeatureCon
 
     Returns
     -------
-    np.ndarray [shape=(n_mels, t)], float32, values in [0, 1]
-        ``t = 1 + n_samples // hop_length`` (centred frames).
+    np.ndarray [shape=(n_mels, t)], float32
+        ``t = 1 + n_samples // hop_length`` (centred frames). Values in [0, 1] for kind
+        ``"logmel-db"``; ``log10(1 + 10000 * mel) >= 0`` for kind ``"musicnn"``.
     """
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 1:
@@ -51,15 +61,40 @@ def log_mel_spectrogram(audio: np.ndarray, *, config: FeatureConfig = FeatureCon
     if n_samples < config.n_fft:
         # Shorter than one FFT window: pad with silence; frames past the clip are trimmed below.
         audio = np.pad(audio, (0, config.n_fft - n_samples))
-    power = _mel_power(_clean_scale(audio), config=config, center=True)
+    power = _mel_power(_clean_scale(audio, config=config), config=config, center=True)
     n_frames = 1 + max(n_samples, 1) // config.hop_length
-    return normalise_power(power[:, :n_frames], top_db=config.top_db)
+    return compress(power[:, :n_frames], config=config)
 
 
-def _clean_scale(audio: np.ndarray) -> np.ndarray:
+def compress(power: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
+    """The encoder's input from mel power, as ``config.kind`` says.
+
+    Parameters
+    ----------
+    power : np.ndarray [shape=(..., n_mels, t)]
+        Mel power of the song (or of all its analysed windows at once: ``"logmel-db"``
+        takes its dB reference from the loudest bin of the whole array).
+    config : FeatureConfig
+
+    Returns
+    -------
+    np.ndarray [shape=(..., n_mels, t)], float32
+    """
+    if config.kind == "musicnn":
+        return np.log10(1.0 + 10000.0 * np.asarray(power, dtype=np.float64)).astype(np.float32)
+    if config.kind != "logmel-db":
+        raise ValueError(f"Unknown front end kind {config.kind!r}; expected 'logmel-db' or 'musicnn'.")
+    return normalise_power(power, top_db=config.top_db)
+
+
+def _clean_scale(audio: np.ndarray, *, config: FeatureConfig) -> np.ndarray:
     """Zero non-finite samples and bring huge float scales down (shape kept)."""
     # Non-finite samples (a broken decoder) would poison every bin of the FFT.
     audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
+    if config.kind == "musicnn":
+        # No per-song normalisation here (musicnn never had one): values far outside [-1, 1], from
+        # a float file of any scale, are clipped so the squared magnitudes stay finite.
+        return np.clip(audio, -1e3, 1e3)
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if peak > 1e3:
         # Float files may hold any scale; the spectrogram is relative to its own peak, so scaling
@@ -234,8 +269,9 @@ def window_slices(windows: np.ndarray, *, config: FeatureConfig = FeatureConfig(
     """Encoder input from the audio under each slice (whole-song mode).
 
     Each window gives exactly one slice (``center=False`` frames: the context is in the
-    window). The windows share one scale and one dB reference, the loudest bin over all
-    of them, so their relative loudness is kept as in a whole-song spectrogram.
+    window). For ``"logmel-db"`` the windows share one scale and one dB reference, the
+    loudest bin over all of them, so their relative loudness is kept as in a whole-song
+    spectrogram; ``"musicnn"`` has no reference to share.
 
     Parameters
     ----------
@@ -251,10 +287,10 @@ def window_slices(windows: np.ndarray, *, config: FeatureConfig = FeatureConfig(
     length = window_length(config)
     if windows.ndim != 2 or windows.shape[1] != length or not len(windows):
         raise ValueError(f"Expected windows of shape (n >= 1, {length}), got shape {windows.shape}.")
-    windows = _clean_scale(windows)
+    windows = _clean_scale(windows, config=config)
     # A few windows per call: librosa transforms a stack at once (one mel basis, one FFT plan), and a
     # bounded batch keeps the complex STFT small (16 windows: about 17 MB).
     batch = 16
     power = np.concatenate([_mel_power(windows[i : i + batch], config=config, center=False)
                             for i in range(0, len(windows), batch)])
-    return normalise_power(power[..., : config.slice_frames], top_db=config.top_db)[..., np.newaxis]
+    return compress(power[..., : config.slice_frames], config=config)[..., np.newaxis]
