@@ -42,7 +42,8 @@ def fill_library(path: Path, n: int) -> str:
               f"Artist {i % 7000}", f"Album {i % 11000}") for i in range(n)))
         vectors = rng.standard_normal((n, 32)).astype(np.float32)
         conn.executemany(
-            "INSERT INTO vectors VALUES (?, 'bench', 'excerpt30', ?, ?, 1, 0.0)",
+            "INSERT INTO vectors (track_id, encoder_key, analysis_key, vector, slice_vectors, n_slices, "
+            "offset_seconds) VALUES (?, 'bench', 'excerpt30', ?, ?, 1, 0.0)",
             ((i + 1, vectors[i].tobytes(), vectors[i].tobytes()) for i in range(n)))
     conn.close()
     return "bench"

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from musicrec_gui import __version__
-from musicrec_gui.core.config import AnalysisSettings
+from musicrec_gui.core.config import ANALYSIS_MODES, AnalysisSettings
 from musicrec_gui.core.encoder import EncoderConfig, EncoderError, bundled_encoder_path, read_encoder_config
 from musicrec_gui.core.names import terminal_text
 from musicrec_gui.core.output import OutputRefused, check_embed_path, write_embed_npz
@@ -53,8 +53,11 @@ def _add_common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
                         help=f"library cache file (default: $MUSICREC_LIBRARY or {default_library_path()})")
     parser.add_argument("--encoder", type=Path, default=default(None),
                         help="a .keras encoder with its .json beside it (default: the bundled one)")
-    parser.add_argument("--mode", choices=["excerpt", "full"], default=default("excerpt"),
-                        help="analyse a centred excerpt (fast, default) or the full track (better, slower)")
+    parser.add_argument("--mode", choices=list(ANALYSIS_MODES), default=default("spread"),
+                        help="spread: a few 3-s patches spread over each whole song (default); excerpt: the "
+                             "centred excerpt; full: the whole song (up to 64 patches, slower)")
+    parser.add_argument("--patches", type=_patches, default=default(8),
+                        help="patches per song in spread mode (default 8)")
     parser.add_argument("--excerpt-seconds", type=_excerpt_seconds, default=default(30.0),
                         help="excerpt length in seconds, at least 1 (default 30)")
     parser.add_argument("-q", "--quiet", action="store_true", default=default(False), help="no progress bar")
@@ -74,6 +77,16 @@ def _excerpt_seconds(text: str) -> float:
 def max_workers() -> int:
     """More decoding threads than this only make each file slower (and time out healthy ones)."""
     return max(2, 2 * (os.cpu_count() or 1))
+
+
+def _patches(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"expected 1 to 256 patches, got {value}")
+    return value
 
 
 def _workers(text: str) -> int:
@@ -149,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        settings = AnalysisSettings(mode=args.mode, excerpt_seconds=args.excerpt_seconds)
+        settings = AnalysisSettings(mode=args.mode, excerpt_seconds=args.excerpt_seconds, patches=args.patches)
     except ValueError as err:
         parser.error(str(err))
     # SIGTERM's default kills the process mid-song without a word; as an exception in the main thread it

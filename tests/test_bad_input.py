@@ -14,6 +14,7 @@ import pytest
 
 from conftest import CORPUS
 from musicrec_gui.core import scan as scan_mod
+from musicrec_gui.core.config import AnalysisSettings
 from musicrec_gui.core.library import Library
 
 
@@ -117,7 +118,7 @@ def test_unreadable_subfolder_keeps_its_cached_songs(music_dir, tmp_path, tiny_e
         assert started.pruned == 0 and library.stats()["done"] == before
     else:  # as root the folder is readable and empty: like an unmounted drive, its song is kept as missing
         assert (started.pruned, started.missing) == (0, 1) and library.stats()["done"] == before
-    plan = library.plan_scan([], encoder_key=tiny_encoder.key, analysis_key="excerpt30", root=str(music_dir),
+    plan = library.plan_scan([], encoder_key=tiny_encoder.key, analysis_key=AnalysisSettings().key, root=str(music_dir),
                              keep_under=[str(music_dir)], prune=True)
     assert plan.pruned == 0, "nothing below an unreadable folder is pruned, even when asked to prune"
 

@@ -156,7 +156,9 @@ def test_playback_on_a_real_stream_moves_the_playhead(qtbot, env, tiny_encoder_p
     wait_scan(qtbot, window)
     qtbot.waitUntil(lambda: window.anchor is not None and window.spectrogram.data is not None, timeout=20_000)
     start = window.start_point(window.anchor)
-    assert start == pytest.approx(5.0, abs=0.1)  # the analysed 30 s excerpt starts in the middle of a 40 s song
+    # The default (spread) analysis covers the whole song: the view and the preview show its centred
+    # 60 s, so a 40-s song from its start.
+    assert start == pytest.approx(0.0, abs=0.1)
 
     qtbot.mouseClick(window.player_controls.play_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.player.state == "playing", timeout=10_000)
@@ -281,7 +283,8 @@ def test_settings_and_library_survive_a_restart(qtbot, env, tiny_encoder_path, g
 
 def test_analysis_mode_is_remembered(qtbot, env, tiny_encoder_path, good_library_dir, tmp_path):
     window = make_window(qtbot, env, tiny_encoder_path, folder=None, autostart=False)
-    window.mode_box.setCurrentIndex(1)
+    assert window.mode_box.currentData() == "spread"  # the default
+    window.mode_box.setCurrentIndex(window.mode_box.findData("full"))
     wait_scan(qtbot, window)
     window.close()
     again = make_window(qtbot, env, tiny_encoder_path, autostart=False)

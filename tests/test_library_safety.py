@@ -259,7 +259,7 @@ def test_full_disk_never_costs_the_library(tmp_path, music_dir, good_library_dir
         with Library(path, recover=False) as library:
             assert library.stats()["done"] >= done_before
             assert library._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-            ids, _ = library.vectors(encoder_key=library_key(tiny_encoder_path), analysis_key="excerpt30")
+            ids, _ = library.vectors(encoder_key=library_key(tiny_encoder_path), analysis_key=AnalysisSettings().key)
             assert len(ids) == library.stats()["done"]
         assert cli.main(base + ["scan", str(music_dir)]) == 0
 
@@ -306,9 +306,9 @@ def test_failures_are_keyed_by_encoder_and_analysis(music_dir, tmp_path, tiny_en
     assert "not_audio.mp3" in {Path(t.path).name for t in keyed}
     track = library.track_by_path(str(music_dir / "bad" / "truncated.ogg"))
     library.record_failure(track.id, "decoding ran past its time limit", encoder_key=tiny_encoder.key,
-                           analysis_key="excerpt30", kind="timeout")
+                           analysis_key=AnalysisSettings().key, kind="timeout")
     plan = library.plan_scan(library_mod_identities(music_dir), encoder_key=tiny_encoder.key,
-                             analysis_key="excerpt30")
+                             analysis_key=AnalysisSettings().key)
     assert track.id in {t.id for t in plan.todo}, "a time-out is tried again on the next scan"
     retry = scanned(music_dir, library, tiny_encoder, retry_failed=True)
     assert started(retry).failed_before == 0
@@ -429,10 +429,13 @@ def test_a_vector_of_the_wrong_length_is_one_line_and_a_rescan_heals_it(music_di
 def test_a_damaged_library_replaced_meanwhile_is_not_moved(tmp_path):
     path = tmp_path / "lib.sqlite3"
     Library(path).close()
-    stale = library_mod._identity(path)
-    path.unlink()
-    Library(path).close()  # another process made a new, healthy library meanwhile
-    assert library_mod._set_aside(path, stale) is None
+    checked = os.open(path, os.O_RDONLY)  # the file this process found damaged
+    try:
+        path.unlink()
+        Library(path).close()  # another process made a new, healthy library meanwhile
+        assert library_mod._set_aside(path, checked) is None
+    finally:
+        os.close(checked)
     assert sorted(p.name for p in tmp_path.iterdir() if "broken" in p.name) == []
     with Library(path, recover=False) as library:
         assert library.stats()["tracks"] == 0

@@ -82,7 +82,7 @@ def test_new_encoder_recomputes_vectors_not_file_list(music_dir, tmp_path, tiny_
     events = run_scan(music_dir, library, other)
     assert events[-1].analysed == len([t for t in ids_before.values()]) - library.stats()["failed"]
     assert {t.path: t.id for t in library.tracks()} == ids_before
-    assert len(library.vectors(encoder_key=tiny_encoder.key, analysis_key="excerpt30")[0]) == events[-1].analysed
+    assert len(library.vectors(encoder_key=tiny_encoder.key, analysis_key=AnalysisSettings().key)[0]) == events[-1].analysed
 
 
 def test_cancel_between_files_keeps_finished_work(music_dir, tmp_path, tiny_encoder):
@@ -103,7 +103,7 @@ def test_cancel_between_files_keeps_finished_work(music_dir, tmp_path, tiny_enco
 def test_recommendations_find_the_sibling_recording(music_dir, tmp_path, tiny_encoder):
     library = Library(tmp_path / "lib.sqlite3")
     run_scan(music_dir, library, tiny_encoder)
-    index = VectorIndex.from_library(library, encoder_key=tiny_encoder.key, analysis_key="excerpt30")
+    index = VectorIndex.from_library(library, encoder_key=tiny_encoder.key, analysis_key=AnalysisSettings().key)
     anchor = library.track_by_path(str(music_dir / "bright_pulse.ogg"))
     results = index.similar(anchor.id, k=3)
     assert len(results) == 3 and all(r.track.id != anchor.id for r in results)

@@ -14,7 +14,7 @@ from musicrec_gui.core.recommend import StoredVectorsError, VectorIndex
 
 ENCODER = {**json.loads(bundled_encoder_path().with_suffix(".json").read_text()),
            "name": "enc", "version": "1", "weights_sha256": "0123456789ab" + "0" * 52, "embedding_size": 16}
-KEY, ANALYSIS = EncoderConfig.from_dict(ENCODER).key, "excerpt30"  # the key includes the features' fingerprint
+KEY, ANALYSIS = EncoderConfig.from_dict(ENCODER).key, "spread8"  # the key includes the features' fingerprint
 
 
 def _library(tmp_path, lengths: list[int]) -> Library:

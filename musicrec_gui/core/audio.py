@@ -224,10 +224,11 @@ def load_song_windows(
     *,
     config: FeatureConfig = FeatureConfig(),
     max_slices: int = 64,
+    patches: int | None = None,
     time_limit: float | None = DECODE_TIME_LIMIT,
     cancel: Cancel | None = None,
 ) -> tuple[np.ndarray, float]:
-    """Decode only the audio under the slices whole-song mode analyses.
+    """Decode only the audio under the slices whole-song (or spread) analysis uses.
 
     The slices are those ``features.song_slices(whole_song, max_slices=...)`` keeps
     (``features.window_starts``), each with its FFT context, but memory stays bounded
@@ -253,6 +254,9 @@ def load_song_windows(
     config : FeatureConfig
         Sample rate and slice geometry.
     max_slices : int
+    patches : int or None
+        Spread analysis: ``patches`` windows spread evenly over the song
+        (``features.spread_window_starts``) instead of whole-song mode's slices.
     time_limit : float or None
         For the whole song (all its windows), as in :func:`load_audio`.
     cancel : object with ``is_set()`` or None
@@ -271,6 +275,14 @@ def load_song_windows(
     """
     path = os.fspath(path)
     check_readable_file(path)
+    if patches is not None:
+        max_slices = patches
+
+    def starts_for(n_samples: int) -> np.ndarray:
+        if patches is not None:
+            return features_mod.spread_window_starts(n_samples, config=config, patches=patches)
+        return features_mod.window_starts(n_samples, config=config, max_slices=max_slices)
+
     sr = config.sample_rate
     length = features_mod.window_length(config)
     stride = config.slice_frames * config.hop_length
@@ -282,11 +294,10 @@ def load_song_windows(
         # Capped at twice the bound: a header that understates the length cannot make this unbounded.
         audio = load_audio(path, sample_rate=sr, duration=2 * short, time_limit=time_limit, cancel=cancel)
         if audio.size < int(2 * short * sr) - 1:
-            starts = features_mod.window_starts(audio.size, config=config, max_slices=max_slices)
-            return features_mod.cut_windows(audio, starts, length), total
+            return features_mod.cut_windows(audio, starts_for(audio.size), length), total
         total = 0.0  # longer than its header says: measure it as a stream
     if total > 0:
-        starts = features_mod.window_starts(min(int(round(total * sr)), limit), config=config, max_slices=max_slices)
+        starts = starts_for(min(int(round(total * sr)), limit))
         windows = _decode(path, progress, lambda reader: reader.windows(starts, length, sr))
         if windows is not None:
             return windows, total
@@ -299,8 +310,7 @@ def load_song_windows(
     if n_samples == 0:
         raise AudioError("the file holds no audio samples")
     n_full = max(1, (1 + n_samples // config.hop_length) // config.slice_frames)
-    wanted = (features_mod.window_starts(n_samples, config=config, max_slices=max_slices)
-              + config.n_fft // 2) // stride
+    wanted = (starts_for(n_samples) + config.n_fft // 2) // stride
     indices = np.array(sorted(i for i in held if i < n_full) or [0])
     nearest = indices[np.abs(indices[None, :] - wanted[:, None]).argmin(axis=1)]
     windows = np.stack([held[i] for i in dict.fromkeys(nearest.tolist())])

@@ -8,7 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-AnalysisMode = Literal["excerpt", "full"]
+AnalysisMode = Literal["spread", "excerpt", "full"]
+ANALYSIS_MODES = ("spread", "excerpt", "full")
 # The front ends features.py knows: "logmel-db" (dB relative to the song's peak, [0, 1]) and
 # "musicnn" (log10(1 + 10000 * mel), as musicnn's models were trained on).
 FEATURE_KINDS = ("logmel-db", "musicnn")
@@ -151,27 +152,35 @@ def _short(value: Any, limit: int = 40) -> str:
 class AnalysisSettings:
     """How much of each song is analysed.
 
-    ``mode="excerpt"`` decodes only a centred ``excerpt_seconds`` window (the
-    length of the original's FMA clips); ``mode="full"`` the whole track, with at
-    most ``max_slices`` evenly spaced slices, decoding only the audio under those
-    slices so hour-long files stay bounded (``audio.load_song_windows``).
+    ``mode="spread"`` (the default) analyses ``patches`` slices spread evenly over the
+    whole song, its first and last 5 % left out, decoding only the audio under them by
+    seeking; a song too short for that uses the slices it has. ``mode="excerpt"`` decodes
+    only a centred ``excerpt_seconds`` window (the length of the original's FMA clips);
+    ``mode="full"`` the whole track, with at most ``max_slices`` evenly spaced slices,
+    decoding only the audio under those slices so hour-long files stay bounded
+    (``audio.load_song_windows``).
     """
 
-    mode: AnalysisMode = "excerpt"
+    mode: AnalysisMode = "spread"
     excerpt_seconds: float = 30.0
     max_slices: int = 64
+    patches: int = 8
 
     def __post_init__(self) -> None:
-        if self.mode not in ("excerpt", "full"):
-            raise ValueError(f"Unknown analysis mode {self.mode!r}; expected 'excerpt' or 'full'.")
-        if self.excerpt_seconds <= 0:
+        if self.mode not in ANALYSIS_MODES:
+            raise ValueError(f"Unknown analysis mode {self.mode!r}; expected one of {', '.join(ANALYSIS_MODES)}.")
+        if not self.excerpt_seconds > 0:
             raise ValueError(f"excerpt_seconds must be positive, got {self.excerpt_seconds}.")
         if self.max_slices < 1:
             raise ValueError(f"max_slices must be at least 1, got {self.max_slices}.")
+        if not 1 <= self.patches <= 256:
+            raise ValueError(f"patches must be 1 to 256, got {self.patches}.")
 
     @property
     def key(self) -> str:
         """Cache key part: vectors from different analyses are not mixed."""
+        if self.mode == "spread":
+            return f"spread{self.patches}"
         if self.mode == "excerpt":
             return f"excerpt{self.excerpt_seconds:g}"
         # "s": slices decoded window by window, dB relative to the loudest analysed slice rather than

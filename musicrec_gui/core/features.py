@@ -243,6 +243,39 @@ def window_starts(n_samples: int, *, config: FeatureConfig = FeatureConfig(), ma
     return frames * config.hop_length - config.n_fft // 2
 
 
+SPREAD_MARGIN = 0.05
+
+
+def spread_window_starts(n_samples: int, *, config: FeatureConfig = FeatureConfig(), patches: int = 8) -> np.ndarray:
+    """First sample of each of ``patches`` windows spread evenly over a song (spread analysis).
+
+    The first and last ``SPREAD_MARGIN`` (5 %) of the song are left out (intros and fades);
+    where the rest is too short for ``patches`` windows, the whole song is used, and a song
+    shorter than ``patches`` windows gets as many non-overlapping windows as it holds (at
+    least one, zero-padded past its end).
+
+    Parameters
+    ----------
+    n_samples : int
+        Length of the song at ``config.sample_rate``.
+    config : FeatureConfig
+    patches : int
+
+    Returns
+    -------
+    np.ndarray [shape=(n_windows,)], int64
+        Sample positions, ascending; each window is ``window_length(config)`` long.
+    """
+    n_samples = max(int(n_samples), 0)
+    length = window_length(config)
+    first, last = int(SPREAD_MARGIN * n_samples), int((1 - SPREAD_MARGIN) * n_samples) - length
+    if last - first >= (patches - 1) * length // 2 and last >= first:
+        return np.linspace(first, last, patches).round().astype(np.int64)
+    if n_samples >= patches * length:
+        return np.linspace(0, n_samples - length, patches).round().astype(np.int64)
+    return np.arange(max(1, n_samples // length), dtype=np.int64) * length
+
+
 def cut_windows(audio: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
     """Windows of an in-memory signal, zeros where a window runs past either end.
 

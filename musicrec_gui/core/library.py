@@ -275,6 +275,14 @@ def _disk_state(path: Path) -> str:
     return ""
 
 
+def library_error_from_os(err: OSError, path: Path) -> LibraryError:
+    """A LibraryError for an operating-system error on the library file."""
+    state = _disk_state(path)
+    kind = {"read-only": LibraryReadOnlyError, "full": LibraryFullError}.get(state, LibraryError)
+    return kind(f"Cannot open the library {path}: {err.strerror or err}"
+                + (f" (the disk is {state})" if state else "") + ".")
+
+
 def _read_header(path: Path) -> bytes | None:
     """The first 100 bytes of an existing regular file (b"" if empty); None if it does not exist.
 
@@ -364,20 +372,23 @@ def _is_ours(path: Path) -> bool:
     return header.startswith(_SQLITE_MAGIC) and len(header) >= 72 and int.from_bytes(header[68:72], "big") == APP_ID
 
 
-def _identity(path: Path) -> tuple[int, int] | None:
+def _identity(path: Path | int) -> tuple[int, int] | None:
+    """(device, inode) of a path or an open file descriptor."""
     try:
-        info = os.stat(path)
+        info = os.fstat(path) if isinstance(path, int) else os.stat(path)
     except OSError:
         return None
     return info.st_dev, info.st_ino
 
 
-def _set_aside(path: Path, identity: tuple[int, int]) -> Path | None:
+def _set_aside(path: Path, damaged: int) -> Path | None:
     """Move a damaged library (and its WAL) to a fresh ``NAME.broken-…`` name; never onto an existing file.
 
-    Only the very file found damaged (``identity``: device and inode) is moved: if another
-    process has replaced it meanwhile, nothing is moved and None is returned.
+    Only the very file found damaged is moved: ``damaged`` is a descriptor opened on it before
+    it was checked (held open, its inode cannot be reused by a new file). If another process has
+    replaced the file meanwhile, nothing is moved and None is returned.
     """
+    identity = _identity(damaged)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for attempt in range(1, 1000):
         aside = path.with_name(f"{path.name}.broken-{stamp}" + (f"-{attempt}" if attempt > 1 else ""))
@@ -449,25 +460,30 @@ class Library:
         for _ in range(5):  # another process may replace the file under us; look again
             if not self.path.exists():
                 self._create()
-            identity = _identity(self.path)
+            try:
+                checked = os.open(self.path, os.O_RDONLY)  # pins the inode that is about to be checked
+            except FileNotFoundError:
+                continue
+            except OSError as err:
+                raise library_error_from_os(err, self.path) from None
             try:
                 self._conn = self._open()
                 return
             except LibraryCorruptError:
                 if not recover or not _is_ours(self.path):
                     raise
-                if _identity(self.path) != identity:
-                    continue
-                aside = _set_aside(self.path, identity)
-                if aside is None:
-                    continue
-                self.recovered_from = aside
-                try:
-                    self._create()
-                    self._conn = self._open()
-                    return
-                except LibraryError as err:
-                    raise type(err)(f"{err} (The damaged library was first moved to {aside}.)") from None
+                aside = _set_aside(self.path, checked)
+            finally:
+                os.close(checked)
+            if aside is None:
+                continue
+            self.recovered_from = aside
+            try:
+                self._create()
+                self._conn = self._open()
+                return
+            except LibraryError as err:
+                raise type(err)(f"{err} (The damaged library was first moved to {aside}.)") from None
         raise LibraryError(f"The library {self.path} keeps changing under musicrec; is another program rewriting it?")
 
     def _create(self) -> None:

@@ -125,10 +125,12 @@ def prepare_track(
     (:class:`audio.DecodeCancelled`).
     """
     start = time.perf_counter()
-    if settings.mode == "full":
+    windowed = settings.mode in ("full", "spread")
+    if windowed:
         # Only the audio under the kept slices is decoded: bounded memory for any length.
-        windows, duration = audio_mod.load_song_windows(path, config=config, max_slices=settings.max_slices,
-                                                        cancel=cancel)
+        windows, duration = audio_mod.load_song_windows(
+            path, config=config, max_slices=settings.max_slices,
+            patches=settings.patches if settings.mode == "spread" else None, cancel=cancel)
         offset = 0.0
     else:
         audio, offset, duration = audio_mod.load_for_analysis(path, settings=settings,
@@ -147,7 +149,7 @@ def prepare_track(
     decoded = time.perf_counter()
     if cancel is not None and cancel.is_set():
         raise audio_mod.DecodeCancelled("decoding was cancelled")  # spare the feature work too
-    if settings.mode == "full":
+    if windowed:
         slices = features_mod.window_slices(windows, config=config)
     else:
         slices = features_mod.song_slices(audio, config=config)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from musicrec_gui.core.config import ANALYSIS_MODES
+
 ORGANISATION = "musicrec"
 APPLICATION = "musicrec-gui"
 
@@ -19,7 +21,7 @@ class GuiSettings:
     geometry: QByteArray = field(default_factory=QByteArray)
     main_splitter: QByteArray = field(default_factory=QByteArray)
     side_splitter: QByteArray = field(default_factory=QByteArray)
-    analysis_mode: str = "excerpt"  # "excerpt" or "full"
+    analysis_mode: str = "spread"  # one of core.config.ANALYSIS_MODES
     n_recommendations: int = 2
     exclude_same_artist: bool = False
     exclude_same_album: bool = False
@@ -42,7 +44,7 @@ def load_settings(store: QSettings) -> GuiSettings:
         raw = store.value(f.name, None)
         values[f.name] = _coerce(raw, default)
     settings = GuiSettings(**values)
-    if settings.analysis_mode not in ("excerpt", "full"):
+    if settings.analysis_mode not in ANALYSIS_MODES:
         settings.analysis_mode = defaults.analysis_mode
     settings.n_recommendations = max(1, min(100, settings.n_recommendations))
     settings.volume = max(0, min(100, settings.volume))

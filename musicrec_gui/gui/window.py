@@ -85,7 +85,10 @@ class MainWindow(QMainWindow):
         self.features = FeatureConfig()
         try:
             config = read_encoder_config(self.encoder_path)
-            self.encoder_key, self.features = config.key, config.features
+            # The spectrogram a person sees is always the dB log-mel display, whatever the encoder's
+            # own front end (musicnn's log-compressed power has no fixed [0, 1] range to colour).
+            self.encoder_key = config.key
+            self.features = config.features if config.features.kind == "logmel-db" else FeatureConfig()
         except Exception as err:  # noqa: BLE001 - shown; the cached list still shows
             self._encoder_config_error = str(err)
         else:
@@ -141,9 +144,10 @@ class MainWindow(QMainWindow):
         toolbar.addSeparator()
         toolbar.addWidget(QLabel(" Analyse: "))
         self.mode_box = QComboBox()
-        self.mode_box.addItem("30 s excerpt (fast)", "excerpt")
+        self.mode_box.addItem("8 moments across the song", "spread")
+        self.mode_box.addItem("30 s excerpt", "excerpt")
         self.mode_box.addItem("whole song (slower)", "full")
-        self.mode_box.setCurrentIndex(0 if s.analysis_mode == "excerpt" else 1)
+        self.mode_box.setCurrentIndex(max(0, self.mode_box.findData(s.analysis_mode)))
         self.mode_box.setToolTip("How much of each song is analysed; changing it rescans the folder")
         toolbar.addWidget(self.mode_box)
         toolbar.addSeparator()
