@@ -22,7 +22,8 @@ import numpy as np
 
 from musicrec_gui import __version__
 from musicrec_gui.core.config import ANALYSIS_MODES, AnalysisSettings
-from musicrec_gui.core.encoder import EncoderConfig, EncoderError, bundled_encoder_path, read_encoder_config
+from musicrec_gui.core.encoder import (EncoderConfig, EncoderError, LazyEncoder, bundled_encoder_path,
+                                       read_encoder_config)
 from musicrec_gui.core.names import terminal_text
 from musicrec_gui.core.output import OutputRefused, check_embed_path, write_embed_npz
 from musicrec_gui.core.playlist import check_playlist_path, song_label, write_m3u8
@@ -264,12 +265,11 @@ def _check_folder(folder: Path) -> Path:
 
 
 def _run_scan(args, settings: AnalysisSettings, folder: Path) -> scan_mod.ScanFinished:
-    from musicrec_gui.core.encoder import Encoder  # imports TensorFlow: only when analysis is needed
-
     folder = _check_folder(folder)
-    library = _open_library(args)  # a wrong --library is told before TensorFlow's import
+    library = _open_library(args)
     try:
-        encoder = Encoder(_encoder_path(args))
+        # TensorFlow is imported only when a song needs analysing: a rescan with nothing new is quick.
+        encoder = LazyEncoder(_encoder_path(args))
     except BaseException:
         library.close()
         raise

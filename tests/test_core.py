@@ -153,8 +153,8 @@ def test_encoder_checks_sha256_config_and_shapes(tmp_path, tiny_encoder_path):
         Encoder(copy)
 
 
-def test_bundled_encoder_is_real_and_loads():
-    path = bundled_encoder_path()
+def test_compact_encoder_is_real_and_loads():
+    path = bundled_encoder_path().with_name("compact.keras")
     enc = Encoder(path)
     assert enc.config.embedding_size == 32 and enc.config.training, "bundled model must say how it was trained"
     assert enc.config.features == FeatureConfig()

@@ -211,11 +211,11 @@ def test_corpus_split_is_disjoint_and_covers_every_package():
     assert {t.label for t in splits["train"]} == {t.label for t in tracks}
 
 
-BUNDLED = Path(__file__).resolve().parent.parent / "resources" / "encoder" / "musicrec.keras"
+BUNDLED = Path(__file__).resolve().parent.parent / "resources" / "encoder" / "compact.keras"
 
 
 @pytest.mark.skipif(not BUNDLED.is_file(), reason="no bundled encoder yet")
-def test_bundled_encoder_loads_and_is_documented():
+def test_compact_encoder_v020_loads_and_is_documented():
     from musicrec_gui.core.encoder import Encoder
 
     enc = Encoder(BUNDLED)

@@ -11,7 +11,7 @@ and the musicnn teacher's 200-d penultimate features when ``training/teacher.py`
 Classification (when the model has an album head): track-level accuracy by averaging
 slice softmax outputs, slice-level accuracy separately.
 
-    python -m training.evaluate --encoder resources/encoder/musicrec.keras --run training/runs/NAME
+    python -m training.evaluate --encoder resources/encoder/compact.keras --run training/runs/NAME
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ def plot_scores(scores: dict, path, title: str = "retrieval by album on held-out
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--encoder", default="resources/encoder/musicrec.keras")
+    parser.add_argument("--encoder", default="resources/encoder/compact.keras")
     parser.add_argument("--run", required=True, help="training run dir (for its splits.json and cache)")
     parser.add_argument("--teacher", action="store_true", help="also score musicnn's 200-d features")
     parser.add_argument("--out", default=None)

@@ -1,6 +1,6 @@
 """Export a training run's best embedding model as the bundled encoder.
 
-Writes ``resources/encoder/musicrec.keras`` and ``musicrec.json`` through the app's
+Writes ``resources/encoder/compact.keras`` and ``compact.json`` through the app's
 ``save_encoder`` (the JSON carries the sha256 of the written file, the feature
 parameters, labels, embedding size, version, training data description, minutes of
 training and the held-out test scores), then reloads it with the app's ``Encoder``
@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "resources" / "encoder" / "musicrec.keras"
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "resources" / "encoder" / "compact.keras"
 
 
 def describe_data(run: dict) -> str:

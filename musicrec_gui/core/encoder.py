@@ -311,6 +311,85 @@ def import_keras():
     return keras
 
 
+def check_model_file(model_path: Path, config: EncoderConfig, *, config_path: Path) -> None:
+    """Check an encoder's ``.keras`` file without loading it (no TensorFlow): a regular file,
+    the sha256 its JSON names, a whole zip archive. Raises :class:`EncoderError` saying how to fix it."""
+    handle = _open_regular(
+        model_path, what="Encoder model", expected="the .keras file written by training/export.py",
+        missing=f"Encoder model {model_path} not found beside its config {config_path}.",
+    )
+    with handle:
+        try:
+            actual = _handle_sha256(handle)
+        except OSError as err:
+            raise EncoderError(f"Encoder model {model_path} cannot be read ({err.strerror or err}).") from None
+        if actual != config.weights_sha256:
+            raise EncoderError(
+                f"Encoder model {model_path} does not match its config: sha256 {actual[:16]}… "
+                f"expected {config.weights_sha256[:16]}…. The file was changed or belongs to another "
+                "export; re-export it with training/export.py or restore the original."
+            )
+        handle.seek(0)
+        _check_keras_zip(handle, model_path)
+
+
+class LazyEncoder:
+    """An encoder whose model is loaded on first use.
+
+    Its key, front end and vector size come from the JSON, and its model file is checked
+    (regular file, sha256, whole archive) at once — all without importing TensorFlow, so a
+    rescan that finds nothing new to analyse never pays TensorFlow's start-up (seconds).
+    The first ``embed_*`` call loads the model (:class:`Encoder`); from then on the owner
+    thread uses it as it would an :class:`Encoder`.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The ``.keras`` file, its ``.json``, or their common stem.
+
+    Raises
+    ------
+    EncoderError
+        As :class:`Encoder`, for everything that can be told without loading the model.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.model_path, self.config_path = encoder_paths(path)
+        self.config = read_encoder_config(self.config_path)
+        check_model_file(self.model_path, self.config, config_path=self.config_path)
+        self._encoder: Encoder | None = None
+
+    @property
+    def key(self) -> str:
+        return self.config.key
+
+    @property
+    def features(self) -> FeatureConfig:
+        return self.config.features
+
+    @property
+    def embedding_size(self) -> int:
+        return self.config.embedding_size
+
+    @property
+    def loaded(self) -> bool:
+        return self._encoder is not None
+
+    def load(self) -> "Encoder":
+        """The loaded :class:`Encoder` (imports TensorFlow the first time)."""
+        if self._encoder is None:
+            self._encoder = Encoder(self.model_path)
+        return self._encoder
+
+    def embed_slices(self, slices: np.ndarray) -> np.ndarray:
+        """As :meth:`Encoder.embed_slices`."""
+        return self.load().embed_slices(slices)
+
+    def embed_slices_with_tags(self, slices: np.ndarray):
+        """As :meth:`Encoder.embed_slices_with_tags`."""
+        return self.load().embed_slices_with_tags(slices)
+
+
 class Encoder:
     """A loaded encoder. Not thread-safe: one thread owns it and calls ``embed_*``.
 
@@ -329,23 +408,7 @@ class Encoder:
     def __init__(self, path: str | os.PathLike):
         self.model_path, self.config_path = encoder_paths(path)
         self.config = read_encoder_config(self.config_path)
-        handle = _open_regular(
-            self.model_path, what="Encoder model", expected="the .keras file written by training/export.py",
-            missing=f"Encoder model {self.model_path} not found beside its config {self.config_path}.",
-        )
-        with handle:
-            try:
-                actual = _handle_sha256(handle)
-            except OSError as err:
-                raise EncoderError(f"Encoder model {self.model_path} cannot be read ({err.strerror or err}).") from None
-            if actual != self.config.weights_sha256:
-                raise EncoderError(
-                    f"Encoder model {self.model_path} does not match its config: sha256 {actual[:16]}… "
-                    f"expected {self.config.weights_sha256[:16]}…. The file was changed or belongs to another "
-                    "export; re-export it with training/export.py or restore the original."
-                )
-            handle.seek(0)
-            _check_keras_zip(handle, self.model_path)
+        check_model_file(self.model_path, self.config, config_path=self.config_path)
         keras = import_keras()
 
         try:
@@ -531,7 +594,12 @@ def song_vector(slice_embeddings: np.ndarray) -> np.ndarray:
 
 
 def bundled_encoder_path() -> Path:
-    """The encoder shipped inside the package (``resources/encoder/musicrec.keras``)."""
+    """The encoder musicrec uses by default (``resources/encoder/musicnn.keras``).
+
+    The musicnn MSD tagger (Pons & Serra 2019, ISC licence) as a Keras model of our own,
+    converted by ``training/musicnn_port.py``. The original recipe's compact CNN (v0.2.0)
+    ships beside it as ``resources/encoder/compact.keras`` for ``--encoder``.
+    """
     from musicrec_gui.core.resources import resource_path
 
-    return resource_path("encoder", "musicrec.keras")
+    return resource_path("encoder", "musicnn.keras")
