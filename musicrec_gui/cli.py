@@ -28,6 +28,7 @@ from musicrec_gui.core.names import terminal_text
 from musicrec_gui.core.output import OutputRefused, check_embed_path, write_embed_npz
 from musicrec_gui.core.playlist import check_playlist_path, song_label, write_m3u8
 from musicrec_gui.core.library import Library, LibraryError, Track, default_library_path, real_path
+from musicrec_gui.core.tags import tags_text, top_tags
 from musicrec_gui.core.recommend import VectorIndex, closeness_percent
 from musicrec_gui.core import scan as scan_mod
 
@@ -431,14 +432,6 @@ def cmd_embed(args, settings) -> int:
     return 0
 
 
-def top_tags(probabilities, labels, *, count: int = 5) -> list[tuple[str, float]]:
-    """The ``count`` most probable tags, best first, as (name, probability)."""
-    if probabilities is None or len(probabilities) != len(labels):
-        return []
-    order = np.argsort(-np.asarray(probabilities), kind="stable")[:count]
-    return [(labels[i], float(probabilities[i])) for i in order]
-
-
 def cmd_song_info(args, settings) -> int:
     config = _encoder_config(args)
     library = _open_library(args)
@@ -455,7 +448,7 @@ def cmd_song_info(args, settings) -> int:
     print(f"file:     {_printable(anchor.path)}")
     best = top_tags(tags, config.labels)
     if best:
-        print("tags:     " + ", ".join(f"{_printable(name)} {probability:.0%}" for name, probability in best))
+        print("tags:     " + _printable(tags_text(best)))
     else:
         print(f"tags:     none (the encoder {_printable(config.name)} has no tag head)")
     return 0

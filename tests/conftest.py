@@ -33,6 +33,30 @@ def build_tiny_encoder(path: Path, *, seed: int = 7):
     return save_encoder(model, path, config)
 
 
+TAGS = ("drone", "noise", "chord")
+
+
+@pytest.fixture(scope="session")
+def tagging_encoder_path(tmp_path_factory) -> Path:
+    """A small real Keras encoder with a 16-d embedding and a 3-tag sigmoid head (as musicnn has 50)."""
+    import keras
+
+    from musicrec_gui.core.config import FeatureConfig
+    from musicrec_gui.core.encoder import EncoderConfig, save_encoder
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((128, 128, 1))
+    x = keras.layers.Conv2D(4, 5, strides=4, activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    embedding = keras.layers.Dense(16, name="embedding")(x)
+    tags = keras.layers.Dense(len(TAGS), activation="sigmoid", name="tags")(x)
+    path = tmp_path_factory.mktemp("tagger") / "tagger.keras"
+    save_encoder(keras.Model(inputs, [embedding, tags]), path,
+                 EncoderConfig(name="tagger", version="1", embedding_size=16, weights_sha256="",
+                               features=FeatureConfig(), labels=TAGS, outputs=("embedding", "tags")))
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_encoder_path(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("encoder") / "tiny.keras"

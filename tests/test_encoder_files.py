@@ -77,7 +77,9 @@ def _write(path: Path, text: str) -> Path:
 
 def test_valid_configs_still_load():
     config = read_encoder_config(bundled_encoder_path())
-    assert config.embedding_size == 32 and config.features.fmax == 8000.0
+    assert config.embedding_size == 200 and config.features.kind == "musicnn" and config.has_tags
+    compact = read_encoder_config(bundled_encoder_path().with_name("compact.json"))
+    assert compact.embedding_size == 32 and compact.features.fmax == 8000.0 and not compact.has_tags
 
 
 def test_unknown_top_level_keys_are_ignored_and_whole_numbers_count_as_floats(tmp_path):

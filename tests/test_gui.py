@@ -426,3 +426,18 @@ def test_retry_failed_analyses_failed_files_again(qtbot, env, tiny_encoder_path,
     assert window.failures.count() == 0 and not window.failures.retry_button.isEnabled()
     statuses = {os.path.basename(t.path): t.status for t in window.song_model.tracks()}
     assert statuses["low_drone.wav"] == "done"
+
+
+def test_song_details_show_top_tags_and_readable_scores(qtbot, env, tagging_encoder_path, good_library_dir,
+                                                        tmp_path):
+    folder = tmp_path / "songs"
+    shutil.copytree(good_library_dir, folder)
+    window = make_window(qtbot, env, tagging_encoder_path, folder=str(folder))
+    wait_scan(qtbot, window)
+    qtbot.waitUntil(lambda: window.anchor is not None and window.spectrogram_ready, timeout=20_000)
+    tags = window.song_tags(window.anchor)
+    assert tags and all(name in ("drone", "noise", "chord") for name, _ in tags)
+    assert "tags: " + tags[0][0] in window.spectrogram.title.text
+    qtbot.waitUntil(lambda: bool(window.recommendations.rows), timeout=20_000)
+    row = window.recommendations.rows[0]
+    assert "%" in row.score_label.text() and "song pairs" in row.score_label.toolTip()

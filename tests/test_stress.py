@@ -63,6 +63,10 @@ def test_concurrent_creation_scans_queries_and_kills(tmp_path, tiny_encoder_path
     seen: set[bytes] = set()
     kills = 0
     for round_ in range(6):
+        # New songs every round, so the scans have work (a rescan with nothing new ends in a blink).
+        for i in range(60 + 25 * round_, 60 + 25 * (round_ + 1)):
+            write(music / "new" / f"clip_{i:03d}.wav", tone(1.5, freqs=(110.0 + 9 * i,), seed=i), 22050)
+        before = snapshot(music)
         # Every process starts at once: the first round also races to create the library.
         children = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                     for cmd in rng.sample(commands, 4)]
@@ -84,12 +88,13 @@ def test_concurrent_creation_scans_queries_and_kills(tmp_path, tiny_encoder_path
         now = analysed(library_path)
         assert seen <= now, f"round {round_}: analysed songs were lost: {sorted(seen - now)[:3]}"
         seen = now
+        assert snapshot(music) == before, f"round {round_}: the music folder changed"
     assert kills >= 3, "the kills must land while processes run"
     with Library(library_path, recover=False) as library:
         assert library.recovered_from is None
     final = subprocess.run(base + ["scan", str(music)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr
-    assert len(analysed(library_path)) >= 60 + 3  # the 60 clips and the odd but valid files in bad/
+    assert len(analysed(library_path)) >= 60 + 150 + 3  # every clip and the odd but valid files in bad/
     assert snapshot(music) == before, "the music folder is untouched"
     left = {p.name for p in tmp_path.iterdir()} - {"lib.sqlite3", "lib.sqlite3-shm", "lib.sqlite3-wal", "music"}
     assert not left, f"musicrec left files of its own beside the library: {left}"

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 from musicrec_gui.core.config import AnalysisSettings, FeatureConfig
 from musicrec_gui.core.encoder import bundled_encoder_path, read_encoder_config
 from musicrec_gui.core.library import Library, Track, real_path
+from musicrec_gui.core.tags import tags_text, top_tags
 from musicrec_gui.core.names import display_text
 from musicrec_gui.core.playlist import PLAYLIST_SUFFIXES, write_m3u8
 from musicrec_gui.core.recommend import VectorIndex
@@ -83,12 +84,14 @@ class MainWindow(QMainWindow):
         self.jobs = BackgroundJobs(2, self)
         self.encoder_key = ""
         self.features = FeatureConfig()
+        self.tag_names: tuple[str, ...] = ()
         try:
             config = read_encoder_config(self.encoder_path)
             # The spectrogram a person sees is always the dB log-mel display, whatever the encoder's
             # own front end (musicnn's log-compressed power has no fixed [0, 1] range to colour).
             self.encoder_key = config.key
             self.features = config.features if config.features.kind == "logmel-db" else FeatureConfig()
+            self.tag_names = config.labels if config.has_tags else ()
         except Exception as err:  # noqa: BLE001 - shown; the cached list still shows
             self._encoder_config_error = str(err)
         else:
@@ -520,6 +523,9 @@ class MainWindow(QMainWindow):
             self.spectrogram.show_message("Select a song to see its spectrogram.")
             return
         title = f"<b>{_elide(describe(track), 70)}</b>" + (f" — {_elide(track.album, 40)}" if track.album else "")
+        tags = self.song_tags(track)
+        if tags:
+            title += f"<br><small>tags: {_elide(tags_text(tags), 90)}</small>"
         cached = self._spectrogram_cache.get(track.id)
         if cached is not None:
             self.spectrogram.set_data(cached, title)
@@ -554,6 +560,14 @@ class MainWindow(QMainWindow):
         self.jobs.submit(work, done, failed)
 
     spectrogram_ready = False
+
+    def song_tags(self, track: Track) -> list[tuple[str, float]]:
+        """A song's most probable tags under the encoder and analysis in use (empty without a tag head)."""
+        if not self.tag_names or track.status != "done":
+            return []
+        probabilities = self.library.tag_probabilities(track.id, encoder_key=self.encoder_key,
+                                                       analysis_key=self.analysis.key)
+        return top_tags(probabilities, self.tag_names, count=4, minimum=0.05)
 
     # -- recommendations --------------------------------------------------------------
     def _on_recommendation_options_changed(self, *args) -> None:
