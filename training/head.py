@@ -198,7 +198,8 @@ def scores(song_vectors: np.ndarray, labels) -> dict:
     """``{"raw": {...}, "centred": {...}}`` of ``training.retrieval.retrieval_scores``."""
     from training.retrieval import retrieval_scores
 
-    return {"raw": retrieval_scores(song_vectors, labels), "centred": retrieval_scores(song_vectors, labels, centre=True)}
+    return {"raw": retrieval_scores(song_vectors, labels),
+            "centred": retrieval_scores(song_vectors, labels, centre=True)}
 
 
 def random_scores(labels, *, trials: int = 200, seed: int = 0) -> dict:
@@ -345,7 +346,8 @@ HEADS = [
     dict(name="pooled-1506 linear-128 NT-Xent", feature="pooled", hidden=0, out_dim=128),
     dict(name="pooled-1506 MLP-256-128 NT-Xent + album", feature="pooled", hidden=256, out_dim=128, album=1.0),
 ]
-PCA_HEADS = [dict(name=f"PCA-white-{d} (shrink {s:g})", dims=d, shrink=s) for d in (200, 128, 64) for s in (0.0, 0.1, 1.0)]
+PCA_HEADS = [dict(name=f"PCA-white-{d} (shrink {s:g})", dims=d, shrink=s)
+             for d in (200, 128, 64) for s in (0.0, 0.1, 1.0)]
 
 
 def run(out: Path, *, seeds=(0, 1, 2), cache: Path = CACHE, steps: int | None = None) -> dict:
@@ -514,7 +516,8 @@ def write_table(results: dict, path: Path) -> None:
         "to train, tune or select.",
         "",
         f"**Decision: {'keep the head (exported)' if results['keep'] else 'no head: the plain backbone stays'}.** "
-        f"Rule (chosen before the run's outside numbers were seen, written into `decide()` afterwards): keep the selected head only if on validation and on outside "
+        "Rule (chosen before the run's outside numbers were seen, written into `decide()` afterwards): "
+        f"keep the selected head only if on validation and on outside "
         f"ΔmAP ≥ +{KEEP_MIN_MAP_GAIN} with the paired-bootstrap 95 % interval above 0 and ΔP@1 ≥ 0. "
         + results["decision"] + ".",
         "",
@@ -588,9 +591,12 @@ def export(head, feature: str, path: Path, *, description: str, training: dict, 
     backbone.trainable = False
     head.trainable = False
     source = backbone.get_layer("flatten").output if feature == "pooled" else backbone.outputs[0]
-    tags = keras.layers.Identity(name="tags")(backbone.outputs[1])
-    embedding = keras.layers.Identity(name="embedding")(head(source))
-    model = keras.Model(backbone.input, [embedding, tags], name="musicnn_head")
+    frozen = keras.Model(backbone.input, [source, backbone.outputs[1]], name="musicnn_backbone")  # nested:
+    inp = keras.Input(backbone.input_shape[1:], name="logmel")  # its layer names stay inside it
+    features, backbone_tags = frozen(inp)
+    tags = keras.layers.Identity(name="tags")(backbone_tags)
+    embedding = keras.layers.Identity(name="embedding")(head(features))
+    model = keras.Model(inp, [embedding, tags], name="musicnn_head")
     base = read_encoder_config(BACKBONE.with_suffix(".json"))
     config = EncoderConfig(name="musicrec", version="1.0.0", embedding_size=int(embedding.shape[-1]),
                            weights_sha256="", features=base.features, labels=base.labels,
