@@ -456,3 +456,28 @@ def test_when_the_fresh_library_cannot_be_made_the_user_hears_where_the_old_one_
             Library(path)
         filler.unlink()
         assert [p.name for p in disk.iterdir() if "broken" in p.name and not p.name.endswith(("-wal", "-shm"))]
+
+
+# -- an existing library from the previous release --------------------------------------------------
+def test_a_schema_1_library_upgrades_keeping_its_files_and_vectors(tmp_path, capsys):
+    """tests/data/library-schema1.sqlite3 was written with the previous release's schema (SCHEMA_VERSION 1)."""
+    path = tmp_path / "old.sqlite3"
+    shutil.copy(Path(__file__).parent / "data" / "library-schema1.sqlite3", path)
+    with Library(path, recover=False) as library:
+        assert library._conn.execute("PRAGMA user_version").fetchone()[0] == library_mod.SCHEMA_VERSION
+        tracks = {Path(t.path).name: t for t in library.tracks()}
+        assert sorted(tracks) == ["bad.mp3", "new.flac", "one.ogg", "two.ogg"]
+        assert [tracks[n].id for n in ("one.ogg", "two.ogg", "bad.mp3", "new.flac")] == [1, 2, 3, 4]
+        ids, vectors = library.vectors(encoder_key="musicrec-0.2.0-9d363427d397", analysis_key="excerpt30")
+        assert list(ids) == [1, 2] and vectors.shape == (2, 32)
+        # A version-1 failure carries no encoder or analysis: it is tried once more.
+        assert tracks["bad.mp3"].status == "pending" and not tracks["bad.mp3"].missing
+        assert library.get_meta("last_folder") == "/music"
+        plan = library.plan_scan([library_mod.FileIdentity(t.path, t.size, t.mtime_ns) for t in tracks.values()],
+                                 encoder_key="musicrec-0.2.0-9d363427d397", analysis_key="excerpt30")
+        assert sorted(Path(t.path).name for t in plan.todo) == ["bad.mp3", "new.flac"] and plan.cached == 2
+        # Another encoder (the new default) re-analyses every song; the file list stays as it is.
+        plan = library.plan_scan([library_mod.FileIdentity(t.path, t.size, t.mtime_ns) for t in tracks.values()],
+                                 encoder_key="musicnn-msd-1.0.0", analysis_key=AnalysisSettings().key)
+        assert len(plan.todo) == 4 and plan.pruned == 0
+        assert {Path(t.path).name: t.id for t in library.tracks()} == {n: t.id for n, t in tracks.items()}
