@@ -166,9 +166,10 @@ class RecommendationRow(QFrame):
         self.rank_label = QLabel(f"{rank}.")
         self.rank_label.setFixedWidth(24)
         if rec.closeness == rec.closeness:
-            self.score_label = QLabel(f"<b>{closeness_percent(rec.closeness)} %</b><br><small>closeness</small>")
+            self.score_label = QLabel(f"<small>closer than</small><br><b>{closeness_percent(rec.closeness)} %</b>")
             self.score_label.setToolTip(
-                f"This pair is {rec.closeness_text} in this library (cosine similarity {rec.score:.3f}).")
+                f"This pair is {rec.closeness_text} in this library: {closeness_percent(rec.closeness)} % of "
+                f"the other pairs of songs sound less alike (cosine similarity {rec.score:.3f}).")
         else:
             self.score_label = QLabel(f"<b>{rec.score:.3f}</b><br><small>similarity</small>")
             self.score_label.setToolTip("Cosine similarity of the song vectors (1 = identical)")
