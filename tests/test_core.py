@@ -272,7 +272,24 @@ def test_closeness_tells_how_a_pair_ranks_among_the_librarys_pairs():
     assert closeness_percent(best.closeness) == min(99, int(expected * 100))
     assert "% of song pairs" in best.closeness_text
     # A large library uses a fixed sample: the same numbers every time.
-    big = VectorIndex([Track(i, f"/m/{i}", 1, 1, "", "", "", 1.0, "done", "") for i in range(600)],
-                      rng.normal(size=(600, 8)))
+    big_vectors = rng.normal(size=(600, 8))
+    big = VectorIndex([Track(i, f"/m/{i}", 1, 1, "", "", "", 1.0, "done", "") for i in range(600)], big_vectors)
     assert len(big.pair_scores()) == 20_000
-    assert np.allclose(big.pair_scores(), VectorIndex(big.tracks, big.unit).pair_scores(), atol=1e-6)
+    assert np.array_equal(big.pair_scores(), VectorIndex(big.tracks, big_vectors).pair_scores())
+
+
+def test_the_index_centres_on_the_library_mean_from_ten_songs_up():
+    from musicrec_gui.core.recommend import CENTRE_MIN_SONGS, VectorIndex
+
+    rng = np.random.default_rng(5)
+    spread = rng.normal(size=(40, 16))
+    shared = 25.0 * np.abs(rng.normal(size=16))  # what every song has in common drowns the rest
+    tracks = [Track(i, f"/m/{i}.ogg", 1, 1, f"song {i}", "", "", 1.0, "done", "") for i in range(40)]
+    centred = VectorIndex(tracks, spread + shared)
+    plain = VectorIndex(tracks, spread + shared, centre=False)
+    reference = VectorIndex(tracks, spread - spread.mean(axis=0), centre=False)
+    assert centred.centred and not plain.centred
+    assert [r.track.id for r in centred.similar(0, k=5)] == [r.track.id for r in reference.similar(0, k=5)]
+    assert min(r.score for r in plain.similar(0, k=39)) > 0.9  # raw cosines all bunched near 1
+    few = VectorIndex(tracks[: CENTRE_MIN_SONGS - 1], (spread + shared)[: CENTRE_MIN_SONGS - 1])
+    assert not few.centred
