@@ -141,25 +141,6 @@ def test_a_newer_librarys_pending_wal_is_not_checkpointed(tmp_path):
     writer.close()
 
 
-def test_concurrent_creation_of_a_library_with_any_name(tmp_path):
-    code = ("import sys, time; from musicrec_gui.core.library import Library\n"
-            "t = float(sys.argv[2])\n"
-            "while time.time() < t: pass\n"
-            "Library(sys.argv[1]).close()\n")
-    failures = []
-    for round_ in range(4):
-        path = tmp_path / f"music-cache-{round_}"
-        go = time.time() + 1.5
-        children = [subprocess.Popen([sys.executable, "-c", code, str(path), str(go)], cwd=ROOT,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
-        for child in children:
-            out, err = child.communicate(timeout=60)
-            if child.returncode != 0:
-                failures.append(err.strip().splitlines()[-1])
-    assert not failures, failures
-    assert not [p.name for p in tmp_path.iterdir() if "musicrec-new" in p.name], "no temporary file is left"
-
-
 # -- 1. only a corrupt library of ours is set aside, never onto an earlier one -------------------
 def test_newer_schema_is_left_exactly_as_it_is(tmp_path, capsys):
     path = tmp_path / "lib.sqlite3"
@@ -271,14 +252,15 @@ def library_key(encoder_path) -> str:
 
 
 # -- 3. creating a new library from several processes at once ------------------------------------
-def test_concurrent_creation_of_a_new_library(tmp_path):
+@pytest.mark.parametrize("name", ["lib{}.sqlite3", "music-cache-{}"])
+def test_concurrent_creation_of_a_new_library(tmp_path, name):
     code = ("import sys, time; from musicrec_gui.core.library import Library\n"
             "t = float(sys.argv[2])\n"
             "while time.time() < t: pass\n"
             "lib = Library(sys.argv[1]); lib.set_meta('x', '1'); print(lib.stats()['tracks']); lib.close()\n")
     failures = []
-    for round_ in range(5):
-        path = tmp_path / f"lib{round_}.sqlite3"
+    for round_ in range(4):
+        path = tmp_path / name.format(round_)
         go = time.time() + 1.5
         children = [subprocess.Popen([sys.executable, "-c", code, str(path), str(go)], cwd=ROOT,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
@@ -288,6 +270,7 @@ def test_concurrent_creation_of_a_new_library(tmp_path):
                 failures.append(err.strip().splitlines()[-1])
         assert not [n for n in os.listdir(tmp_path) if "broken" in n]
     assert not failures, failures
+    assert not [p.name for p in tmp_path.iterdir() if "musicrec-new" in p.name], "no temporary file is left"
 
 
 # -- 4. failures keyed like vectors; time-outs retried; broken encoders; options -----------------

@@ -333,7 +333,25 @@ def check_model_file(model_path: Path, config: EncoderConfig, *, config_path: Pa
         _check_keras_zip(handle, model_path)
 
 
-class LazyEncoder:
+class _Described:
+    """What an encoder's JSON says of it, as the scan reads it (``core.scan.SongEncoder``)."""
+
+    config: EncoderConfig
+
+    @property
+    def key(self) -> str:
+        return self.config.key
+
+    @property
+    def features(self) -> FeatureConfig:
+        return self.config.features
+
+    @property
+    def embedding_size(self) -> int:
+        return self.config.embedding_size
+
+
+class LazyEncoder(_Described):
     """An encoder whose model is loaded on first use.
 
     Its key, front end and vector size come from the JSON, and its model file is checked
@@ -360,18 +378,6 @@ class LazyEncoder:
         self._encoder: Encoder | None = None
 
     @property
-    def key(self) -> str:
-        return self.config.key
-
-    @property
-    def features(self) -> FeatureConfig:
-        return self.config.features
-
-    @property
-    def embedding_size(self) -> int:
-        return self.config.embedding_size
-
-    @property
     def loaded(self) -> bool:
         return self._encoder is not None
 
@@ -390,7 +396,7 @@ class LazyEncoder:
         return self.load().embed_slices_with_tags(slices)
 
 
-class Encoder:
+class Encoder(_Described):
     """A loaded encoder. Not thread-safe: one thread owns it and calls ``embed_*``.
 
     Parameters
@@ -438,18 +444,6 @@ class Encoder:
                 f"slice_frames, 1) and {said}. Re-export the model with training/export.py."
             )
         self._call = _fixed_batch_call(self.model, (BATCH_SIZE, *expected_in[1:]))
-
-    @property
-    def key(self) -> str:
-        return self.config.key
-
-    @property
-    def features(self) -> FeatureConfig:
-        return self.config.features
-
-    @property
-    def embedding_size(self) -> int:
-        return self.config.embedding_size
 
     def embed_slices(self, slices: np.ndarray, *, batch_size: int | None = None) -> np.ndarray:
         """Embed spectrogram slices.
