@@ -218,11 +218,12 @@ def scan_vectors(tracks: list[tuple[Path, str]], *, encoder, settings: AnalysisS
     with tempfile.TemporaryDirectory(prefix="musicrec-eval-") as tmp:
         folder = Path(tmp) / "music"
         folder.mkdir()
-        label_of = {}
+        label_of, index_of = {}, {}
         for i, (path, label) in enumerate(tracks):
             link = folder / f"{i:04d}{path.suffix}"
             link.symlink_to(path)
             label_of[os.path.realpath(link)] = label
+            index_of[os.path.realpath(link)] = i
         library = Library(Path(tmp) / "lib.sqlite3")
         finished = None
         for event in scan_mod.scan(folder, library=library, encoder=encoder, settings=settings, workers=workers):
@@ -233,7 +234,7 @@ def scan_vectors(tracks: list[tuple[Path, str]], *, encoder, settings: AnalysisS
         ids, vectors = library.vectors(encoder_key=encoder.key, analysis_key=settings.key)
         path_of = {t.id: t.path for t in library.tracks()}
         labels = [label_of[path_of[int(i)]] for i in ids]
-        order = [int(Path(path_of[int(i)]).stem) for i in ids]  # index into ``tracks`` of each vector
+        order = [index_of[path_of[int(i)]] for i in ids]  # index into ``tracks`` of each vector
         library.close()
     timing = {"seconds": finished.seconds, "songs_per_second": finished.analysed / max(finished.seconds, 1e-9),
               "stages": finished.stage_seconds, "analysed": finished.analysed, "order": order}

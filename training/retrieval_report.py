@@ -11,7 +11,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "model"
 SETS = ("test", "outside")
 ENCODERS = ("musicnn", "compact")
-ANALYSES = ("spread4", "spread6", "spread8", "spread12", "full", "excerpt30")
+ANALYSES = ("spread4", "spread6", "spread8", "spread12", "spread16", "full", "excerpt30")
 K_OF = {"spread4": 4, "spread6": 6, "spread8": 8, "spread12": 12}
 
 
@@ -93,8 +93,8 @@ def plot(path: Path = DOCS / "k_curve.png") -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3), sharex=True)
-    xs = [4, 6, 8, 12, 16]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.0), sharex=True)
+    xs = [4, 6, 8, 12, 16, 20]
     colours = {"musicnn": "tab:blue", "compact": "tab:orange"}
     styles = {"test": "--", "outside": "-"}
     for ax, metric, title in zip(axes, ("p@1", "map"), ("P@1 (centred)", "mAP (centred)")):
@@ -104,22 +104,24 @@ def plot(path: Path = DOCS / "k_curve.png") -> None:
                 if not data:
                     continue
                 a = data["analyses"]
-                pts = [(x, a[k]["centred"][metric]) for k, x in zip(("spread4", "spread6", "spread8", "spread12", "full"), xs) if k in a]
+                pts = [(x, a[k]["centred"][metric]) for k, x in zip(("spread4", "spread6", "spread8", "spread12", "spread16", "full"), xs) if k in a]
                 if pts:
                     ax.plot(*zip(*pts), styles[set_name], marker="o", color=colours[encoder], label=f"{encoder}, {set_name}")
                 if "excerpt30" in a:
-                    ax.plot([10.0], [a["excerpt30"]["centred"][metric]], marker="*", markersize=13, linestyle="none",
-                            color=colours[encoder], markeredgecolor="black" if set_name == "outside" else colours[encoder],
-                            label=f"{encoder}, {set_name}: centred 30-s excerpt (10 patches)")
-        ax.set_xticks(xs, ["4", "6", "8", "12", "all\n(≤ 64)"])
+                    ax.plot([10.0], [a["excerpt30"]["centred"][metric]], marker="*", markersize=14, linestyle="none",
+                            color=colours[encoder] if set_name == "outside" else "white", markeredgecolor=colours[encoder],
+                            label=f"{encoder}, {set_name}: 30-s excerpt")
+        ax.set_xticks(xs, ["4", "6", "8", "12", "16", "all\n(≤ 64)"])
         ax.set_xlabel("patches per song, spread over the song (K)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("same-package retrieval")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7.5, frameon=False)
-    fig.suptitle("Where to listen: K spread patches vs all patches (solid: outside set, dashed: corpus test split)", fontsize=10)
-    fig.tight_layout(rect=(0, 0.12, 1, 0.95))
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.suptitle("Where to listen: K patches spread over the song vs all patches (centred vectors)\n"
+                 "solid: outside set (46 songs); dashed: corpus test split (75 songs); "
+                 "stars: the centred 30-s excerpt (10 contiguous patches)", fontsize=9.5)
+    fig.tight_layout(rect=(0, 0.13, 1, 0.95))
     fig.savefig(path, dpi=110)
 
 
@@ -187,3 +189,41 @@ def train_whitening(analysis: str = "spread8") -> dict:
             row[name] = retrieval_scores(pca_whitening(fit, dims=dims, shrink=shrink)(v), labels)
         out[set_name] = row
     return out
+
+
+def query_aps(vectors, labels, *, centre: bool = False):
+    """Per-query average precision (queries with a relevant neighbour), as ``retrieval.retrieval_scores``."""
+    import numpy as np
+
+    v = np.asarray(vectors, dtype=np.float64)
+    if centre:
+        v = v - v.mean(axis=0, keepdims=True)
+    labels = np.asarray(labels)
+    z = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    sim = z @ z.T
+    aps = []
+    for q in range(len(z)):
+        others = np.delete(np.arange(len(z)), q)
+        relevant = labels[others] == labels[q]
+        if not relevant.any():
+            continue
+        hits = relevant[np.argsort(-sim[q, others], kind="stable")]
+        ranks = np.flatnonzero(hits) + 1
+        aps.append(float(np.mean(np.arange(1, len(ranks) + 1) / ranks)))
+    return np.asarray(aps)
+
+
+def paired_map(set_name: str, a: tuple[str, str, bool], b: tuple[str, str, bool]) -> str:
+    """Mean AP of two systems on the same queries, the mean difference and a Wilcoxon signed-rank p."""
+    import numpy as np
+    from scipy.stats import wilcoxon
+
+    def aps(spec):
+        name, analysis, centre = spec
+        d = np.load(VECTORS / f"{set_name}_{name}_{analysis}.npz")
+        order = np.argsort(d["order"]) if "order" in d.files else np.arange(len(d["labels"]))
+        return query_aps(d["vectors"][order], d["labels"][order], centre=centre)
+
+    x, y = aps(a), aps(b)
+    p = wilcoxon(x, y).pvalue if np.any(x != y) else 1.0
+    return f"{set_name}: mAP {a} {x.mean():.3f} vs {b} {y.mean():.3f}: mean diff {np.mean(x - y):+.3f}, Wilcoxon p = {p:.2f}"
