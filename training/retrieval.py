@@ -10,9 +10,16 @@ scan's own speed (songs/s, stage times).
     python -m training.retrieval --set outside --encoder resources/encoder/musicnn.keras \
         --analysis spread8 spread6 excerpt30 full
 
-Sets: ``test`` and ``validation`` (the corpus's splits, ``training.data.split_tracks``) and
+Sets: ``train``, ``test`` and ``validation`` (the corpus's splits, ``training.data.split_tracks``) and
 ``outside`` (``../shared/outside``: 46 tracks from 8 packages the corpus never saw; never trained
-or tuned on). Results go to ``docs/model/retrieval_*.json`` when ``--out`` is given.
+or tuned on). Results go to ``docs/model/retrieval_*.json`` when ``--out`` is given; ``--vectors DIR``
+also keeps each analysis's song vectors (``.npz``: vectors, labels, order = index into the set).
+
+Besides raw and centred scores, each analysis reports PCA-whitened scores (``WHITENINGS``, fitted
+on the same set: a per-library transform), the random-ranking baseline, and on ``outside`` the
+P@1 per package. ``--baseline mfcc`` scores MFCC statistics of the same spread windows instead
+of an encoder (``mfcc_vectors``). ``training/retrieval_report.py`` turns the JSONs into tables,
+paired tests and ``docs/model/k_curve.png``.
 """
 
 from __future__ import annotations

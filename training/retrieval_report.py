@@ -36,6 +36,22 @@ def main_table() -> str:
     return "\n".join(lines)
 
 
+def set_table(set_name: str) -> str:
+    """One set: rows encoder × analysis, columns P@1 / P@5 / mAP raw and centred, songs/s."""
+    lines = [f"| {set_name}: encoder, analysis | P@1 | P@5 | mAP | P@1 centred | P@5 centred | mAP centred | songs/s* |",
+             "|---|---|---|---|---|---|---|---|"]
+    for encoder in ENCODERS:
+        data = load(set_name, encoder)
+        for analysis in ANALYSES:
+            entry = data and data["analyses"].get(analysis)
+            if not entry:
+                continue
+            r, c = entry["raw"], entry["centred"]
+            lines.append(f"| {encoder}, {analysis} | {r['p@1']:.3f} | {r['p@5']:.3f} | {r['map']:.3f} | "
+                         f"{c['p@1']:.3f} | {c['p@5']:.3f} | {c['map']:.3f} | {entry['timing']['songs_per_second']:.2f} |")
+    return "\n".join(lines)
+
+
 def baseline_table() -> str:
     lines = ["| baseline | set | P@1 raw | P@5 raw | mAP raw | P@1 centred | P@5 centred | mAP centred |", "|---|---|---|---|---|---|---|---|"]
     for set_name in SETS:
@@ -126,15 +142,16 @@ def plot(path: Path = DOCS / "k_curve.png") -> None:
 
 
 if __name__ == "__main__":
-    for table in (main_table, baseline_table, whitening_table, package_table):
+    for table in (lambda: set_table("outside"), lambda: set_table("test"), baseline_table, whitening_table, package_table):
         try:
             print(table(), end="\n\n")
         except Exception as err:  # a partial set of runs
-            print(f"({table.__name__}: {err})\n")
+            print(f"(a table: {err})\n")
     plot()
 
 
-VECTORS = Path(__file__).resolve().parents[1] / "runs" / "vectors"
+# Song vectors kept by ``python -m training.retrieval ... --vectors docs/model/retrieval_vectors`` (1.2 MB).
+VECTORS = DOCS / "retrieval_vectors"
 
 
 def hits_at_1(vectors, labels, *, centre: bool = False):
