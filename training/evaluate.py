@@ -26,29 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-
-def retrieval_scores(vectors: np.ndarray, labels, k: int = 5) -> dict:
-    """Leave-one-out cosine retrieval: mean P@1, P@k and average precision over queries with a positive."""
-    vectors = np.asarray(vectors, dtype=np.float64)
-    labels = np.asarray(labels)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    z = vectors / np.maximum(norms, 1e-12)
-    sim = z @ z.T
-    p1, pk, aps = [], [], []
-    for q in range(len(z)):
-        others = np.delete(np.arange(len(z)), q)
-        rel = labels[others] == labels[q]
-        if not rel.any():
-            continue
-        order = np.argsort(-sim[q, others], kind="stable")
-        hits = rel[order]
-        p1.append(float(hits[0]))
-        pk.append(float(hits[:k].mean()))
-        ranks = np.flatnonzero(hits) + 1
-        aps.append(float(np.mean(np.arange(1, len(ranks) + 1) / ranks)))
-    if not p1:
-        return {"p@1": float("nan"), f"p@{k}": float("nan"), "map": float("nan"), "queries": 0}
-    return {"p@1": float(np.mean(p1)), f"p@{k}": float(np.mean(pk)), "map": float(np.mean(aps)), "queries": len(p1)}
+from training.retrieval import retrieval_scores
 
 
 def random_scores(labels, repeats: int = 200, seed: int = 0) -> dict:

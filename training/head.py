@@ -38,6 +38,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
+from training.retrieval import per_query
+
 ROOT = Path(__file__).resolve().parent.parent
 BACKBONE = ROOT / "resources" / "encoder" / "musicnn.keras"
 CACHE = Path(os.environ.get("MUSICREC_HEAD_CACHE", "/tmp/head-cache"))
@@ -166,32 +168,6 @@ def load_set(name: str, cache: Path = CACHE) -> dict:
 
 
 # --------------------------------------------------------------------------- evaluation
-
-
-def per_query(vectors: np.ndarray, labels, *, k: int = 5, centre: bool = False) -> dict:
-    """Per-query P@1, P@k and AP (the terms that ``retrieval.retrieval_scores`` averages), for paired tests."""
-    from training.retrieval import retrieval_scores
-
-    v = np.asarray(vectors, dtype=np.float64)
-    if centre:
-        v = v - v.mean(axis=0, keepdims=True)
-    labels = np.asarray(labels)
-    z = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-    sim = z @ z.T
-    out = {"query": [], "p@1": [], f"p@{k}": [], "ap": []}
-    for q in range(len(z)):
-        others = np.delete(np.arange(len(z)), q)
-        relevant = labels[others] == labels[q]
-        if not relevant.any():
-            continue
-        hits = relevant[np.argsort(-sim[q, others], kind="stable")]
-        ranks = np.flatnonzero(hits) + 1
-        out["query"].append(q), out["p@1"].append(float(hits[0])), out[f"p@{k}"].append(float(hits[:k].mean()))
-        out["ap"].append(float(np.mean(np.arange(1, len(ranks) + 1) / ranks)))
-    out = {key: np.array(val) for key, val in out.items()}
-    ref = retrieval_scores(vectors, labels, k=k, centre=centre)  # the project's metric, unchanged
-    assert abs(ref["map"] - out["ap"].mean()) < 1e-9 and abs(ref["p@1"] - out["p@1"].mean()) < 1e-9
-    return out
 
 
 def scores(song_vectors: np.ndarray, labels) -> dict:

@@ -41,13 +41,14 @@ from musicrec_gui.core.config import AnalysisSettings
 OUTSIDE_DIR = Path(os.environ.get("MUSICREC_OUTSIDE", Path.home() / ".cache" / "musicrec-outside"))
 
 
-def retrieval_scores(vectors: np.ndarray, labels, *, k: int = 5, centre: bool = False) -> dict:
-    """Leave-one-out cosine retrieval over a set of song vectors.
+def per_query(vectors: np.ndarray, labels, *, k: int = 5, centre: bool = False) -> dict[str, np.ndarray]:
+    """Leave-one-out cosine retrieval, query by query: the one metric every report here averages.
 
     Parameters
     ----------
     vectors : np.ndarray [shape=(n, d)]
     labels : sequence of str [shape=(n,)]
+        A neighbour is relevant when its label equals the query's.
     k : int
         For P@k.
     centre : bool
@@ -55,8 +56,8 @@ def retrieval_scores(vectors: np.ndarray, labels, *, k: int = 5, centre: bool = 
 
     Returns
     -------
-    dict
-        ``p@1``, ``p@k``, ``map`` (means over queries that have a relevant neighbour), ``queries``.
+    dict of np.ndarray [shape=(n_queries,)]
+        ``query`` (row index), ``p@1``, ``p@k``, ``ap``, for the queries that have a relevant neighbour.
     """
     vectors = np.asarray(vectors, dtype=np.float64)
     if centre:
@@ -64,38 +65,43 @@ def retrieval_scores(vectors: np.ndarray, labels, *, k: int = 5, centre: bool = 
     labels = np.asarray(labels)
     z = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     sim = z @ z.T
-    p1, pk, aps = [], [], []
+    out: dict[str, list] = {"query": [], "p@1": [], f"p@{k}": [], "ap": []}
     for q in range(len(z)):
         others = np.delete(np.arange(len(z)), q)
         relevant = labels[others] == labels[q]
         if not relevant.any():
             continue
         hits = relevant[np.argsort(-sim[q, others], kind="stable")]
-        p1.append(float(hits[0]))
-        pk.append(float(hits[:k].mean()))
         ranks = np.flatnonzero(hits) + 1
-        aps.append(float(np.mean(np.arange(1, len(ranks) + 1) / ranks)))
-    if not p1:
+        out["query"].append(q)
+        out["p@1"].append(float(hits[0]))
+        out[f"p@{k}"].append(float(hits[:k].mean()))
+        out["ap"].append(float(np.mean(np.arange(1, len(ranks) + 1) / ranks)))
+    return {key: np.array(values) for key, values in out.items()}
+
+
+def retrieval_scores(vectors: np.ndarray, labels, *, k: int = 5, centre: bool = False) -> dict:
+    """Mean P@1, P@k and mAP of :func:`per_query` (over queries that have a relevant neighbour).
+
+    Returns
+    -------
+    dict
+        ``p@1``, ``p@k``, ``map``, ``queries``.
+    """
+    terms = per_query(vectors, labels, k=k, centre=centre)
+    if not len(terms["query"]):
         return {"p@1": float("nan"), f"p@{k}": float("nan"), "map": float("nan"), "queries": 0}
-    return {"p@1": float(np.mean(p1)), f"p@{k}": float(np.mean(pk)), "map": float(np.mean(aps)), "queries": len(p1)}
+    return {"p@1": float(terms["p@1"].mean()), f"p@{k}": float(terms[f"p@{k}"].mean()),
+            "map": float(terms["ap"].mean()), "queries": len(terms["query"])}
 
 
 def per_package_p1(vectors: np.ndarray, labels, *, centre: bool = False) -> dict[str, dict]:
     """Leave-one-out P@1 broken down by the query's package: ``{package: {"p@1", "queries"}}``."""
-    vectors = np.asarray(vectors, dtype=np.float64)
-    if centre:
-        vectors = vectors - vectors.mean(axis=0, keepdims=True)
     labels = np.asarray(labels)
-    z = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    sim = z @ z.T
-    np.fill_diagonal(sim, -np.inf)
+    terms = per_query(vectors, labels, centre=centre)
     hits: dict[str, list[float]] = {}
-    for q in range(len(z)):
-        if (labels == labels[q]).sum() < 2:
-            continue
-        others = np.delete(np.arange(len(z)), q)
-        best = others[np.argsort(-sim[q, others], kind="stable")[0]]
-        hits.setdefault(str(labels[q]), []).append(float(labels[best] == labels[q]))
+    for q, hit in zip(terms["query"], terms["p@1"]):
+        hits.setdefault(str(labels[q]), []).append(float(hit))
     return {package: {"p@1": float(np.mean(h)), "queries": len(h)} for package, h in sorted(hits.items())}
 
 

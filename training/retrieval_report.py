@@ -156,17 +156,9 @@ VECTORS = DOCS / "retrieval_vectors"
 
 def hits_at_1(vectors, labels, *, centre: bool = False):
     """Per-query hit (1/0) of the nearest neighbour, for queries with a relevant neighbour."""
-    import numpy as np
+    from training.retrieval import per_query
 
-    v = np.asarray(vectors, dtype=np.float64)
-    if centre:
-        v = v - v.mean(axis=0, keepdims=True)
-    labels = np.asarray(labels)
-    z = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-    sim = z @ z.T
-    np.fill_diagonal(sim, -np.inf)
-    keep = np.array([(labels == lab).sum() > 1 for lab in labels])
-    return (labels[sim.argmax(axis=1)] == labels)[keep].astype(int)
+    return per_query(vectors, labels, centre=centre)["p@1"].astype(int)
 
 
 def paired(set_name: str, a: tuple[str, str, bool], b: tuple[str, str, bool]) -> str:
@@ -210,24 +202,9 @@ def train_whitening(analysis: str = "spread8") -> dict:
 
 def query_aps(vectors, labels, *, centre: bool = False):
     """Per-query average precision (queries with a relevant neighbour), as ``retrieval.retrieval_scores``."""
-    import numpy as np
+    from training.retrieval import per_query
 
-    v = np.asarray(vectors, dtype=np.float64)
-    if centre:
-        v = v - v.mean(axis=0, keepdims=True)
-    labels = np.asarray(labels)
-    z = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-    sim = z @ z.T
-    aps = []
-    for q in range(len(z)):
-        others = np.delete(np.arange(len(z)), q)
-        relevant = labels[others] == labels[q]
-        if not relevant.any():
-            continue
-        hits = relevant[np.argsort(-sim[q, others], kind="stable")]
-        ranks = np.flatnonzero(hits) + 1
-        aps.append(float(np.mean(np.arange(1, len(ranks) + 1) / ranks)))
-    return np.asarray(aps)
+    return per_query(vectors, labels, centre=centre)["ap"]
 
 
 def paired_map(set_name: str, a: tuple[str, str, bool], b: tuple[str, str, bool]) -> str:
