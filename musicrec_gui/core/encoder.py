@@ -21,10 +21,11 @@ What is accepted, so that a hostile or damaged file is one clear :class:`Encoder
   ``"outputs": ["embedding", "tags"]``, give exactly those two tensors in that order,
   ``(None, embedding_size)`` and ``(None, len(labels))`` (tag probabilities, one per label).
 
-The model is always called with one fixed batch shape (:data:`BATCH_SIZE` slices; the
-last batch is padded with zeros and the padded rows dropped): TensorFlow keeps a graph
-per input shape, and a batch size that changes with every song made memory grow without
-bound (19 GB in one scan, against 2 GB with a fixed shape).
+The model is always called with one of two fixed batch shapes (:data:`BATCH_SIZE` slices,
+or :data:`SMALL_BATCH_SIZE` for a call of at most that many; the last batch is padded with
+zeros and the padded rows dropped): TensorFlow keeps a graph per input shape, and a batch
+size that changes with every song made memory grow without bound (19 GB in one scan,
+against 2 GB with a fixed shape).
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ MAX_EMBEDDING_SIZE = 65_536
 # Slices per model call. Fastest of 8/16/32 for the musicnn encoder on 2 CPU cores, and
 # as fast as larger batches for the compact encoder; see Encoder.embed_slices.
 BATCH_SIZE = 16
+# A call of at most this many slices (spread analysis: 8 per song) uses a second fixed shape of
+# this size instead of being padded to BATCH_SIZE: padding 8 slices to 16 doubled the inference
+# time of every song. Two fixed shapes keep memory bounded as one did.
+SMALL_BATCH_SIZE = 8
 OUTPUTS = (("embedding",), ("embedding", "tags"))
 _FIX = "restore the original .json or re-export the encoder with training/export.py"
 
@@ -437,7 +442,9 @@ class Encoder:
                 f"but its config {self.config_path} says it takes {_shape_text(expected_in)} (batch, n_mels, "
                 f"slice_frames, 1) and {said}. Re-export the model with training/export.py."
             )
-        self._call = _fixed_batch_call(self.model, (BATCH_SIZE, *expected_in[1:]))
+        # Each graph is traced on its first call.
+        self._calls = {size: _fixed_batch_call(self.model, (size, *expected_in[1:]))
+                       for size in (SMALL_BATCH_SIZE, BATCH_SIZE)}
 
     @property
     def key(self) -> str:
@@ -459,7 +466,8 @@ class Encoder:
         slices : np.ndarray [shape=(n, n_mels, slice_frames, 1)]
         batch_size : None
             Ignored; kept so that older callers still work. The model is always fed
-            :data:`BATCH_SIZE` slices at a time (see the module's docstring).
+            :data:`BATCH_SIZE` slices at a time, or :data:`SMALL_BATCH_SIZE` for a last
+            part of at most that many (see the module's docstring).
 
         Returns
         -------
@@ -488,12 +496,16 @@ class Encoder:
         n_tags = len(self.config.labels) if self.config.has_tags else 0
         embeddings = np.zeros((n, self.config.embedding_size), dtype=np.float32)
         tags = np.zeros((n, n_tags), dtype=np.float32) if self.config.has_tags else None
-        batch = np.zeros((BATCH_SIZE, *slices.shape[1:]), dtype=np.float32)
+        batches = {}
         for start in range(0, n, BATCH_SIZE):
             part = slices[start : start + BATCH_SIZE]
+            size = SMALL_BATCH_SIZE if len(part) <= SMALL_BATCH_SIZE else BATCH_SIZE
+            batch = batches.get(size)
+            if batch is None:
+                batch = batches[size] = np.zeros((size, *slices.shape[1:]), dtype=np.float32)
             batch[: len(part)] = part
             batch[len(part) :] = 0.0  # padding rows: computed, then dropped
-            out = self._call(batch)
+            out = self._calls[size](batch)
             if self.config.has_tags:
                 embeddings[start : start + len(part)] = np.asarray(out[0])[: len(part)]
                 tags[start : start + len(part)] = np.asarray(out[1])[: len(part)]
