@@ -406,7 +406,7 @@ class _SoundfileReader:
             if not len(data):
                 return
             remaining -= len(data)
-            yield np.nan_to_num(data.mean(axis=1), nan=0.0, posinf=0.0, neginf=0.0)
+            yield np.nan_to_num(_mix_down(data), nan=0.0, posinf=0.0, neginf=0.0)
 
     def _resampled(self, frames: int, sample_rate: int) -> Iterator[np.ndarray]:
         if self.rate == sample_rate:
@@ -536,6 +536,19 @@ class _FfmpegReader:
             piece = _concat(self._from(seconds, sample_rate), length - lead)
             row[lead : lead + piece.size] = piece
         return out
+
+
+def _mix_down(data: np.ndarray) -> np.ndarray:
+    """Mono as ``data.mean(axis=1)`` of float32 frames [shape=(n, channels)], bit for bit.
+
+    Mono and stereo take a shortcut: numpy's reduction along the short axis of a C-ordered
+    array is about 100 times slower than adding two columns, and cost about 15 % of decoding.
+    """
+    if data.shape[1] == 1:
+        return data[:, 0].copy()
+    if data.shape[1] == 2:
+        return (data[:, 0] + data[:, 1]) * np.float32(0.5)  # float32 (a + b) / 2, as mean computes it
+    return data.mean(axis=1)
 
 
 def _concat(blocks: Iterator[np.ndarray], limit: int | None = None) -> np.ndarray:
