@@ -71,7 +71,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     import numpy as np
 
-    from musicrec_gui.core.encoder import BATCH_SIZE, Encoder, bundled_encoder_path, import_keras
+    from musicrec_gui.core.encoder import Encoder, bundled_encoder_path, import_keras
 
     keras = import_keras()
     import tensorflow as tf
