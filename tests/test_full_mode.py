@@ -17,7 +17,7 @@ import soundfile
 
 from audio_factory import write
 from musicrec_gui.core import audio, features
-from musicrec_gui.core.config import AnalysisSettings, FeatureConfig
+from musicrec_gui.core.config import FeatureConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = FeatureConfig()

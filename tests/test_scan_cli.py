@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest

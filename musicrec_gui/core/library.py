@@ -18,7 +18,6 @@ only ever read.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import os
 import sqlite3

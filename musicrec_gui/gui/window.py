@@ -644,7 +644,7 @@ class MainWindow(QMainWindow):
 
             row.set_thumbnail(QPixmap.fromImage(cached))
             return
-        settings, features = self.analysis, self.features
+        features = self.features
 
         def work():
             data = compute_spectrogram(track.path, settings=AnalysisSettings("excerpt", excerpt_seconds=12.0),
