@@ -15,8 +15,10 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
+from musicrec_gui.core import features as features_mod
 from musicrec_gui.core import scan as scan_mod
 from musicrec_gui.core.config import AnalysisSettings
 from musicrec_gui.core.library import Library
@@ -55,6 +57,14 @@ class EngineWorker(QObject):
             return
         try:
             self._encoder = self._loader(self._encoder_path)
+            # With the encoder: librosa's imports and numba's compilation hold the GIL for a while;
+            # done here, during the start-up load, they do not stall the window in the first scan.
+            features_mod.load_backend()
+            warm = getattr(self._encoder, "embed_slices", None)
+            config = getattr(self._encoder, "config", None)
+            if warm is not None and config is not None:  # traces the inference graph now, not mid-scan
+                shape = (1, config.features.n_mels, config.features.slice_frames, 1)
+                warm(np.zeros(shape, dtype=np.float32))
         except Exception as err:  # noqa: BLE001 - any failure is shown to the user
             self._encoder_error = str(err)
             self.encoderFailed.emit(f"The encoder could not be loaded: {err}")
