@@ -26,7 +26,7 @@ from musicrec_gui.core.encoder import (EncoderConfig, EncoderError, LazyEncoder,
 from musicrec_gui.core.names import terminal_text
 from musicrec_gui.core.output import OutputRefused, check_embed_path, write_embed_npz
 from musicrec_gui.core.playlist import check_playlist_path, song_label, write_m3u8
-from musicrec_gui.core.library import Library, LibraryError, Track, default_library_path, real_path
+from musicrec_gui.core.library import Library, LibraryError, Track, default_library_path
 from musicrec_gui.core.tags import tags_text, top_tags
 from musicrec_gui.core.recommend import VectorIndex, closeness_percent
 from musicrec_gui.core import scan as scan_mod
@@ -324,10 +324,10 @@ def _run_scan(args, settings: AnalysisSettings, folder: Path) -> scan_mod.ScanFi
     return finished
 
 
-def _index(args, settings: AnalysisSettings, library: Library) -> VectorIndex:
-    config = _encoder_config(args)
+def _index(config: EncoderConfig, settings: AnalysisSettings, library: Library, *,
+           tracks: list[Track] | None = None, centre: bool = True) -> VectorIndex:
     return VectorIndex.from_library(library, encoder_key=config.key, analysis_key=settings.key,
-                                    dimension=config.embedding_size)
+                                    dimension=config.embedding_size, tracks=tracks, centre=centre)
 
 
 def _resolve_song(song: str, library: Library, index: VectorIndex) -> Track:
@@ -360,9 +360,10 @@ def _resolve_song(song: str, library: Library, index: VectorIndex) -> Track:
 def _recommend(args, settings):
     if args.k < 1:
         raise CliError(f"-k must be at least 1, got {args.k}.", EXIT_USAGE)
+    config = _encoder_config(args)
     library = _open_library(args)
     try:
-        index = _index(args, settings, library)
+        index = _index(config, settings, library)
         anchor = _resolve_song(args.song, library, index)
         results = index.similar(anchor.id, k=args.k, exclude_same_artist=args.exclude_artist,
                                 exclude_same_album=args.exclude_album, drop_duplicates=not args.keep_duplicates)
@@ -422,15 +423,16 @@ def cmd_embed(args, settings) -> int:
     except OutputRefused as err:
         raise _refused(err) from None
     _run_scan(args, settings, args.folder)
-    root = os.path.join(real_path(args.folder), "")
+    config = _encoder_config(args)
     library = _open_library(args)
     try:
-        index = _index(args, settings, library)
+        # The song vectors themselves (unit length), not centred on whatever else the library
+        # holds: an exported file must not depend on the other folders scanned into it.
+        index = _index(config, settings, library, tracks=library.tracks(under=args.folder), centre=False)
     finally:
         library.close()
-    rows = [i for i, t in enumerate(index.tracks) if t.path.startswith(root)]
-    files = np.array([index.tracks[i].display_path for i in rows], dtype=str)
-    vectors = (np.stack([index.unit[i] for i in rows]) if rows else np.zeros((0, 0))).astype(np.float32)
+    files = np.array([t.display_path for t in index.tracks], dtype=str)
+    vectors = (index.unit if len(index) else np.zeros((0, 0))).astype(np.float32)
     try:
         written = write_embed_npz(out, files=files, vectors=vectors, force=args.force)
     except OutputRefused as err:  # the target changed during the scan
@@ -438,7 +440,8 @@ def cmd_embed(args, settings) -> int:
     except OSError as err:
         raise CliError(f"cannot write {_printable(out)}: {err.strerror or err}; "
                        "any earlier file of that name is unchanged.") from None
-    print(f"wrote {len(rows)} song vectors ({vectors.shape[1] if rows else 0}-d, unit length) to {_printable(written)}")
+    print(f"wrote {len(index)} song vectors ({vectors.shape[1] if len(index) else 0}-d, unit length) "
+          f"to {_printable(written)}")
     return 0
 
 
@@ -446,7 +449,7 @@ def cmd_song_info(args, settings) -> int:
     config = _encoder_config(args)
     library = _open_library(args)
     try:
-        index = _index(args, settings, library)
+        index = _index(config, settings, library)
         anchor = _resolve_song(args.song, library, index)
         tags = library.tag_probabilities(anchor.id, encoder_key=config.key, analysis_key=settings.key)
     finally:

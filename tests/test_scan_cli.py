@@ -9,6 +9,7 @@ import pytest
 
 from musicrec_gui.core import scan as scan_mod
 from musicrec_gui.core.config import AnalysisSettings
+from musicrec_gui.core.encoder import read_encoder_config
 from musicrec_gui.core.library import Library
 from musicrec_gui.core.recommend import VectorIndex
 from musicrec_gui import cli
@@ -131,6 +132,14 @@ def test_cli_scan_similar_embed_playlist_info(music_dir, tmp_path, tiny_encoder_
     assert data["vectors"].shape == (12, 16) and len(data["files"]) == 12
     audible = [i for i, f in enumerate(data["files"]) if not f.endswith("silence.wav")]
     np.testing.assert_allclose(np.linalg.norm(data["vectors"][audible], axis=1), 1.0, rtol=1e-5)
+    # The song vectors themselves, scaled to unit length: not centred on the rest of the library.
+    with Library(lib) as library:
+        track = library.track_by_path(str(music_dir / "low_drone.wav"))
+        ids, stored = library.vectors(encoder_key=read_encoder_config(tiny_encoder_path).key,
+                                      analysis_key=AnalysisSettings().key)
+    row = list(data["files"]).index(str(music_dir / "low_drone.wav"))
+    expected = stored[list(ids).index(track.id)]
+    np.testing.assert_allclose(data["vectors"][row], expected / np.linalg.norm(expected), rtol=1e-5)
 
     m3u = tmp_path / "out" / "like.m3u8"
     assert cli.main(base + ["playlist", "mid_chord_2", "-k", "3", "-o", str(m3u)]) == 0

@@ -99,6 +99,7 @@ class VectorIndex:
         analysis_key: str,
         tracks: Sequence[Track] | None = None,
         dimension: int | None = None,
+        centre: bool = True,
     ) -> "VectorIndex":
         """Index every vector of one encoder + analysis.
 
@@ -111,6 +112,8 @@ class VectorIndex:
             The library's tracks, if already read (saves re-reading the list).
         dimension : int, optional
             The encoder's ``embedding_size``: stored vectors of another length are refused.
+        centre : bool
+            As for the constructor.
 
         Raises
         ------
@@ -128,7 +131,8 @@ class VectorIndex:
                                f"{len(ids)} vectors of {vectors.shape[-1]} numbers each")
         by_id = {t.id: t for t in (library.tracks() if tracks is None else tracks)}
         keep = [i for i, track_id in enumerate(ids) if int(track_id) in by_id]
-        return cls([by_id[int(ids[i])] for i in keep], vectors[keep] if len(keep) else np.zeros((0, 1)))
+        return cls([by_id[int(ids[i])] for i in keep], vectors[keep] if len(keep) else np.zeros((0, 1)),
+                   centre=centre)
 
     def __len__(self) -> int:
         return len(self.tracks)
