@@ -195,22 +195,22 @@ def _prefix(path: str | os.PathLike) -> str:
     return os.path.join(path, "") if os.path.isdir(path) else path
 
 
-def original_graph_outputs(checkpoint_dir: str | os.PathLike, batch: np.ndarray) -> dict[str, np.ndarray]:
-    """Run the original TF1 graph (for tests only).
+def original_graph_session(checkpoint_dir: str | os.PathLike):
+    """The original TF1 graph with its checkpoint's weights, in a TF1-compat session.
+
+    The training nodes (gradients, Adam, saver, init) are dropped and ``_output_shapes`` attrs
+    deleted: ``import_meta_graph`` fails on them under TF2. Used by the numeric test of the port
+    and by ``training/teacher.py``.
 
     Parameters
     ----------
     checkpoint_dir : path
         The ``MSD_musicnn`` folder (holding ``.meta``, ``.index``, ``.data-00000-of-00001``).
-    batch : np.ndarray [shape=(n, 187, 96)]
-        musicnn's own layout: (patch, time, mel).
 
     Returns
     -------
-    dict
-        ``tags`` (n, 50) from ``model/Sigmoid:0``, ``dense_relu`` (n, 200) from
-        ``model/dense/Relu:0``, ``penultimate`` (n, 200), the batch-normalised one musicnn's
-        extractor returns.
+    (tf.Graph, tf.compat.v1.Session)
+        Feed ``model/Placeholder:0`` [shape=(n, 187, 96)] and ``model/Placeholder_2:0`` (False).
     """
     import tensorflow as tf
 
@@ -240,16 +240,36 @@ def original_graph_outputs(checkpoint_dir: str | os.PathLike, batch: np.ndarray)
     with graph.as_default():
         tf.compat.v1.import_graph_def(graph_def, name="")
         reader = tf.compat.v1.train.NewCheckpointReader(prefix)
-        assigns = []
-        for op in graph.get_operations():
-            if op.type in ("VariableV2", "Variable") and reader.has_tensor(op.name):
-                value = reader.get_tensor(op.name)
-                assigns.append(tf.compat.v1.assign(op.outputs[0], value))
-        with tf.compat.v1.Session(graph=graph) as session:
-            session.run(assigns)
-            feed = {"model/Placeholder:0": np.asarray(batch, np.float32), "model/Placeholder_2:0": False}
-            tags, relu, bn = session.run(
-                ["model/Sigmoid:0", "model/dense/Relu:0", "model/batch_normalization_10/batchnorm/add_1:0"], feed)
+        assigns = [tf.compat.v1.assign(op.outputs[0], reader.get_tensor(op.name))
+                   for op in graph.get_operations()
+                   if op.type in ("VariableV2", "Variable") and reader.has_tensor(op.name)]
+        session = tf.compat.v1.Session(graph=graph)
+        session.run(assigns)
+    return graph, session
+
+
+def original_graph_outputs(checkpoint_dir: str | os.PathLike, batch: np.ndarray) -> dict[str, np.ndarray]:
+    """Run the original TF1 graph (for tests only).
+
+    Parameters
+    ----------
+    checkpoint_dir : path
+        The ``MSD_musicnn`` folder.
+    batch : np.ndarray [shape=(n, 187, 96)]
+        musicnn's own layout: (patch, time, mel).
+
+    Returns
+    -------
+    dict
+        ``tags`` (n, 50) from ``model/Sigmoid:0``, ``dense_relu`` (n, 200) from
+        ``model/dense/Relu:0``, ``penultimate`` (n, 200), the batch-normalised one musicnn's
+        extractor returns.
+    """
+    _, session = original_graph_session(checkpoint_dir)
+    with session:
+        feed = {"model/Placeholder:0": np.asarray(batch, np.float32), "model/Placeholder_2:0": False}
+        tags, relu, bn = session.run(
+            ["model/Sigmoid:0", "model/dense/Relu:0", "model/batch_normalization_10/batchnorm/add_1:0"], feed)
     return {"tags": tags, "dense_relu": relu, "penultimate": bn}
 
 

@@ -67,42 +67,12 @@ class Musicnn:
     """The MSD_musicnn graph in a TF1-compat session: ``run(patches) -> (tags (n,50), features (n,200))``."""
 
     def __init__(self, root: str | os.PathLike = TEACHER_DIR):
-        import tensorflow as tf
+        from training.musicnn_port import original_graph_session
 
-        prefix = str(Path(root) / "musicnn" / "MSD_musicnn") + "/"
-        if not Path(prefix + ".meta").is_file():
-            raise FileNotFoundError(f"musicnn checkpoint not found at {prefix}.meta; see training/teacher.py for how to get it")
-        meta = tf.compat.v1.MetaGraphDef()
-        meta.ParseFromString(Path(prefix + ".meta").read_bytes())
-        gd = meta.graph_def
-
-        def dropped(name: str) -> bool:
-            return (name.startswith("gradients") or "Adam" in name or name.startswith("save") or "beta1_power" in name
-                    or "beta2_power" in name or name == "init")
-
-        keep = tf.compat.v1.GraphDef()
-        kept = set()
-        for node in gd.node:
-            if dropped(node.name):
-                continue
-            if any(dropped(i.lstrip("^").split(":")[0]) for i in node.input):
-                continue
-            n = keep.node.add()
-            n.CopyFrom(node)
-            if "_output_shapes" in n.attr:
-                del n.attr["_output_shapes"]
-            kept.add(n.name)
-        self.graph = tf.Graph()
-        with self.graph.as_default():
-            tf.compat.v1.import_graph_def(keep, name="")
-            reader = tf.compat.v1.train.NewCheckpointReader(prefix)
-            assigns = []
-            for op in self.graph.get_operations():
-                if op.type in ("VariableV2", "Variable") and reader.has_tensor(op.name):
-                    value = reader.get_tensor(op.name)
-                    assigns.append(tf.compat.v1.assign(op.outputs[0], value))
-            self.session = tf.compat.v1.Session(graph=self.graph)
-            self.session.run(assigns)
+        folder = Path(root) / "musicnn" / "MSD_musicnn"
+        if not (folder / ".meta").is_file():
+            raise FileNotFoundError(f"musicnn checkpoint not found at {folder}/.meta; see training/teacher.py for how to get it")
+        self.graph, self.session = original_graph_session(folder)
         self.x = self.graph.get_tensor_by_name("model/Placeholder:0")
         self.flag = self.graph.get_tensor_by_name("model/Placeholder_2:0")
         self.tags = self.graph.get_tensor_by_name("model/Sigmoid:0")
