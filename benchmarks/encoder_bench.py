@@ -35,7 +35,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-DEFAULT_CORPUS = Path.home() / ".cache" / "musicrec-corpus"
+from training.config import corpus_dir  # noqa: E402 - the one corpus setting
+
+DEFAULT_CORPUS = corpus_dir()
 BATCHES = (8, 16, 32)
 
 

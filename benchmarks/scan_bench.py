@@ -21,8 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-DEFAULT_CORPUS = Path.home() / ".cache" / "musicrec-corpus"
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))  # for training.config (last: a checkout under test still comes first)
+from training.config import corpus_dir  # noqa: E402 - the one corpus setting
+
+DEFAULT_CORPUS = corpus_dir()
 
 
 def parse_args(argv=None):

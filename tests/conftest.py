@@ -9,8 +9,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest
 
 from audio_factory import make_bad_files, make_good_library
+from training.config import corpus_dir
 
-CORPUS = Path(os.environ.get("MUSICREC_CORPUS", Path.home() / ".cache" / "musicrec-corpus"))
+CORPUS = corpus_dir()  # the one corpus setting (training/config.py)
 
 
 def build_tiny_encoder(path: Path, *, seed: int = 7):

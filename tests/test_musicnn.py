@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from audio_factory import tone
+from conftest import CORPUS
 from musicrec_gui.core import features
 from musicrec_gui.core.config import FeatureConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = Path(os.environ.get("MUSICREC_CORPUS", Path.home() / ".cache" / "musicrec-corpus"))
 SHIPPED = ROOT / "resources" / "encoder" / "musicnn.keras"
 
 

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from training import data
+from training.config import corpus_dir
 
 SR = 22050
-CORPUS = Path.home() / ".cache" / "musicrec-corpus"
+CORPUS = corpus_dir()
 
 
 def _tone(seconds: float, freq: float) -> np.ndarray:
@@ -100,7 +101,7 @@ def test_split_is_deterministic_stratified_and_keeps_near_duplicates_together():
         for i in range(12):
             for variant in ("", "_loop", "_fast"):
                 path = f"/x/{label}/piece{i:02d}{variant}.ogg"
-                tracks.append(data.Track(path=path, label=label, group=f"{label}/{data.near_duplicate_key(path)}"))
+                tracks.append(data.LabelledTrack(path=path, label=label, group=f"{label}/{data.near_duplicate_key(path)}"))
     s1, s2 = data.split_tracks(tracks, seed=7), data.split_tracks(tracks, seed=7)
     assert {k: [t.path for t in v] for k, v in s1.items()} == {k: [t.path for t in v] for k, v in s2.items()}
     data.assert_disjoint(s1)
@@ -202,7 +203,7 @@ def test_export_round_trip_and_tamper_refused(tmp_path):
         Encoder(out)
 
 
-@pytest.mark.skipif(not (CORPUS / "manifest.tsv").is_file(), reason="corpus not fetched (~/.cache/musicrec-corpus)")
+@pytest.mark.skipif(not (CORPUS / "manifest.tsv").is_file(), reason=f"corpus not fetched ({CORPUS})")
 def test_corpus_split_is_disjoint_and_covers_every_package():
     tracks = data.corpus_tracks(CORPUS)
     splits = data.split_tracks(tracks)

@@ -20,12 +20,14 @@ import argparse
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
+from musicrec_gui.core.encoder import Encoder, LazyEncoder, song_vector
 from training.retrieval import retrieval_scores
 
 
@@ -36,25 +38,49 @@ def random_scores(labels, repeats: int = 200, seed: int = 0) -> dict:
     return {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}
 
 
-def embed_tracks(embedding_model, cache, track_idx, *, label_model=None, batch_size: int = 64):
-    """Song vectors (mean of slice embeddings of the centred excerpt) and track-level label probabilities."""
+@dataclass
+class TrackEmbeddings:
+    """What :func:`embed_tracks` computes for a list of tracks."""
+
+    vectors: np.ndarray  # (n_tracks, embedding_size) song vectors, as the app computes them
+    label_probs: np.ndarray | None = None  # (n_tracks, n_labels): mean of the album head's slice softmax
+    slice_preds: list[np.ndarray] | None = None  # per track, the album head's argmax for each slice
+
+
+def slice_embedder(model, batch_size: int = 64):
+    """``slices -> embeddings`` for ``model``: an exported encoder's own ``Encoder.embed_slices`` (the app's
+    path, fixed batches), or a bare Keras embedding model called ``batch_size`` slices at a time."""
+    if isinstance(model, (Encoder, LazyEncoder)):
+        return model.embed_slices
+
+    def embed(slices: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.asarray(model(slices[i : i + batch_size], training=False))
+                               for i in range(0, len(slices), batch_size)])
+
+    return embed
+
+
+def embed_tracks(model, cache, track_idx, *, label_model=None, batch_size: int = 64) -> TrackEmbeddings:
+    """Song vectors of the tracks ``track_idx`` of ``cache`` and, with ``label_model``, the album head's outputs.
+
+    A song vector is the app's: ``musicrec_gui.core.encoder.song_vector`` of the embeddings of the
+    app's slices of the centred excerpt (window 0 of the cache, cut by ``core.features.slice_spectrogram``).
+    """
+    embed = slice_embedder(model, batch_size)
     vectors, probs, slice_preds = [], [], []
     for t in track_idx:
         slices = cache.app_slices(int(t))
-        emb = np.concatenate([np.asarray(embedding_model(slices[i : i + batch_size], training=False))
-                              for i in range(0, len(slices), batch_size)])
-        vectors.append(emb.mean(0))
+        vectors.append(song_vector(embed(slices)))
         if label_model is not None:
             out = label_model(slices, training=False)
             if isinstance(out, dict) and "label" in out:
                 p = np.asarray(out["label"])
                 probs.append(p.mean(0))
                 slice_preds.append(p.argmax(1))
-    vectors = np.stack(vectors).astype(np.float32)
+    vectors = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 0), dtype=np.float32)
     if probs:
-        embed_tracks.last_slice_preds = slice_preds
-        return vectors, np.stack(probs)
-    return vectors, None
+        return TrackEmbeddings(vectors, np.stack(probs), slice_preds)
+    return TrackEmbeddings(vectors)
 
 
 def mfcc_vectors(cache, track_idx, train_idx) -> np.ndarray:
@@ -76,7 +102,8 @@ def evaluate_run(embedding_model, cache, splits, labels, *, label_model=None, ou
     composer = np.array([t.composer for t in test])
 
     t0 = time.perf_counter()
-    vectors, probs = embed_tracks(embedding_model, cache, test_idx, label_model=label_model)
+    embedded = embed_tracks(embedding_model, cache, test_idx, label_model=label_model)
+    vectors, probs = embedded.vectors, embedded.label_probs
     ms_per_track = 1000 * (time.perf_counter() - t0) / max(1, len(test_idx))
     mfcc = mfcc_vectors(cache, test_idx, train_idx)
     scores = {
@@ -104,43 +131,20 @@ def evaluate_run(embedding_model, cache, splits, labels, *, label_model=None, ou
     if probs is not None and labels:
         lid = {l: i for i, l in enumerate(labels)}
         y = np.array([lid.get(l, -1) for l in album])
-        slice_preds = embed_tracks.last_slice_preds
+        slice_preds = embedded.slice_preds
         scores["classification"] = {
             "track_accuracy": float(np.mean(probs.argmax(1) == y)),
             "slice_accuracy": float(np.mean(np.concatenate([p == yy for p, yy in zip(slice_preds, y)]))),
             "majority_class_accuracy": float(np.max(np.bincount(y[y >= 0])) / len(y)) if (y >= 0).any() else 0.0,
         }
         if out_dir is not None:
-            from training.train import plot_confusion
+            from training.plots import plot_confusion
 
             plot_confusion(y, probs.argmax(1), labels, Path(out_dir) / "confusion_test.png",
                            "album head, test tracks (track-level)")
     if out_dir is not None:
         (Path(out_dir) / "scores.json").write_text(json.dumps(scores, indent=1))
     return scores
-
-
-def plot_scores(scores: dict, path, title: str = "retrieval by album on held-out test tracks") -> None:
-    """Bar chart of P@1 / P@5 / mAP (album) for the encoder and the baselines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    systems = [k for k in ("random", "mfcc_stats", "musicnn_200d", "encoder", "encoder_v0") if "album" in scores.get(k, {})]
-    metrics = ("p@1", "p@5", "map")
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    width = 0.8 / len(systems)
-    for i, sys_name in enumerate(systems):
-        vals = [scores[sys_name]["album"][m] for m in metrics]
-        ax.bar(np.arange(3) + i * width, vals, width, label=sys_name)
-    ax.set_xticks(np.arange(3) + width * (len(systems) - 1) / 2, metrics)
-    ax.set_ylim(0, 1)
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def main(argv=None) -> dict:
@@ -151,24 +155,32 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
 
-    from musicrec_gui.core.encoder import Encoder
+    from musicrec_gui.core.config import FeatureConfig
     from training import data
+    from training.config import load_run_config
+    from training.plots import plot_scores
 
-    run = json.loads((Path(args.run) / "run.json").read_text())
+    run = load_run_config(args.run)
     paths = json.loads((Path(args.run) / "splits.json").read_text())
     if run["dataset"] != "corpus":
         raise SystemExit("evaluate.py CLI re-creates corpus runs; for other datasets use train.py's final evaluation")
-    tracks = data.corpus_tracks()
-    by_path = {t.path: t for t in tracks}
-    splits = {s: [by_path[p] for p in ps] for s, ps in paths.items()}
-    cache = data.build_cache(tracks, name=f"corpus-w{run['windows_per_track']}", n_windows=run["windows_per_track"])
     if Path(args.encoder).with_suffix(".json").is_file():
-        encoder = Encoder(args.encoder)  # the app's loader: sha256, safe mode, shapes
-        model, key = encoder.model, encoder.key
+        model = Encoder(args.encoder)  # the app's loader and embedding path: sha256, safe mode, shapes
+        key, encoder_features = model.key, model.features
     else:  # a run's bare embedding.keras
         import keras
 
         model, key = keras.saving.load_model(args.encoder, safe_mode=True, compile=False), "unexported"
+        encoder_features = None
+    # The run's own front end; runs saved before it was recorded: the encoder's, else today's default.
+    features = FeatureConfig.from_dict(run["features"]) if "features" in run else encoder_features or FeatureConfig()
+    if encoder_features is not None and encoder_features.fingerprint != features.fingerprint:
+        raise SystemExit(f"{args.encoder} expects other features than the run {args.run} was cached with")
+    tracks = data.corpus_tracks()
+    by_path = {t.path: t for t in tracks}
+    splits = {s: [by_path[p] for p in ps] for s, ps in paths.items()}
+    cache = data.build_cache(tracks, name=f"corpus-w{run['windows_per_track']}", n_windows=run["windows_per_track"],
+                             config=features)
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
     scores = evaluate_run(model, cache, splits, [], teacher=args.teacher, out_dir=args.out)

@@ -38,12 +38,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
+from training.config import OUTSIDE_DIR
 from training.retrieval import per_query
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKBONE = ROOT / "resources" / "encoder" / "musicnn.keras"
 CACHE = Path(os.environ.get("MUSICREC_HEAD_CACHE", "/tmp/head-cache"))
-OUTSIDE_DIR = Path(os.environ.get("MUSICREC_OUTSIDE", Path.home() / ".cache" / "musicrec-outside"))
 SETS = ("train", "validation", "test", "outside")
 PATCHES = {"train": 16, "validation": 8, "test": 8, "outside": 8}
 

@@ -11,7 +11,7 @@ per file, the source package, original path, author and licence from that packag
 Debian ``copyright`` file, and each used ``copyright`` file is copied under
 ``resources/demo/licenses/``.
 
-    python -m training.make_demo            # needs ~/.cache/musicrec-corpus
+    python -m training.make_demo            # needs the corpus (training/config.py: corpus_dir())
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from musicrec_gui.core.audio import load_audio
+from training.config import corpus_dir
 from training.data import near_duplicate_key
 
-CORPUS = Path.home() / ".cache" / "musicrec-corpus"
 TRACKS_TSV = Path("/work/shared/corpus/tracks.tsv")
 OUT = Path(__file__).resolve().parent.parent / "resources" / "demo"
 SR = 22050
@@ -148,7 +148,7 @@ def clean_artist(author: str, team: str, composer: str = "", max_names: int = 2)
 
 
 def pick_tracks() -> list[dict[str, str]]:
-    with open(CORPUS / "manifest.tsv", newline="", encoding="utf-8") as handle:
+    with open(corpus_dir() / "manifest.tsv", newline="", encoding="utf-8") as handle:
         manifest = list(csv.DictReader(handle, delimiter="\t"))
     originals, composers = {}, {}
     if TRACKS_TSV.is_file():
@@ -197,15 +197,16 @@ def build(out: Path = OUT) -> list[Path]:
         "",
     ]
     written = []
+    corpus = corpus_dir()
     for i, row in enumerate(pick_tracks(), start=1):
         package = row["package"]
-        copyright_file = CORPUS / package / "copyright"
+        copyright_file = corpus / package / "copyright"
         author, licence = attribution_for(package, row["original"], copyright_file)
         artist = clean_artist(author, upstream_team(copyright_file, package), row.get("composer", ""))
         shutil.copyfile(copyright_file, out / "licenses" / f"{package}.copyright")
         seconds = float(row["seconds"])
         offset = max(0.0, (seconds - SECONDS) / 2)
-        audio = load_audio(CORPUS / row["path"], sample_rate=SR, offset=offset, duration=SECONDS)
+        audio = load_audio(corpus / row["path"], sample_rate=SR, offset=offset, duration=SECONDS)
         fade = int(0.5 * SR)
         ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
         audio[:fade] *= ramp

@@ -37,8 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 from musicrec_gui.core.config import AnalysisSettings
-
-OUTSIDE_DIR = Path(os.environ.get("MUSICREC_OUTSIDE", Path.home() / ".cache" / "musicrec-outside"))
+from training.config import OUTSIDE_DIR
 
 
 def per_query(vectors: np.ndarray, labels, *, k: int = 5, centre: bool = False) -> dict[str, np.ndarray]:

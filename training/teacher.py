@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from musicrec_gui.core.config import FeatureConfig
+from training.config import TEACHER_DIR
 
-TEACHER_DIR = Path(os.environ.get("MUSICREC_TEACHER", Path.home() / ".cache" / "musicrec-teacher"))
 SR, HOP, N_FFT, N_MELS, PATCH = 16000, 256, 512, 96, 187
 GRID = 64  # our frames between teacher targets (≈ 1.49 s)
 
@@ -98,16 +98,8 @@ def model() -> Musicnn:
 
 
 def window_audio16k(cache, w: int) -> np.ndarray:
-    """Decode the same 30-s window the cache holds, at 16 kHz."""
-    from musicrec_gui.core.audio import load_audio
-    from training.data import EXCERPT_SECONDS, window_offsets
-
-    t = cache.tracks[int(cache.track_of[w])]
-    from musicrec_gui.core.audio import probe_duration
-
-    offsets = window_offsets(t.seconds or probe_duration(t.path), int(cache.window_index.max()) + 1)
-    offset = offsets[int(cache.window_index[w])] if int(cache.window_index[w]) < len(offsets) else 0.0
-    return load_audio(t.path, sample_rate=SR, offset=offset, duration=EXCERPT_SECONDS)
+    """Decode the same 30-s window the cache holds (from its stored offset), at 16 kHz."""
+    return cache.window_audio(w, SR)
 
 
 @dataclass

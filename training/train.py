@@ -17,7 +17,6 @@ song vectors); the test split is touched once, at the end, by ``training/evaluat
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import random
@@ -27,6 +26,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
+
+from training.config import RUNS_DIR, save_run_config
 
 # ----------------------------------------------------------------------------- constants
 SEED = 1234
@@ -41,11 +42,10 @@ SLICES_PER_TRACK = 10  # samples per track per epoch
 MAX_EPOCHS = 200
 PATIENCE = 8
 N_WINDOWS = 1
-RUNS_DIR = Path(__file__).resolve().parent / "runs"
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--dataset", default="corpus", choices=["corpus", "fma", "folder"])
-parser.add_argument("--data-root", default=None, help="corpus dir / FMA root (with fma_metadata, fma_small) / label folders")
+parser.add_argument("--data-root", default=None, help="corpus dir (default: $MUSICREC_CORPUS or ~/.cache/musicrec-corpus) / FMA root (with fma_metadata, fma_small) / label folders")
 parser.add_argument("--fma-subset", default="small")
 parser.add_argument("--objective", default="contrastive", choices=["contrastive", "classifier"])
 parser.add_argument("--architecture", default=ARCHITECTURE, choices=["seed", "compact"])
@@ -81,7 +81,7 @@ def load_dataset(args):
     from training import data
 
     if args.dataset == "corpus":
-        tracks = data.corpus_tracks(args.data_root or data.CORPUS_DIR)
+        tracks = data.corpus_tracks(args.data_root)
     elif args.dataset == "fma":
         root = Path(args.data_root)
         tracks = data.fma_tracks(root / "fma_metadata" / "tracks.csv", root / f"fma_{args.fma_subset}", subset=args.fma_subset)
@@ -206,84 +206,23 @@ def make_trainer(net, *, temperature, contrastive_weight, label_weight, teacher_
 def make_validation_callback(embedding_model, net, cache, val_idx, val_labels, deadline):
     import keras
 
-    from training.evaluate import retrieval_scores, embed_tracks
+    from training.evaluate import embed_tracks
+    from training.retrieval import retrieval_scores
 
     class Validation(keras.callbacks.Callback):
         """Adds val_p1 / val_p5 / val_map (retrieval by label) and val_track_acc to the epoch logs; stops at the deadline."""
 
         def on_epoch_end(self, epoch, logs=None):
-            vectors, label_probs = embed_tracks(embedding_model, cache, val_idx, label_model=net)
-            scores = retrieval_scores(vectors, val_labels)
+            embedded = embed_tracks(embedding_model, cache, val_idx, label_model=net)
+            scores = retrieval_scores(embedded.vectors, val_labels)
             logs["val_p1"], logs["val_p5"], logs["val_map"] = scores["p@1"], scores["p@5"], scores["map"]
-            if label_probs is not None:
-                logs["val_track_acc"] = float(np.mean(label_probs.argmax(1) == val_labels))
+            if embedded.label_probs is not None:
+                logs["val_track_acc"] = float(np.mean(embedded.label_probs.argmax(1) == val_labels))
             if time.time() > deadline:
                 print(f"\nTime budget reached after epoch {epoch + 1}.")
                 self.model.stop_training = True
 
     return Validation()
-
-
-# ----------------------------------------------------------------------------- plots
-
-
-def plot_history(history_csv: Path, out_dir: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with open(history_csv) as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows:
-        return []
-    cols = {k: [float(r[k]) if r[k] not in ("", "nan") else np.nan for r in rows] for k in rows[0]}
-    epochs = np.arange(1, len(rows) + 1)
-    paths = []
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
-    for key in ("label_acc", "val_track_acc", "val_p1", "val_map"):
-        if key in cols and not np.all(np.isnan(cols[key])):
-            ax[0].plot(epochs, cols[key], label=key if key.startswith("val_") else f"train {key}")
-    ax[0].set_title("accuracy (train, validation) / retrieval (validation)")
-    ax[0].set_xlabel("epoch")
-    ax[0].legend()
-    for key in ("loss", "ntxent", "label_loss", "tag_loss"):
-        if key in cols and not np.all(np.isnan(cols[key])) and np.nanmax(cols[key]) > 0:
-            ax[1].plot(epochs, cols[key], label=key)
-    ax[1].set_title("training losses")
-    ax[1].set_xlabel("epoch")
-    ax[1].legend()
-    fig.tight_layout()
-    paths.append(out_dir / "history.png")
-    fig.savefig(paths[-1], dpi=90)
-    plt.close(fig)
-    return paths
-
-
-def plot_confusion(true, pred, names, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(names)
-    cm = np.zeros((n, n), dtype=int)
-    for t, p in zip(true, pred):
-        cm[t, p] += 1
-    fig, ax = plt.subplots(figsize=(8, 7))
-    ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(n), names, rotation=90, fontsize=7)
-    ax.set_yticks(range(n), names, fontsize=7)
-    for i in range(n):
-        for j in range(n):
-            if cm[i, j]:
-                ax.text(j, i, cm[i, j], ha="center", va="center", fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 # ----------------------------------------------------------------------------- main
@@ -316,6 +255,8 @@ def main(argv=None) -> Path:
     run_dir = RUNS_DIR / run_name
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "splits.json").write_text(json.dumps({s: [t.path for t in ts] for s, ts in splits.items()}, indent=1))
+    save_run_config(run_dir, args=vars(args), features=cache.config, labels=labels, dataset=args.dataset,
+                    windows_per_track=args.windows)
 
     net, embedding_model = build_model(
         args.architecture,
@@ -352,6 +293,8 @@ def main(argv=None) -> Path:
     trainer.load_weights(best_weights)
     minutes = (time.time() - started) / 60
     embedding_model.save(run_dir / "embedding.keras")
+    from training.plots import plot_history
+
     plot_history(run_dir / "history.csv", run_dir)
 
     # Test split: touched once, after model selection.
@@ -368,6 +311,7 @@ def main(argv=None) -> Path:
         "scores": scores,
         "dataset": args.dataset,
         "windows_per_track": args.windows,
+        "features": cache.config.to_dict(),
     }
     (run_dir / "run.json").write_text(json.dumps(info, indent=1))
     print(json.dumps(scores, indent=1))
