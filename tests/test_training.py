@@ -95,6 +95,32 @@ def test_fma_cache_uses_app_front_end(fma_root, tmp_path):
     assert again.directory == cache.directory
 
 
+def test_cache_stores_window_offsets_and_old_caches_still_load(tmp_path):
+    import soundfile
+
+    from musicrec_gui.core.audio import load_audio
+
+    (tmp_path / "music" / "x").mkdir(parents=True)
+    for i, seconds in enumerate((40, 20)):  # one track long enough for three windows, one shorter than a window
+        soundfile.write(tmp_path / "music" / "x" / f"t{i}.wav", _tone(seconds, 300 + 100 * i), SR)
+    tracks = data.folder_tracks(tmp_path / "music")
+    cache = data.build_cache(tracks, name="w3", n_windows=3, cache_dir=tmp_path / "cache", workers=1, verbose=False)
+    expected = data.window_offsets(40.0, 3) + data.window_offsets(20.0, 3)
+    assert len(expected) == 4 and expected[0] == 5.0  # window 0: the centred excerpt
+    np.testing.assert_allclose(cache.offsets, expected, atol=1e-3)
+    assert (cache.directory / "offsets.npy").is_file()
+    w = int(cache.windows_of(0)[-1])  # the teacher decodes the same excerpt again from the stored offset
+    again = load_audio(tracks[0].path, sample_rate=16000, offset=float(cache.offsets[w]), duration=data.EXCERPT_SECONDS)
+    np.testing.assert_array_equal(cache.window_audio(w, 16000), again)
+    (cache.directory / "offsets.npy").unlink()  # a cache written before the offsets were stored
+    index = json.loads((cache.directory / "index.json").read_text())
+    del index["n_windows"], index["excerpt_seconds"]
+    (cache.directory / "index.json").write_text(json.dumps(index))
+    old = data.load_cache(cache.directory)
+    np.testing.assert_allclose(old.offsets, expected)
+    assert (cache.directory / "offsets.npy").is_file()  # upgraded in place, once
+
+
 def test_split_is_deterministic_stratified_and_keeps_near_duplicates_together():
     tracks = []
     for label in ("a", "b", "c"):
@@ -177,18 +203,28 @@ def test_build_model_shapes_and_safe_reload(tmp_path):
     np.testing.assert_allclose(np.linalg.norm(np.asarray(emb(x)), axis=1), 1.0, atol=1e-4)
 
 
-def test_export_round_trip_and_tamper_refused(tmp_path):
-    from musicrec_gui.core.encoder import Encoder, EncoderError
-    from training.export import export_run
+def _tiny_run(run, *, features=None, args=None):
+    from training.config import save_run_config
 
-    run = tmp_path / "run"
     run.mkdir()
     _tiny_model().save(run / "embedding.keras")
+    args = args or {"architecture": "compact", "objective": "contrastive", "seed": 1}
     (run / "run.json").write_text(json.dumps({
-        "run_name": "tiny", "args": {"architecture": "compact", "objective": "contrastive", "seed": 1},
+        "run_name": "tiny", "args": args,
         "labels": ["a", "b"], "minutes": 0.1, "epochs_run": 1, "dataset": "corpus",
         "n_tracks": {"train": 1, "validation": 1, "test": 1}, "scores": {"encoder": {"album": {"p@1": 0.5}}},
     }))
+    if features is not None:
+        save_run_config(run, args=args, features=features, labels=["a", "b"], dataset="corpus", windows_per_track=1)
+    return run
+
+
+def test_export_round_trip_and_tamper_refused(tmp_path):
+    from musicrec_gui.core.config import FeatureConfig
+    from musicrec_gui.core.encoder import Encoder, EncoderError
+    from training.export import export_run
+
+    run = _tiny_run(tmp_path / "run", features=FeatureConfig())
     out = tmp_path / "enc" / "musicrec.keras"
     config = export_run(run, out, version="0.0.1")
     enc = Encoder(out)
@@ -201,6 +237,33 @@ def test_export_round_trip_and_tamper_refused(tmp_path):
     out.write_bytes(bytes(blob))
     with pytest.raises(EncoderError):
         Encoder(out)
+
+
+def test_export_uses_the_runs_features_and_writes_no_machine_paths(tmp_path):
+    from musicrec_gui.core.config import FeatureConfig
+    from musicrec_gui.core.encoder import Encoder
+    from training.config import REPO_ROOT
+    from training.export import export_run
+
+    trained_on = FeatureConfig(fmax=11025.0, top_db=60.0)  # not the default: export must not write FeatureConfig()
+    args = {"architecture": "compact", "objective": "contrastive", "seed": 1, "label_weight": 0.0, "teacher": True,
+            "data_root": str(tmp_path / "corpus"), "run_name": "tiny"}
+    run = _tiny_run(tmp_path / "run", features=trained_on, args=args)
+    out = tmp_path / "enc" / "musicrec.keras"
+    export_run(run, out, version="0.0.1")
+    enc = Encoder(out)
+    assert enc.config.features == trained_on and enc.features.fingerprint == trained_on.fingerprint
+    text = out.with_suffix(".json").read_text()
+    assert str(tmp_path) not in text and str(REPO_ROOT) not in text and "/work/" not in text
+    command = enc.config.training["command"]
+    assert "--data-root DATA_ROOT" in command and "--label-weight 0.0" in command
+    assert "--teacher" in command and "True" not in command and "--run-name" not in command
+
+    old = _tiny_run(tmp_path / "old")  # a run from before config.json: no features recorded
+    with pytest.raises(KeyError, match="assume-default-features"):
+        export_run(old, tmp_path / "old-enc" / "m.keras", version="0.0.1")
+    config = export_run(old, tmp_path / "old-enc" / "m.keras", version="0.0.1", assume_default_features=True)
+    assert config.features == FeatureConfig()
 
 
 @pytest.mark.skipif(not (CORPUS / "manifest.tsv").is_file(), reason=f"corpus not fetched ({CORPUS})")
