@@ -27,8 +27,13 @@ def test_train_script_runs_end_to_end_on_fma_fixture(tmp_path):
              "--run-name", run_name],
             cwd=ROOT, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-        for name in ("history.csv", "history.png", "confusion_test.png", "embedding.keras", "scores.json", "run.json"):
+        for name in ("history.csv", "history.png", "confusion_test.png", "embedding.keras", "scores.json", "run.json",
+                     "config.json"):
             assert (run_dir / name).stat().st_size > 0, name
+        from musicrec_gui.core.config import FeatureConfig
+        from training.config import run_features
+
+        assert run_features(run_dir) == FeatureConfig()  # the run's front end, saved with it
         rows = list(csv.DictReader(open(run_dir / "history.csv")))
         assert 1 <= len(rows) <= 2 and "loss" in rows[0]
         import keras
