@@ -302,3 +302,29 @@ def test_demo_artist_tag_is_cleaned_from_copyright_lines():
     assert clean_artist(ufo, "The UFO:AI Team", composer="Crystan") == "Crystan"
     assert clean_artist(ufo, "The UFO:AI Team") == "OpenArena, Al Riddoch"
     assert artist_names('"Marine" Baklund\nGren\nGren alchemist_0@sky.com') == ['"Marine" Baklund', "Gren"]
+
+
+def test_evaluation_song_vectors_are_the_apps(fma_root, tmp_path):
+    """evaluate.embed_tracks: a bare run model and the exported encoder (the app's loader) give the app's song vector."""
+    from musicrec_gui.core.audio import load_audio
+    from musicrec_gui.core.config import FeatureConfig
+    from musicrec_gui.core.encoder import Encoder
+    from musicrec_gui.core.features import song_slices
+    from training.evaluate import embed_tracks
+    from training.export import export_run
+
+    tracks = data.fma_tracks(fma_root / "fma_metadata" / "tracks.csv", fma_root / "fma_small")[:2]
+    cache = data.build_cache(tracks, name="fma-eval", cache_dir=tmp_path, workers=1, verbose=False)
+    run = _tiny_run(tmp_path / "run", features=FeatureConfig())
+    out = tmp_path / "enc" / "m.keras"
+    export_run(run, out, version="0.0.1")
+    encoder = Encoder(out)
+    import keras
+
+    bare = keras.saving.load_model(run / "embedding.keras", safe_mode=True, compile=False)
+    got_bare = embed_tracks(bare, cache, [0, 1])
+    got_app = embed_tracks(encoder, cache, [0, 1])
+    assert got_bare.label_probs is None and got_bare.slice_preds is None
+    app = np.stack([encoder.embed_song(song_slices(load_audio(t.path))) for t in tracks])
+    np.testing.assert_allclose(got_app.vectors, app, atol=2e-3)  # float16 cache
+    np.testing.assert_allclose(got_bare.vectors, got_app.vectors, atol=1e-5)
