@@ -114,12 +114,12 @@ def child_window(path: str) -> dict:
         window = MainWindow(Library(path), open_store(str(Path(tmp) / "s.ini")), player=NullPlayer("benchmark"),
                             autostart=False)
         # The synthetic vectors' key: the list shows each song's status under the encoder in use.
-        window.encoder_key = "bench"
-        window.show_folder("/music")
+        window.session.encoder_key = "bench"
+        window.session.show_folder("/music")
         window.show()
         app.processEvents()
         usable = time.perf_counter() - started
-        rows = window.song_model.rowCount()
+        rows = window.songs.model.rowCount()
         # Steady state: the encoder loads in the background (TensorFlow's import holds the GIL
         # for seconds); the list is usable meanwhile, but timings below are taken after it.
         deadline = time.perf_counter() + 120
@@ -128,17 +128,17 @@ def child_window(path: str) -> dict:
             time.sleep(0.01)
         encoder_ready = time.perf_counter() - started
         t = time.perf_counter()
-        window.filter_box.setText("Artist 123")
+        window.songs.filter_box.setText("Artist 123")
         deadline = time.perf_counter() + 10
-        while window.song_proxy.rowCount() == rows and time.perf_counter() < deadline:
+        while window.songs.proxy.rowCount() == rows and time.perf_counter() < deadline:
             app.processEvents()
         filter_ms = 1000 * (time.perf_counter() - t)
-        window.filter_box.setText("")
+        window.songs.filter_box.setText("")
         deadline = time.perf_counter() + 10  # the list waits for a pause in typing before it filters
-        while window.song_proxy.rowCount() != rows and time.perf_counter() < deadline:
+        while window.songs.proxy.rowCount() != rows and time.perf_counter() < deadline:
             app.processEvents()
         shown = []
-        window.recommendationsShown.connect(lambda: shown.append(time.perf_counter()))
+        window.recommendations.shown.connect(lambda: shown.append(time.perf_counter()))
         firsts = []
         for track_id in (10, 20, 30):
             t = time.perf_counter()

@@ -293,3 +293,62 @@ def test_the_index_centres_on_the_library_mean_from_ten_songs_up():
     assert min(r.score for r in plain.similar(0, k=39)) > 0.9  # raw cosines all bunched near 1
     few = VectorIndex(tracks[: CENTRE_MIN_SONGS - 1], (spread + shared)[: CENTRE_MIN_SONGS - 1])
     assert not few.centred
+
+
+def test_an_index_grown_song_by_song_answers_like_one_built_at_once():
+    from musicrec_gui.core.recommend import VectorIndex
+
+    rng = np.random.default_rng(6)
+    vectors = rng.normal(size=(300, 12)) + 4.0  # a shared offset that centring must remove
+    tracks = [Track(i, f"/m/{i}.ogg", 1, 1, f"song {i}", f"artist {i % 7}", "", 1.0, "done", "") for i in range(300)]
+    grown = VectorIndex(tracks[:3], vectors[:3])
+    for track, vector in zip(tracks[3:], vectors[3:]):
+        grown.add(track, vector)
+    built = VectorIndex(tracks, vectors)
+    assert len(grown) == 300 and grown.centred
+    # Re-centred when it doubled (from 10 to 20, ... 160 to 320 songs): the mean of the first 160 songs
+    # is close to the mean of all 300, so the neighbours agree.
+    for anchor in (0, 150, 299):
+        got = [r.track.id for r in grown.similar(anchor, k=10, exclude_same_artist=True)]
+        want = [r.track.id for r in built.similar(anchor, k=10, exclude_same_artist=True)]
+        assert len(set(got) & set(want)) >= 9
+        assert all(tracks[i].artist != tracks[anchor].artist for i in got)
+    np.testing.assert_allclose(np.linalg.norm(grown.unit, axis=1), 1.0, rtol=1e-5)
+    # A song analysed again (a changed file) replaces its vector instead of adding a row.
+    grown.add(tracks[5], vectors[7])
+    assert len(grown) == 300
+    assert grown.similar(5, k=1, drop_duplicates=False)[0].track.id == 7
+    with pytest.raises(ValueError, match="embedding size"):
+        grown.add(Track(999, "/m/x", 1, 1, "x", "", "", 1.0, "done", ""), np.zeros(5))
+    empty = VectorIndex([], np.zeros((0, 12)))
+    empty.add(tracks[0], vectors[0])
+    empty.add(tracks[1], vectors[1])
+    assert [r.track.id for r in empty.similar(0, k=1)] == [1]
+
+
+def test_vectors_and_index_of_one_folder(tmp_path):
+    from musicrec_gui.core.recommend import VectorIndex
+
+    library = Library(tmp_path / "lib.sqlite3")
+    inside, beside = tmp_path / "music", tmp_path / "music-other"
+    for folder in (inside, beside):
+        folder.mkdir()
+        for i in range(3):
+            write(folder / f"{i}.flac", tone(1.0, freqs=(220.0 * (i + 1),)), 22050)
+    from musicrec_gui.core.library import iter_identities
+
+    for folder in (inside, beside):
+        library.plan_scan(list(iter_identities(str(p) for p in sorted(folder.iterdir()))), encoder_key="e",
+                          analysis_key="a", root=str(folder))
+    rng = np.random.default_rng(0)
+    for track in library.tracks():
+        library.record_result(track.id, encoder_key="e", analysis_key="a", vector=rng.normal(size=4).astype(np.float32),
+                              slice_vectors=np.zeros((1, 4), np.float32), offset_seconds=0.0,
+                              title="t", artist="", album="", duration=1.0)
+    ids, vectors = library.vectors(encoder_key="e", analysis_key="a", under=inside)
+    paths = {t.id: t.path for t in library.tracks()}
+    assert len(ids) == 3 and all(paths[int(i)].startswith(str(inside.resolve()) + "/") for i in ids)
+    index = VectorIndex.from_library(library, encoder_key="e", analysis_key="a", under=str(inside))
+    assert sorted(t.id for t in index.tracks) == sorted(int(i) for i in ids)
+    assert len(VectorIndex.from_library(library, encoder_key="e", analysis_key="a")) == 6
+    library.close()

@@ -45,7 +45,9 @@ from musicrec_gui.gui import player as player_mod  # noqa: E402
 from musicrec_gui.gui.models import SongFilterProxy, SongTableModel  # noqa: E402
 from musicrec_gui.gui.player import NullPlayer, Player, make_player  # noqa: E402
 from musicrec_gui.gui.settings import load_settings, open_store  # noqa: E402
-from musicrec_gui.gui.window import MainWindow, demo_folder  # noqa: E402
+from musicrec_gui.core.scan import ScanFinished  # noqa: E402
+from musicrec_gui.gui.session import demo_folder  # noqa: E402
+from musicrec_gui.gui.window import MainWindow  # noqa: E402
 
 SCAN_TIMEOUT_MS = 60_000
 
@@ -62,6 +64,10 @@ def env(tmp_path):
     library.close()
 
 
+def _is_finished(event) -> bool:
+    return isinstance(event, ScanFinished)
+
+
 def make_window(qtbot, env, encoder, folder=None, **kwargs) -> MainWindow:
     window = MainWindow(env["library"], env["store"], encoder_path=encoder, folder=folder, **kwargs)
     qtbot.addWidget(window)
@@ -75,7 +81,7 @@ def wait_scan(qtbot, window):
 
 
 def statuses(window) -> dict[str, str]:
-    return {os.path.basename(t.path): t.status for t in window.song_model.tracks()}
+    return {os.path.basename(t.path): t.status for t in window.songs.model.tracks()}
 
 
 def test_open_folder_scan_select_recommend_and_playlist(qtbot, env, tiny_encoder_path, music_dir, monkeypatch):
@@ -95,16 +101,16 @@ def test_open_folder_scan_select_recommend_and_playlist(qtbot, env, tiny_encoder
 
     # a song was selected automatically; select another by clicking its row
     qtbot.waitUntil(lambda: window.anchor is not None, timeout=10_000)
-    drone = next(t for t in window.song_model.tracks() if t.path.endswith("low_drone.wav"))
-    row = window.song_proxy.mapFromSource(window.song_model.index(window.song_model.row_of(drone.id), 0))
-    rect = window.song_view.visualRect(row)
-    qtbot.mouseClick(window.song_view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    drone = next(t for t in window.songs.model.tracks() if t.path.endswith("low_drone.wav"))
+    row = window.songs.proxy.mapFromSource(window.songs.model.index(window.songs.model.row_of(drone.id), 0))
+    rect = window.songs.view.visualRect(row)
+    qtbot.mouseClick(window.songs.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert window.anchor.id == drone.id
     qtbot.waitUntil(lambda: len(window.recommendations.rows) == 2, timeout=10_000)
     names = [os.path.basename(r.track.path) for r in window.recommendations.rows]
     assert drone.id not in [r.track.id for r in window.recommendations.rows]
     assert all(-1.0 <= r.score <= 1.0 for r in window.recommendations.rows)
-    qtbot.waitUntil(window.thumbnails_ready, timeout=20_000)
+    qtbot.waitUntil(window.recommendations.thumbnails_ready, timeout=20_000)
     qtbot.waitUntil(lambda: window.spectrogram.data is not None, timeout=20_000)
     data = window.spectrogram.data
     assert data.mel.shape[0] == 128 and len(data.boundaries) >= 2
@@ -114,13 +120,13 @@ def test_open_folder_scan_select_recommend_and_playlist(qtbot, env, tiny_encoder
     qtbot.waitUntil(lambda: len(window.recommendations.rows) == 4, timeout=10_000)
     assert window.settings.n_recommendations == 4
 
-    playlist = window.save_playlist(str(env["tmp"] / "like drone.m3u8"))
+    playlist = window.recommendations.save_playlist(str(env["tmp"] / "like drone.m3u8"))
     lines = playlist.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "#EXTM3U" and lines[4].startswith("#EXTINF:") and lines[5] == drone.path
-    skipped = len(window.last_playlist_warnings)  # the Latin-1 file name cannot be named in UTF-8
+    skipped = len(window.recommendations.last_playlist_warnings)  # the Latin-1 file name cannot be named in UTF-8
     assert len([line for line in lines if line.startswith("#EXTINF")]) == 5 - skipped
     with pytest.raises(ValueError):
-        window.save_playlist(str(env["tmp"] / "oops.mp3"))
+        window.recommendations.save_playlist(str(env["tmp"] / "oops.mp3"))
 
     # A file musicrec did not write is refused; force (the dialog's "replace?") only for a playlist name.
     foreign = env["tmp"] / "mine.m3u8"
@@ -129,16 +135,16 @@ def test_open_folder_scan_select_recommend_and_playlist(qtbot, env, tiny_encoder
     docx.write_bytes(b"precious")
     (env["tmp"] / "notes.m3u8").write_text("my notes", encoding="utf-8")
     with pytest.raises(ValueError, match="not written by musicrec"):
-        window.save_playlist(str(foreign))
+        window.recommendations.save_playlist(str(foreign))
     with pytest.raises(ValueError, match="must end in .m3u8 or .m3u"):
-        window.save_playlist(str(docx), force=True)
+        window.recommendations.save_playlist(str(docx), force=True)
     assert foreign.read_text(encoding="utf-8") == "#EXTM3U\n/home/me/handmade.flac\n"
     shown = []
     monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append(text))
     monkeypatch.setattr(QMessageBox, "information", lambda parent, title, text: shown.append(text))
     for chosen in [docx, env["tmp"] / "notes", foreign]:  # "notes" becomes notes.m3u8: not what was confirmed
         monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, c=chosen: (str(c), ""))
-        window._on_save_playlist_requested()
+        window.recommendations._on_save_clicked()
     assert "must end in" in shown[0] and "not written by musicrec" in shown[1]
     assert docx.read_bytes() == b"precious" and (env["tmp"] / "notes.m3u8").read_text(encoding="utf-8") == "my notes"
     assert is_musicrec_playlist(foreign)
@@ -155,7 +161,7 @@ def test_playback_on_a_real_stream_moves_the_playhead(qtbot, env, tiny_encoder_p
     assert isinstance(window.player, Player), window.player.unavailable_reason
     wait_scan(qtbot, window)
     qtbot.waitUntil(lambda: window.anchor is not None and window.spectrogram.data is not None, timeout=20_000)
-    start = window.start_point(window.anchor)
+    start = window.session.start_point(window.anchor)
     # The default (spread) analysis covers the whole song: the view and the preview show its centred
     # 60 s, so a 40-s song from its start.
     assert start == pytest.approx(0.0, abs=0.1)
@@ -194,18 +200,18 @@ def test_cancel_midway_then_rescan(qtbot, env, tiny_encoder_path, good_library_d
         shutil.copytree(good_library_dir, folder / f"copy{i}")
     window = make_window(qtbot, env, tiny_encoder_path, folder=folder)
     qtbot.waitUntil(lambda: window.progress.bar.value() >= 2, timeout=SCAN_TIMEOUT_MS)
-    with qtbot.waitSignal(window.engine.scanFinished, timeout=SCAN_TIMEOUT_MS) as finished:
+    with qtbot.waitSignal(window.engine.event, check_params_cb=_is_finished, timeout=SCAN_TIMEOUT_MS) as finished:
         qtbot.mouseClick(window.progress.cancel_button, Qt.MouseButton.LeftButton)
     assert finished.args[0].cancelled
-    done = sum(t.status == "done" for t in window.song_model.tracks())
+    done = sum(t.status == "done" for t in window.songs.model.tracks())
     assert 0 < done < 32
     assert "cancelled" in window.progress.label.text()
 
-    with qtbot.waitSignal(window.engine.scanFinished, timeout=SCAN_TIMEOUT_MS) as finished:
+    with qtbot.waitSignal(window.engine.event, check_params_cb=_is_finished, timeout=SCAN_TIMEOUT_MS) as finished:
         window.rescan_action.trigger()
     event = finished.args[0]
     assert not event.cancelled and event.cached >= done and event.analysed == 32 - event.cached
-    assert all(t.status == "done" for t in window.song_model.tracks())
+    assert all(t.status == "done" for t in window.songs.model.tracks())
 
 
 def test_new_scan_supersedes_running_one(qtbot, env, tiny_encoder_path, good_library_dir, tmp_path):
@@ -217,9 +223,9 @@ def test_new_scan_supersedes_running_one(qtbot, env, tiny_encoder_path, good_lib
     qtbot.waitUntil(lambda: window.progress.bar.value() >= 1, timeout=SCAN_TIMEOUT_MS)
     window.open_folder(str(second))
     wait_scan(qtbot, window)
-    assert window.folder == str(second)
-    assert all(t.path.startswith(str(second)) for t in window.song_model.tracks())
-    assert all(t.status == "done" for t in window.song_model.tracks())
+    assert window.session.folder == str(second)
+    assert all(t.path.startswith(str(second)) for t in window.songs.model.tracks())
+    assert all(t.status == "done" for t in window.songs.model.tracks())
 
 
 def test_event_loop_stays_responsive_during_a_scan(qtbot, env, tiny_encoder_path, good_library_dir, tmp_path):
@@ -244,7 +250,7 @@ def test_event_loop_stays_responsive_during_a_scan(qtbot, env, tiny_encoder_path
     window.open_folder(str(folder))
     wait_scan(qtbot, window)
     timer.stop()
-    assert sum(t.status == "done" for t in window.song_model.tracks()) == 24
+    assert sum(t.status == "done" for t in window.songs.model.tracks()) == 24
     assert len(gaps) > 20
     worst = max(gaps)
     print(f"timer ticks: {len(gaps)}, worst gap {1000 * worst:.1f} ms, median {1000 * float(np.median(gaps)):.1f} ms")
@@ -271,9 +277,9 @@ def test_settings_and_library_survive_a_restart(qtbot, env, tiny_encoder_path, g
 
     again = make_window(qtbot, env, tiny_encoder_path)
     # the last library is shown at once from the cache, before the encoder has loaded
-    assert again.song_model.rowCount() == 8
-    assert all(t.status == "done" for t in again.song_model.tracks())
-    assert again.folder == str(folder)
+    assert again.songs.model.rowCount() == 8
+    assert all(t.status == "done" for t in again.songs.model.tracks())
+    assert again.session.folder == str(folder)
     assert again.recommendations.count == 5 and again.recommendations.exclude_artist.isChecked()
     assert again.size() == saved_size
     assert again.main_splitter.sizes() == sizes
@@ -288,15 +294,15 @@ def test_analysis_mode_is_remembered(qtbot, env, tiny_encoder_path, good_library
     wait_scan(qtbot, window)
     window.close()
     again = make_window(qtbot, env, tiny_encoder_path, autostart=False)
-    assert again.mode_box.currentData() == "full" and again.analysis.key.startswith("full")
+    assert again.mode_box.currentData() == "full" and again.session.analysis.key.startswith("full")
 
 
 def test_first_run_opens_the_demo_library(qtbot, env, tiny_encoder_path):
     window = make_window(qtbot, env, tiny_encoder_path)
-    assert Path(window.folder) == demo_folder().resolve() or window.folder == str(demo_folder())
+    assert Path(window.session.folder) == demo_folder().resolve() or window.session.folder == str(demo_folder())
     wait_scan(qtbot, window)
     n_demo = len([p for p in demo_folder().iterdir() if p.suffix == ".ogg"])
-    assert window.song_model.rowCount() == n_demo
+    assert window.songs.model.rowCount() == n_demo
     qtbot.waitUntil(lambda: len(window.recommendations.rows) == 2, timeout=20_000)
 
 
@@ -309,9 +315,9 @@ def test_dropping_a_folder_opens_it(qtbot, env, tiny_encoder_path, good_library_
     event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                        Qt.KeyboardModifier.NoModifier)
     window.dropEvent(event)
-    assert window.folder == str(folder)
+    assert window.session.folder == str(folder)
     wait_scan(qtbot, window)
-    assert window.song_model.rowCount() == 8
+    assert window.songs.model.rowCount() == 8
 
 
 def test_without_audio_device_the_app_says_so_once_and_works(qtbot, env, tiny_encoder_path, good_library_dir,
@@ -379,25 +385,25 @@ def test_filter_box_waits_for_a_pause_in_typing_on_large_libraries(qtbot, env, t
     window = make_window(qtbot, env, tiny_encoder_path, autostart=False)
     tracks = [Track(i, f"/m/song {i:05d}.ogg", 1, 1, f"Song {i:05d}", f"Artist {i % 97}", "", 60.0, "done", "")
               for i in range(1, 20_001)]
-    window.song_model.set_tracks(tracks)
+    window.songs.model.set_tracks(tracks)
     for partial in ("s", "so", "song", "song 0424"):
-        window.filter_box.setText(partial)
-    assert window.song_proxy.rowCount() == 20_000  # not yet: typing goes on
+        window.songs.filter_box.setText(partial)
+    assert window.songs.proxy.rowCount() == 20_000  # not yet: typing goes on
     expected = sum(1 for t in tracks if "0424" in t.title)  # 04240…04249, 00424, 10424
     assert expected == 12
-    qtbot.waitUntil(lambda: window.song_proxy.rowCount() == expected, timeout=2000)
-    window.filter_box.clear()
-    qtbot.waitUntil(lambda: window.song_proxy.rowCount() == 20_000, timeout=2000)
+    qtbot.waitUntil(lambda: window.songs.proxy.rowCount() == expected, timeout=2000)
+    window.songs.filter_box.clear()
+    qtbot.waitUntil(lambda: window.songs.proxy.rowCount() == 20_000, timeout=2000)
 
 
 def test_a_failed_song_explains_itself_and_cannot_be_played(qtbot, env, tiny_encoder_path, music_dir):
     window = make_window(qtbot, env, tiny_encoder_path, folder=music_dir)
     wait_scan(qtbot, window)
-    failed = next(t for t in window.song_model.tracks() if os.path.basename(t.path) == "not_audio.mp3")
+    failed = next(t for t in window.songs.model.tracks() if os.path.basename(t.path) == "not_audio.mp3")
     assert window.select_track(failed.id)
     qtbot.waitUntil(lambda: "not a readable audio file" in window.recommendations.message.text(), timeout=5000)
     assert not window.player_controls.play_button.isEnabled() or not window.player.available
-    good = next(t for t in window.song_model.tracks() if t.status == "done")
+    good = next(t for t in window.songs.model.tracks() if t.status == "done")
     window.select_track(good.id)
     assert window.player_controls.play_button.isEnabled() == window.player.available
 
@@ -415,16 +421,16 @@ def test_retry_failed_analyses_failed_files_again(qtbot, env, tiny_encoder_path,
     # A failure that a plain rescan keeps (as if the machine had run out of memory on it).
     library._conn.execute("DELETE FROM vectors WHERE track_id = ?", (victim.id,))
     library.record_failure(victim.id, "the file is too large to analyse in memory", encoder_key=key,
-                           analysis_key=window.analysis.key, kind="too_large")
-    window.show_folder(str(folder))
+                           analysis_key=window.session.analysis.key, kind="too_large")
+    window.session.show_folder(str(folder))
     assert window.failures.count() == 1 and window.failures.retry_button.isEnabled()
-    window.start_scan()
+    window.scans.start_scan()
     wait_scan(qtbot, window)
     assert window.failures.count() == 1, "a plain rescan does not retry it"
     qtbot.mouseClick(window.failures.retry_button, Qt.MouseButton.LeftButton)
     wait_scan(qtbot, window)
     assert window.failures.count() == 0 and not window.failures.retry_button.isEnabled()
-    statuses = {os.path.basename(t.path): t.status for t in window.song_model.tracks()}
+    statuses = {os.path.basename(t.path): t.status for t in window.songs.model.tracks()}
     assert statuses["low_drone.wav"] == "done"
 
 
@@ -435,7 +441,7 @@ def test_song_details_show_top_tags_and_readable_scores(qtbot, env, tagging_enco
     window = make_window(qtbot, env, tagging_encoder_path, folder=str(folder))
     wait_scan(qtbot, window)
     qtbot.waitUntil(lambda: window.anchor is not None and window.spectrogram_ready, timeout=20_000)
-    tags = window.song_tags(window.anchor)
+    tags = window.session.song_tags(window.anchor)
     assert tags and all(name in ("drone", "noise", "chord") for name, _ in tags)
     assert "tags: " + tags[0][0] in window.spectrogram.title.text
     qtbot.waitUntil(lambda: bool(window.recommendations.rows), timeout=20_000)

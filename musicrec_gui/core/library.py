@@ -902,15 +902,18 @@ class Library:
         return _track(row) if row else None
 
     def vectors(
-        self, *, encoder_key: str, analysis_key: str, dimension: int | None = None
+        self, *, encoder_key: str, analysis_key: str, dimension: int | None = None,
+        under: str | os.PathLike | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """All song vectors for one encoder and analysis.
+        """All song vectors for one encoder and analysis (of the songs below one folder).
 
         Parameters
         ----------
         encoder_key, analysis_key : str
         dimension : int or None
             The encoder's vector size; None: whatever size the vectors share.
+        under : str, PathLike or None
+            Keep only songs below this folder (links resolved), as :meth:`tracks` does.
 
         Returns
         -------
@@ -923,11 +926,15 @@ class Library:
             If a stored vector has another length (a damaged or hand-edited library): each row is
             checked, so lengths that only add up are caught too. A scan analyses such songs again.
         """
+        query = "SELECT track_id, vector FROM vectors WHERE encoder_key = ? AND analysis_key = ?"
+        args: list = [encoder_key, analysis_key]
+        if under is not None:
+            prefix = _under_prefix(under)
+            query = ("SELECT v.track_id, v.vector FROM vectors v JOIN tracks t ON t.id = v.track_id "
+                     f"WHERE v.encoder_key = ? AND v.analysis_key = ? AND substr(t.path, 1, {len(prefix)}) = ?")
+            args.append(prefix)
         with self._reading() as conn:
-            rows = conn.execute(
-                "SELECT track_id, vector FROM vectors WHERE encoder_key = ? AND analysis_key = ? ORDER BY track_id",
-                (encoder_key, analysis_key),
-            ).fetchall()
+            rows = conn.execute(query + " ORDER BY track_id", args).fetchall()
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         if not rows:
             return ids, np.zeros((0, 0), dtype=np.float32)

@@ -73,6 +73,12 @@ class VectorIndex:
         :data:`CENTRE_MIN_SONGS` songs up; a mean of a handful of songs is mostly noise). What
         all songs share (a ReLU encoder's vectors all point into one orthant) then stops
         drowning what tells them apart; measured on held-out music in ``docs/model.md``.
+
+    Notes
+    -----
+    Songs analysed while the index is open are added with :meth:`add`, without rebuilding it.
+    The mean they are centred on is the one of the last full centring, redone whenever the
+    index has doubled since: a mean of thousands of songs hardly moves with a few more.
     """
 
     def __init__(self, tracks: Sequence[Track], vectors: np.ndarray, *, centre: bool = True):
@@ -80,15 +86,76 @@ class VectorIndex:
             raise ValueError(f"{len(tracks)} tracks but {len(vectors)} vectors; they must pair up one to one.")
         self.tracks = list(tracks)
         vectors = np.asarray(vectors, dtype=np.float32)
-        self.centred = bool(centre and len(vectors) >= CENTRE_MIN_SONGS)
-        if self.centred:
-            vectors = vectors - vectors.mean(axis=0, keepdims=True)
-        self.unit = normalise_rows(vectors) if len(vectors) else np.zeros((0, 1), np.float32)
+        if vectors.ndim != 2:
+            vectors = vectors.reshape(len(self.tracks), -1)
+        self._centre = centre
+        self._raw = vectors.copy()
         self._row = {t.id: i for i, t in enumerate(self.tracks)}
         self._pair_scores: np.ndarray | None = None
         # Artists and albums as integer codes so exclusions are one vectorised comparison per query.
-        self._artist = _codes([t.artist.casefold() for t in self.tracks])
-        self._album = _codes([t.album.casefold() for t in self.tracks])
+        self._code_tables: tuple[dict[str, int], dict[str, int]] = ({}, {})
+        self._artist = _codes([t.artist.casefold() for t in self.tracks], self._code_tables[0])
+        self._album = _codes([t.album.casefold() for t in self.tracks], self._code_tables[1])
+        self._recentre()
+
+    def _recentre(self) -> None:
+        n = len(self.tracks)
+        self.centred = bool(self._centre and n >= CENTRE_MIN_SONGS)
+        vectors = self._raw[:n]
+        self._mean = vectors.mean(axis=0, keepdims=True) if self.centred else None
+        self._centred_at = n
+        self._unit = normalise_rows(vectors - self._mean if self.centred else vectors) if n else \
+            np.zeros((0, self._raw.shape[1] if self._raw.ndim == 2 and self._raw.shape[1] else 1), np.float32)
+        self._pair_scores = None
+
+    @property
+    def unit(self) -> np.ndarray:
+        """Unit-length (centred) vectors [shape=(n, d)], one row per track."""
+        return self._unit[: len(self.tracks)]
+
+    def add(self, track: Track, vector: np.ndarray) -> None:
+        """Add a song just analysed, or replace its vector (a changed file analysed again).
+
+        Parameters
+        ----------
+        track : Track
+        vector : np.ndarray [shape=(d,)]
+            Same length as the index's vectors.
+        """
+        vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+        n = len(self.tracks)
+        if n and vector.size != self._raw.shape[1]:
+            raise ValueError(f"A vector of {vector.size} numbers cannot join an index of {self._raw.shape[1]}; "
+                             "vectors of one encoder all have its embedding size.")
+        row = self._row.get(track.id)
+        if row is None:
+            row = n
+            if not n:
+                self._raw = np.zeros((16, vector.size), np.float32)
+                self._unit = np.zeros((16, vector.size), np.float32)
+            elif n == len(self._raw):  # room for twice as many: appends stay cheap
+                self._raw = np.concatenate([self._raw, np.zeros_like(self._raw)])
+                self._unit = np.concatenate([self._unit, np.zeros((len(self._unit), vector.size), np.float32)])
+            elif len(self._unit) < len(self._raw):
+                self._unit = np.concatenate([self._unit, np.zeros((len(self._raw) - len(self._unit), vector.size),
+                                                                  np.float32)])
+            self.tracks.append(track)
+            self._row[track.id] = row
+            self._artist = np.append(self._artist, _codes([track.artist.casefold()], self._code_tables[0]))
+            self._album = np.append(self._album, _codes([track.album.casefold()], self._code_tables[1]))
+        else:
+            self.tracks[row] = track
+            self._artist[row] = _codes([track.artist.casefold()], self._code_tables[0])[0]
+            self._album[row] = _codes([track.album.casefold()], self._code_tables[1])[0]
+        self._raw[row] = vector
+        size = len(self.tracks)
+        if (self._centre and not self.centred and size >= CENTRE_MIN_SONGS) or \
+                (self.centred and size >= 2 * self._centred_at):
+            self._recentre()
+        else:
+            centred = vector - self._mean[0] if self.centred else vector
+            self._unit[row] = normalise_rows(centred[np.newaxis])[0]
+            self._pair_scores = None
 
     @classmethod
     def from_library(
@@ -98,10 +165,11 @@ class VectorIndex:
         encoder_key: str,
         analysis_key: str,
         tracks: Sequence[Track] | None = None,
+        under: str | None = None,
         dimension: int | None = None,
         centre: bool = True,
     ) -> "VectorIndex":
-        """Index every vector of one encoder + analysis.
+        """Index every vector of one encoder + analysis (of the songs below one folder).
 
         Parameters
         ----------
@@ -109,7 +177,10 @@ class VectorIndex:
         encoder_key, analysis_key : str
             Which vectors.
         tracks : sequence of Track, optional
-            The library's tracks, if already read (saves re-reading the list).
+            The library's tracks, if already read (saves re-reading the list); only these are indexed.
+        under : str, optional
+            Only the songs below this folder: what the app shows for an open folder, and what
+            ``musicrec similar --folder`` searches.
         dimension : int, optional
             The encoder's ``embedding_size``: stored vectors of another length are refused.
         centre : bool
@@ -122,17 +193,20 @@ class VectorIndex:
             the library file was damaged or edited. The message says how to start afresh.
         """
         try:
-            ids, vectors = library.vectors(encoder_key=encoder_key, analysis_key=analysis_key, dimension=dimension)
+            ids, vectors = library.vectors(encoder_key=encoder_key, analysis_key=analysis_key, dimension=dimension,
+                                           under=under)
         except ValueError as err:  # a row's bytes are not one vector of the expected length
             raise _bad_vectors(library, encoder_key, analysis_key, dimension, str(err)) from None
         if len(ids) and (vectors.ndim != 2 or vectors.shape[1] == 0
                          or (dimension is not None and vectors.shape[1] != dimension)):
             raise _bad_vectors(library, encoder_key, analysis_key, dimension,
                                f"{len(ids)} vectors of {vectors.shape[-1]} numbers each")
-        by_id = {t.id: t for t in (library.tracks() if tracks is None else tracks)}
+        if tracks is None:
+            tracks = library.tracks(under=under)
+        by_id = {t.id: t for t in tracks}
         keep = [i for i, track_id in enumerate(ids) if int(track_id) in by_id]
-        return cls([by_id[int(ids[i])] for i in keep], vectors[keep] if len(keep) else np.zeros((0, 1)),
-                   centre=centre)
+        return cls([by_id[int(ids[i])] for i in keep],
+                    vectors[keep] if len(keep) else np.zeros((0, dimension or 1), np.float32), centre=centre)
 
     def __len__(self) -> int:
         return len(self.tracks)
@@ -228,7 +302,6 @@ def _bad_vectors(library: Library, encoder_key: str, analysis_key: str, dimensio
     )
 
 
-def _codes(values: list[str]) -> np.ndarray:
-    """Integer code per value; equal strings share a code."""
-    table: dict[str, int] = {}
+def _codes(values: list[str], table: dict[str, int]) -> np.ndarray:
+    """Integer code per value; equal strings share a code (``table`` keeps the codes given so far)."""
     return np.fromiter((table.setdefault(v, len(table)) for v in values), dtype=np.int64, count=len(values))

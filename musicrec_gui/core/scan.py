@@ -74,6 +74,8 @@ class TrackDone:
     n_slices: int
     completed: int  # files handled so far in this scan (done + failed)
     to_analyse: int
+    # The song vector just stored [shape=(d,)]: an open index adds it without reading the library.
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -341,9 +343,10 @@ def scan(
                                            kind=kind)
                 else:
                     tags = prepared.tags
+                    vector = song_vector(embeddings)
                     library.record_result(
                         track.id, encoder_key=encoder.key, analysis_key=settings.key,
-                        vector=song_vector(embeddings), slice_vectors=embeddings, offset_seconds=prepared.offset,
+                        vector=vector, slice_vectors=embeddings, offset_seconds=prepared.offset,
                         title=tags.title, artist=tags.artist, album=tags.album, duration=tags.duration,
                         tag_probabilities=tag_probabilities,
                     )
@@ -359,7 +362,7 @@ def scan(
             # The row as just written, without reading it back.
             done_track = dataclasses.replace(track, title=tags.title, artist=tags.artist, album=tags.album,
                                              duration=tags.duration, status="done", error="", missing=False)
-            yield TrackDone(done_track, len(embeddings), completed, total_work)
+            yield TrackDone(done_track, len(embeddings), completed, total_work, vector)
     finally:  # also when the consumer stops iterating (GeneratorExit): the pool never outlives the scan
         stop.set()
         for _, future in pending:

@@ -66,7 +66,7 @@ def _arm_screenshot(window, path: Path, app, timeout_s: float = 300.0) -> None:
     def ready() -> bool:
         return (not window.engine.scanning and window.anchor is not None and window.spectrogram_ready
                 and (window.recommendations.rows or window.recommendations.message.isVisible())
-                and window.thumbnails_ready())
+                and window.recommendations.thumbnails_ready())
 
     def poll() -> None:
         now = time.monotonic()

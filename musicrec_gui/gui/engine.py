@@ -5,13 +5,15 @@ imports TensorFlow, ~10 s), then runs scans by iterating the core ``scan()``
 generator and turning each event into a Qt signal. ``Engine`` is its GUI-thread
 facade: starting a scan sets the previous scan's cancel Event (the worker's
 loop notices at its next event) and queues the new one, so a new scan always
-supersedes the old; events of a superseded scan are dropped.
+supersedes the old; events of a superseded scan are dropped. Everything the engine says
+travels through one typed signal, ``Engine.event``.
 """
 
 from __future__ import annotations
 
 import atexit
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -30,17 +32,45 @@ def _load_encoder(path: str):
     return Encoder(path)
 
 
-class EngineWorker(QObject):
-    """Runs in the engine thread. Every signal carries the scan's generation number."""
+@dataclass(frozen=True)
+class EncoderReady:
+    """The encoder is loaded; ``name`` says which."""
 
-    encoderReady = Signal(str)  # description
-    encoderFailed = Signal(str)
-    listing = Signal(int, int)  # generation, files found
-    scanStarted = Signal(int, object)  # ScanStarted
-    trackDone = Signal(int, object)  # TrackDone
-    trackFailed = Signal(int, object)  # TrackFailed
-    scanFinished = Signal(int, object)  # ScanFinished
-    scanError = Signal(int, str)
+    name: str
+
+
+@dataclass(frozen=True)
+class EncoderFailed:
+    """The encoder could not be loaded; the cached library can still be browsed."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class ScanError:
+    """A scan stopped on an error (e.g. its folder vanished); a ``ScanFinished`` follows."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class ScanQueued:
+    """A scan of ``folder`` was asked for (sent at once, from the GUI thread)."""
+
+    folder: str
+    encoder_loaded: bool
+
+
+# Every event the engine sends: the core scan's own events and the four above.
+EngineEvent = (EncoderReady, EncoderFailed, ScanError, ScanQueued, scan_mod.ListingProgress, scan_mod.ScanStarted,
+               scan_mod.TrackDone, scan_mod.TrackFailed, scan_mod.ScanFinished)
+NO_SCAN = -1  # generation of events that belong to no scan (the encoder's)
+
+
+class EngineWorker(QObject):
+    """Runs in the engine thread. Each event travels with the generation of the scan it belongs to."""
+
+    event = Signal(int, object)  # generation, one of EngineEvent
 
     def __init__(self, library: Library, encoder_path: str, loader: Callable[[str], object] = _load_encoder):
         super().__init__()
@@ -65,41 +95,33 @@ class EngineWorker(QObject):
             if warm is not None and config is not None:  # traces the inference graph now, not mid-scan
                 shape = (1, config.features.n_mels, config.features.slice_frames, 1)
                 warm(np.zeros(shape, dtype=np.float32))
-        except Exception as err:  # noqa: BLE001 - any failure is shown to the user
+        except Exception as err:  # noqa: BLE001 - a broken or foreign model file may raise anything
             self._encoder_error = str(err)
-            self.encoderFailed.emit(f"The encoder could not be loaded: {err}")
+            self.event.emit(NO_SCAN, EncoderFailed(f"The encoder could not be loaded: {err}"))
             return
         config = getattr(self._encoder, "config", None)
         name = f"{config.name} {config.version}" if config is not None else Path(self._encoder_path).stem
-        self.encoderReady.emit(name)
+        self.event.emit(NO_SCAN, EncoderReady(name))
 
     @Slot(int, str, object, object)
     def run_scan(self, generation: int, folder: str, options: dict, cancel: threading.Event) -> None:
         """Run one scan; ``options`` are :func:`core.scan.scan`'s keyword options (settings, retry_failed)."""
+        stopped = scan_mod.ScanFinished(0, 0, 0, True, 0.0)
         if cancel.is_set():
-            self.scanFinished.emit(generation, scan_mod.ScanFinished(0, 0, 0, True, 0.0))
+            self.event.emit(generation, stopped)
             return
         self.load_encoder()
         if self._encoder is None:
-            self.scanError.emit(generation, f"Cannot analyse: {self._encoder_error or 'no encoder loaded'}")
-            self.scanFinished.emit(generation, scan_mod.ScanFinished(0, 0, 0, True, 0.0))
+            self.event.emit(generation, ScanError(f"Cannot analyse: {self._encoder_error or 'no encoder loaded'}"))
+            self.event.emit(generation, stopped)
             return
         try:
             for event in scan_mod.scan(folder, library=self._library, encoder=self._encoder,
                                        cancel=cancel, **options):
-                if isinstance(event, scan_mod.TrackDone):
-                    self.trackDone.emit(generation, event)
-                elif isinstance(event, scan_mod.TrackFailed):
-                    self.trackFailed.emit(generation, event)
-                elif isinstance(event, scan_mod.ScanStarted):
-                    self.scanStarted.emit(generation, event)
-                elif isinstance(event, scan_mod.ListingProgress):
-                    self.listing.emit(generation, event.found)
-                elif isinstance(event, scan_mod.ScanFinished):
-                    self.scanFinished.emit(generation, event)
-        except Exception as err:  # noqa: BLE001 - e.g. the folder vanished; the app goes on
-            self.scanError.emit(generation, f"The scan stopped: {err}")
-            self.scanFinished.emit(generation, scan_mod.ScanFinished(0, 0, 0, True, 0.0))
+                self.event.emit(generation, event)
+        except Exception as err:  # noqa: BLE001 - errors travel as data; the app goes on
+            self.event.emit(generation, ScanError(f"The scan stopped: {err}"))
+            self.event.emit(generation, stopped)
 
 
 ENCODER_LOAD_DELAY_MS = 250
@@ -120,16 +142,13 @@ class EngineThread(QThread):
 
 
 class Engine(QObject):
-    """GUI-thread facade of the engine thread. Re-emits only the current scan's events."""
+    """GUI-thread facade of the engine thread: one ``event`` signal, the current scan's events only.
 
-    encoderReady = Signal(str)
-    encoderFailed = Signal(str)
-    listing = Signal(int)
-    scanStarted = Signal(object)
-    trackDone = Signal(object)
-    trackFailed = Signal(object)
-    scanFinished = Signal(object)
-    scanError = Signal(str)
+    Widgets connect to ``event`` and pick the event types they show (``isinstance``), so a
+    new panel needs no new relay here.
+    """
+
+    event = Signal(object)  # one of EngineEvent
 
     _requestScan = Signal(int, str, object, object)
     _requestEncoder = Signal()
@@ -145,62 +164,25 @@ class Engine(QObject):
         self._cancel: threading.Event | None = None
         self.scanning = False
         self.encoder_loaded = False
-        w = self._worker
-        self._requestScan.connect(w.run_scan)
-        self._requestEncoder.connect(w.load_encoder)
-        w.encoderReady.connect(self._on_encoder_ready)
-        w.encoderFailed.connect(self.encoderFailed)
-        w.listing.connect(self._on_listing)
-        w.scanStarted.connect(self._on_scan_started)
-        w.trackDone.connect(self._on_track_done)
-        w.trackFailed.connect(self._on_track_failed)
-        w.scanError.connect(self._on_scan_error)
-        w.scanFinished.connect(self._on_scan_finished)
+        self._requestScan.connect(self._worker.run_scan)
+        self._requestEncoder.connect(self._worker.load_encoder)
+        self._worker.event.connect(self._on_worker_event)
         self._thread.start()
         _RUNNING_THREADS.add(self._thread)
         # Importing TensorFlow holds the GIL for seconds: start it once the window has painted,
         # not while it is being built.
         QTimer.singleShot(ENCODER_LOAD_DELAY_MS, self, self._requestEncoder.emit)
 
-    def _current(self, generation: int) -> bool:
-        return generation == self._generation
-
-    @Slot(str)
-    def _on_encoder_ready(self, name: str) -> None:
-        self.encoder_loaded = True
-        self.encoderReady.emit(name)
-
-    # Bound slots (not lambdas) so that Qt queues them into this object's (the GUI) thread.
-    @Slot(int, int)
-    def _on_listing(self, generation: int, found: int) -> None:
-        if self._current(generation):
-            self.listing.emit(found)
-
+    # A bound slot (not a lambda) so that Qt queues it into this object's (the GUI) thread.
     @Slot(int, object)
-    def _on_scan_started(self, generation: int, event) -> None:
-        if self._current(generation):
-            self.scanStarted.emit(event)
-
-    @Slot(int, object)
-    def _on_track_done(self, generation: int, event) -> None:
-        if self._current(generation):
-            self.trackDone.emit(event)
-
-    @Slot(int, object)
-    def _on_track_failed(self, generation: int, event) -> None:
-        if self._current(generation):
-            self.trackFailed.emit(event)
-
-    @Slot(int, str)
-    def _on_scan_error(self, generation: int, message: str) -> None:
-        if self._current(generation):
-            self.scanError.emit(message)
-
-    @Slot(int, object)
-    def _on_scan_finished(self, generation: int, event) -> None:
-        if self._current(generation):
+    def _on_worker_event(self, generation: int, event) -> None:
+        if generation != NO_SCAN and generation != self._generation:
+            return  # a superseded scan
+        if isinstance(event, EncoderReady):
+            self.encoder_loaded = True
+        elif isinstance(event, scan_mod.ScanFinished):
             self.scanning = False
-            self.scanFinished.emit(event)
+        self.event.emit(event)
 
     def start_scan(self, folder: str, settings: AnalysisSettings, *, retry_failed: bool = False) -> None:
         """Analyse ``folder``; a scan already running is cancelled and superseded.
@@ -214,6 +196,7 @@ class Engine(QObject):
         self.scanning = True
         options = {"settings": settings, "retry_failed": retry_failed}
         self._requestScan.emit(self._generation, str(folder), options, self._cancel)
+        self.event.emit(ScanQueued(str(folder), self.encoder_loaded))
 
     def cancel_scan(self) -> None:
         if self._cancel is not None:

@@ -10,7 +10,6 @@ from PySide6.QtGui import QBrush, QColor
 from musicrec_gui.core.library import Track
 from musicrec_gui.core.names import display_text
 
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 TRACK_ROLE = Qt.ItemDataRole.UserRole + 2
 
 STATUS_TEXT = {"done": "analysed", "pending": "waiting", "failed": "failed"}
@@ -23,10 +22,6 @@ def format_duration(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def describe(track: Track) -> str:
-    return f"{track.artist} – {track.title}" if track.artist else track.title
 
 
 class ColumnTableModel(QAbstractTableModel):
@@ -54,13 +49,16 @@ class SongTableModel(ColumnTableModel):
     COLUMNS = ("Title", "Artist", "Album", "Duration", "Status")
     TITLE, ARTIST, ALBUM, DURATION, STATUS = range(5)
 
-    def __init__(self, parent=None):
+    def __init__(self, session=None, parent=None):
         super().__init__(parent)
         self._tracks: list[Track] = []
         self._row: dict[int, int] = {}
         self._haystack: list[str] = []
         self._failed_brush = QBrush(QColor(200, 60, 60))
         self._pending_brush = QBrush(QColor(130, 130, 130))
+        if session is not None:  # a gui.session.Session: the model follows its folder
+            session.folderShown.connect(self.set_tracks)
+            session.trackChanged.connect(self.upsert)
 
     # -- core-side API ------------------------------------------------------
     def set_tracks(self, tracks: Iterable[Track]) -> None:
@@ -108,9 +106,6 @@ class SongTableModel(ColumnTableModel):
         self.changePersistentIndexList(old_indexes, new_indexes)
         self.layoutChanged.emit()
 
-    def track_at(self, row: int) -> Track:
-        return self._tracks[row]
-
     def row_of(self, track_id: int) -> int | None:
         return self._row.get(track_id)
 
@@ -143,16 +138,6 @@ class SongTableModel(ColumnTableModel):
             if column == self.DURATION:
                 return format_duration(track.duration)
             return STATUS_TEXT.get(track.status, track.status)
-        if role == SORT_ROLE:
-            if column == self.DURATION:
-                return float(track.duration)
-            if column == self.TITLE:
-                return track.title.casefold()
-            if column == self.ARTIST:
-                return track.artist.casefold()
-            if column == self.ALBUM:
-                return track.album.casefold()
-            return track.status
         if role == TRACK_ROLE:
             return track
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -171,7 +156,7 @@ class SongTableModel(ColumnTableModel):
 
 
 class SongFilterProxy(QSortFilterProxyModel):
-    """Sorting by a typed sort role and filtering by every word of the filter box.
+    """Sorting by the source model and filtering by every word of the filter box.
 
     The filter matches against a precomputed lower-case text per row (title,
     artist, album, path), so typing stays fast with 50 000 songs.
@@ -180,7 +165,6 @@ class SongFilterProxy(QSortFilterProxyModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._words: list[str] = []
-        self.setSortRole(SORT_ROLE)
         self.setDynamicSortFilter(False)
         self._sort_column = -1
         self._sort_order = Qt.SortOrder.AscendingOrder

@@ -1,65 +1,20 @@
-"""The selected song's log-mel spectrogram (pyqtgraph) and small thumbnails of it."""
+"""Drawing a song's log-mel spectrogram (pyqtgraph) and small thumbnails of it; the maths is in ``core.spectrogram``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
+from collections import OrderedDict
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from musicrec_gui.core import audio as audio_mod
-from musicrec_gui.core.config import AnalysisSettings, FeatureConfig
-from musicrec_gui.core.features import log_mel_spectrogram, slice_starts
+from musicrec_gui.core.config import FeatureConfig
+from musicrec_gui.core.spectrogram import SpectrogramData, compute_spectrogram, mel_bin_frequencies, thumbnail_pixels
 
 COLORMAP_NAME = "viridis"
-# Whole-song analysis spreads its slices over the song; we show its middle minute.
-FULL_MODE_VIEW_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class SpectrogramData:
-    mel: np.ndarray  # (n_mels, t) in [0, 1]
-    offset: float  # seconds into the song of frame 0
-    seconds_per_frame: float
-    boundaries: tuple[float, ...]  # slice starts, in song seconds
-    duration: float  # of the whole song (0 if unknown)
-
-    @property
-    def end(self) -> float:
-        return self.offset + self.mel.shape[1] * self.seconds_per_frame
-
-
-def display_window(duration: float, settings: AnalysisSettings) -> tuple[float, float | None]:
-    """(offset, length) of the part of a song that is shown and previewed: the analysed excerpt."""
-    if settings.mode == "excerpt":
-        return audio_mod.analysis_window(duration, settings)
-    return audio_mod.analysis_window(duration, AnalysisSettings("excerpt", excerpt_seconds=FULL_MODE_VIEW_SECONDS))
-
-
-def compute_spectrogram(path: str, *, settings: AnalysisSettings, config: FeatureConfig = FeatureConfig(),
-                        duration: float = 0.0) -> SpectrogramData:
-    """Decode the analysed excerpt and compute its log-mel (runs in a worker thread)."""
-    total = duration if duration > 0 else audio_mod.probe_duration(path)
-    offset, length = display_window(total, settings)
-    if length is None:
-        length = FULL_MODE_VIEW_SECONDS
-    audio = audio_mod.load_audio(path, sample_rate=config.sample_rate, offset=offset, duration=length)
-    mel = log_mel_spectrogram(audio, config=config)
-    spf = config.hop_length / config.sample_rate
-    starts = slice_starts(mel.shape[1], slice_frames=config.slice_frames)
-    boundaries = [offset + int(s) * spf for s in starts]
-    boundaries.append(offset + (int(starts[-1]) + config.slice_frames) * spf)
-    return SpectrogramData(mel, offset, spf, tuple(boundaries), total)
-
-
-@lru_cache(maxsize=4)
-def mel_bin_frequencies(n_mels: int = 128, fmin: float = 0.0, fmax: float = 8000.0) -> np.ndarray:
-    import librosa
-
-    return librosa.mel_frequencies(n_mels=n_mels, fmin=fmin, fmax=fmax)
+SPECTROGRAM_CACHE = 32  # songs
 
 
 def _format_hz(hz: float) -> str:
@@ -179,10 +134,7 @@ class SpectrogramView(pg.GraphicsLayoutWidget):
 
 def thumbnail_image(mel: np.ndarray, width: int = 120, height: int = 44) -> QImage:
     """A small colour image of a log-mel spectrogram (low frequencies at the bottom)."""
-    mel = np.asarray(mel, dtype=np.float32)
-    rows = np.linspace(0, mel.shape[0] - 1, height).astype(int)
-    cols = np.linspace(0, max(0, mel.shape[1] - 1), width).astype(int)
-    small = mel[np.ix_(rows, cols)][::-1]
+    small = thumbnail_pixels(mel, width=width, height=height)
     lut = pg.colormap.get(COLORMAP_NAME).getLookupTable(0.0, 1.0, 256, alpha=False)
     rgb = np.ascontiguousarray(lut[np.clip((small * 255).astype(int), 0, 255)], dtype=np.uint8)
     image = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888)
@@ -191,3 +143,104 @@ def thumbnail_image(mel: np.ndarray, width: int = 120, height: int = 44) -> QIma
 
 def thumbnail_pixmap(mel: np.ndarray, width: int = 120, height: int = 44) -> QPixmap:
     return QPixmap.fromImage(thumbnail_image(mel, width, height))
+
+
+class SpectrogramPanel(QWidget):
+    """The anchor's spectrogram, titled with its name and tags, with a playhead while it plays.
+
+    Parameters
+    ----------
+    session : Session
+    preview : Preview
+    jobs : BackgroundJobs
+        Spectrograms are decoded there, never on the GUI thread.
+    """
+
+    shown = Signal()  # a spectrogram (or a message saying why there is none) is on screen
+
+    def __init__(self, session, preview, jobs, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session, self.preview, self.jobs = session, preview, jobs
+        self.view = SpectrogramView(session.display_features)
+        self.view.setMinimumHeight(160)
+        self.ready = False
+        self._token = 0
+        self._cache: OrderedDict[int, SpectrogramData] = OrderedDict()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.view)
+        session.anchorChanged.connect(self.refresh)
+        session.analysisChanged.connect(self._on_analysis_changed)
+        preview.positionChanged.connect(self._on_position)
+        preview.changed.connect(self._on_preview_changed)
+
+    def _on_analysis_changed(self, _settings) -> None:
+        self._cache.clear()
+        self.refresh()
+
+    def _title(self, track) -> str:
+        from musicrec_gui.core.playlist import song_label
+        from musicrec_gui.core.tags import tags_text
+
+        title = f"<b>{_elide(song_label(track), 70)}</b>" + (f" — {_elide(track.album, 40)}" if track.album else "")
+        tags = self.session.song_tags(track)
+        if tags:
+            title += f"<br><small>tags: {_elide(tags_text(tags), 90)}</small>"
+        return title
+
+    def refresh(self, *_args) -> None:
+        track = self.session.anchor
+        self._token += 1
+        token = self._token
+        if track is None:
+            self.view.title.setText("")
+            self.view.show_message("Select a song to see its spectrogram.")
+            self._set_ready()
+            return
+        title = self._title(track)
+        cached = self._cache.get(track.id)
+        if cached is not None:
+            self.view.set_data(cached, title)
+            self._on_preview_changed()
+            self._set_ready()
+            return
+        self.ready = False
+        self.view.show_loading(title)
+        settings, features = self.session.analysis, self.session.display_features
+
+        def work():
+            return compute_spectrogram(track.path, settings=settings, config=features, duration=track.duration)
+
+        def done(data):
+            if token != self._token:
+                return
+            self._cache[track.id] = data
+            while len(self._cache) > SPECTROGRAM_CACHE:
+                self._cache.popitem(last=False)
+            self.view.set_data(data, title)
+            self._set_ready()
+
+        def failed(err):
+            if token == self._token:
+                self.view.show_message(f"Cannot show this song: {err}")
+                self._set_ready()
+
+        self.jobs.submit(work, done, failed)
+
+    def _set_ready(self) -> None:
+        self.ready = True
+        self.shown.emit()
+
+    def _on_position(self, track, seconds: float) -> None:
+        anchor = self.session.anchor
+        if anchor is not None and track.id == anchor.id and self.preview.anchor_state() is not None:
+            self.view.set_playhead(seconds)
+
+    def _on_preview_changed(self) -> None:
+        if self.preview.anchor_state() is None:
+            self.view.set_playhead(None)
+
+
+def _elide(text: str, n: int) -> str:
+    text = text if len(text) <= n else text[: n - 1] + "…"
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,134 @@
+"""Previewing songs: which song plays, from where, and the controls under the spectrogram."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QStyle, QWidget
+
+from musicrec_gui.core.library import Track
+from musicrec_gui.core.playlist import song_label
+from musicrec_gui.gui.player import LOADING, PAUSED, PLAYING, BasePlayer
+from musicrec_gui.gui.session import Session
+
+ANCHOR, RECOMMENDATION = "anchor", "rec"
+
+
+class Preview(QObject):
+    """One song plays at a time: the anchor or one of its neighbours, from the part that is shown.
+
+    Parameters
+    ----------
+    session : Session
+    player : BasePlayer
+        A real or a null player (``player.make_player``).
+    """
+
+    changed = Signal()  # what plays, or its state, changed
+    positionChanged = Signal(object, float)  # Track playing, seconds in the song
+    message = Signal(str)  # a preview failed
+
+    def __init__(self, session: Session, player: BasePlayer, parent: QObject | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.player = player
+        self.track: Track | None = None  # the song last asked to play
+        player.stateChanged.connect(lambda *_: self.changed.emit())
+        player.positionChanged.connect(self._on_position)
+        player.failed.connect(self.message)
+        session.anchorChanged.connect(lambda _track: self.changed.emit())
+
+    def toggle(self, track: Track, *, role: str = RECOMMENDATION) -> None:
+        """Play ``track``, or pause/resume it if it is the one playing."""
+        self.track = track
+        self.player.toggle((role, track.id), track.path, self.session.start_point(track))
+
+    def toggle_anchor(self) -> None:
+        if self.session.anchor is not None:
+            self.toggle(self.session.anchor, role=ANCHOR)
+
+    def stop(self) -> None:
+        self.player.stop()
+
+    def set_volume(self, percent: int) -> None:
+        self.player.set_volume(percent / 100)
+
+    def playing_id(self, role: str) -> int | None:
+        """The id of the song of ``role`` that plays now (paused does not count), else None."""
+        key = self.player.key
+        if isinstance(key, tuple) and key[0] == role and self.player.state == PLAYING:
+            return key[1]
+        return None
+
+    def anchor_state(self) -> str | None:
+        """The player's state if it holds the anchor, else None."""
+        anchor = self.session.anchor
+        if anchor is not None and self.player.key == (ANCHOR, anchor.id):
+            return self.player.state
+        return None
+
+    def status_text(self) -> str:
+        state = self.player.state
+        if self.player.key is None or self.track is None or state not in (PLAYING, PAUSED, LOADING):
+            return ""
+        verb = {PLAYING: "Playing", PAUSED: "Paused", LOADING: "Loading"}[state]
+        return f"{verb}: {song_label(self.track)}"
+
+    def _on_position(self, seconds: float) -> None:
+        if self.track is not None:
+            self.positionChanged.emit(self.track, seconds)
+
+
+class PlayerControls(QWidget):
+    """Play/pause the anchor, stop, volume, and what is playing."""
+
+    def __init__(self, preview: Preview, *, volume: int = 80, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.preview = preview
+        self.play_button = QPushButton("Play")
+        self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+        self.play_button.setToolTip("Play the selected song from its analysed excerpt")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaStop))
+        self.volume = QSlider(Qt.Orientation.Horizontal)
+        self.volume.setRange(0, 100)
+        self.volume.setValue(volume)
+        self.volume.setFixedWidth(110)
+        self.volume.setToolTip("Volume")
+        self.now_playing = QLabel("")
+        self.now_playing.setStyleSheet("color: #555;")
+        self.now_playing.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.play_button)
+        layout.addWidget(self.stop_button)
+        layout.addWidget(QLabel("Volume"))
+        layout.addWidget(self.volume)
+        layout.addWidget(self.now_playing, 1)
+        self.play_button.clicked.connect(preview.toggle_anchor)
+        self.stop_button.clicked.connect(preview.stop)
+        self.volume.valueChanged.connect(preview.set_volume)
+        preview.set_volume(volume)
+        preview.changed.connect(self.refresh)
+        player = preview.player
+        if not player.available:
+            for widget in (self.play_button, self.stop_button, self.volume):
+                widget.setEnabled(False)
+                widget.setToolTip(player.unavailable_reason)
+        self.refresh()
+
+    def refresh(self) -> None:
+        state = self.preview.anchor_state()
+        if state == PLAYING:
+            self.play_button.setText("Pause")
+            self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPause))
+        else:
+            self.play_button.setText("Resume" if state == PAUSED else "Play")
+            self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+        self.now_playing.setText(self.preview.status_text())
+        if self.preview.player.available:  # else the controls stay disabled, saying why
+            anchor = self.preview.session.anchor
+            # A file that could not be decoded cannot be previewed either.
+            failed = anchor is not None and anchor.status == "failed"
+            self.play_button.setEnabled(anchor is not None and not failed)
+            self.play_button.setToolTip(f"Cannot play: {anchor.error}" if failed else
+                                        "Play the selected song from its analysed excerpt")

@@ -1,0 +1,141 @@
+"""The open folder's vector index, kept current as the scan finishes songs, and queries on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QObject, Signal
+
+from musicrec_gui.core import scan as scan_mod
+from musicrec_gui.core.library import Track
+from musicrec_gui.core.recommend import Recommendation, VectorIndex
+from musicrec_gui.gui.engine import Engine
+from musicrec_gui.gui.session import Session
+from musicrec_gui.gui.tasks import BackgroundJobs
+
+
+@dataclass(frozen=True)
+class Query:
+    """What the user asked: the neighbours of ``anchor``, ``count`` of them, with these exclusions."""
+
+    anchor: Track
+    count: int = 2
+    exclude_same_artist: bool = False
+    exclude_same_album: bool = False
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Recommendations for a query, or a message saying why there are none."""
+
+    query: Query
+    recommendations: list[Recommendation] = field(default_factory=list)
+    message: str = ""
+
+
+class Recommender(QObject):
+    """Answers :class:`Query`\\ s for the open folder, in exactly the songs ``musicrec similar --folder`` searches.
+
+    The index is built in a worker once per folder and analysis (``VectorIndex.from_library``
+    with ``under=folder``); each song the scan finishes is added to it (``VectorIndex.add``), so
+    a click during a scan never pays a rebuild.
+    """
+
+    answered = Signal(object)  # Answer
+    indexChanged = Signal()  # songs were added: shown answers may be out of date
+
+    def __init__(self, session: Session, engine: Engine, jobs: BackgroundJobs, parent: QObject | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.jobs = jobs
+        self.index: VectorIndex | None = None
+        self._building = False
+        self._generation = 0  # bumped when the folder or analysis changes: an older build is dropped
+        self._waiting: Query | None = None
+        self._added_while_building: list[tuple[Track, object]] = []
+        self._added_since_answer = False
+        self._unanswered: Query | None = None  # its anchor had no vector yet when asked
+        session.folderShown.connect(lambda _tracks: self.invalidate())
+        session.analysisChanged.connect(lambda _settings: self.invalidate())
+        engine.event.connect(self._on_engine_event)
+
+    def invalidate(self) -> None:
+        """Forget the index; the next query builds it again."""
+        self._generation += 1
+        self.index = None
+        self._building = False
+        self._added_while_building = []
+
+    def ask(self, query: Query) -> None:
+        """Answer ``query`` (through ``answered``) now, or once the index is built."""
+        track = query.anchor
+        if track.status == "failed":
+            return self.answered.emit(Answer(query, message=f"This song could not be analysed: {track.error}"))
+        if track.status != "done":
+            return self.answered.emit(Answer(query, message="This song has not been analysed yet; "
+                                                            "it will be when the scan reaches it."))
+        if self.index is None:
+            self._waiting = query
+            self.answered.emit(Answer(query, message="Finding similar songs…"))
+            self._build()
+            return
+        self.answered.emit(self._answer(query))
+
+    def _answer(self, query: Query) -> Answer:
+        index, track = self.index, query.anchor
+        self._unanswered = None
+        if track.id not in index:
+            # The engine's event may reach the session (the anchor became "done") before it reaches us.
+            self._unanswered = query
+            return Answer(query, message="This song has no vector for the current encoder and analysis mode yet; "
+                                         "it will have one when the scan reaches it.")
+        return Answer(query, index.similar(track.id, k=query.count, exclude_same_artist=query.exclude_same_artist,
+                                           exclude_same_album=query.exclude_same_album))
+
+    def _build(self) -> None:
+        if self._building:
+            return
+        self._building = True
+        generation = self._generation
+        library, folder = self.session.library, self.session.folder
+        encoder_key, analysis_key = self.session.encoder_key, self.session.analysis.key
+
+        def build():
+            return VectorIndex.from_library(library, encoder_key=encoder_key, analysis_key=analysis_key, under=folder)
+
+        def built(index: VectorIndex) -> None:
+            if generation != self._generation:
+                return
+            self._building = False
+            for track, vector in self._added_while_building:
+                index.add(track, vector)
+            self._added_while_building = []
+            self.index = index
+            if self._waiting is not None:
+                query, self._waiting = self._waiting, None
+                self.answered.emit(self._answer(query))
+
+        def failed(err: BaseException) -> None:
+            if generation != self._generation:
+                return
+            self._building = False
+            if self._waiting is not None:
+                query, self._waiting = self._waiting, None
+                self.answered.emit(Answer(query, message=f"Cannot compute recommendations: {err}"))
+
+        self.jobs.submit(build, built, failed)
+
+    def _on_engine_event(self, event) -> None:
+        if isinstance(event, scan_mod.TrackDone) and event.vector is not None:
+            if self.index is not None:
+                self.index.add(event.track, event.vector)
+                if self._unanswered is not None and self._unanswered.anchor.id == event.track.id:
+                    self.answered.emit(self._answer(self._unanswered))
+            elif self._building:
+                self._added_while_building.append((event.track, event.vector))
+            self._added_since_answer = True
+        elif isinstance(event, scan_mod.ScanStarted) and event.pruned:
+            self.invalidate()  # songs were forgotten: rebuilding is simpler than removing them
+        elif isinstance(event, scan_mod.ScanFinished) and self._added_since_answer:
+            self._added_since_answer = False
+            self.indexChanged.emit()

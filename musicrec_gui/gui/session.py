@@ -1,0 +1,122 @@
+"""What the window's parts share: the library, the encoder in use, the open folder, the analysis and the anchor.
+
+Panels take a :class:`Session` (and whatever else they show) and connect themselves to its
+signals; none of them talks to another panel, and the window only lays them out.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from musicrec_gui.core.config import AnalysisSettings, FeatureConfig
+from musicrec_gui.core.encoder import EncoderError, read_encoder_config
+from musicrec_gui.core.library import Library, Track, real_path
+from musicrec_gui.core.resources import resource_path
+from musicrec_gui.core.spectrogram import display_window
+from musicrec_gui.core.tags import top_tags
+
+
+def demo_folder() -> Path:
+    return resource_path("demo")
+
+
+class Session(QObject):
+    """The app's shared state.
+
+    Parameters
+    ----------
+    library : Library
+        Read here; only the engine thread writes it.
+    encoder_path : str
+        The ``.keras`` encoder in use (its JSON is read now; the model loads in the engine).
+    analysis_mode : str
+        One of ``core.config.ANALYSIS_MODES``.
+    """
+
+    folderShown = Signal(list)  # the folder's tracks, as the library has them now
+    trackChanged = Signal(object)  # a Track whose status or tags changed (analysed, failed)
+    analysisChanged = Signal(object)  # AnalysisSettings
+    anchorChanged = Signal(object)  # Track or None
+
+    def __init__(self, library: Library, encoder_path: str, *, analysis_mode: str = "spread",
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.library = library
+        self.encoder_path = encoder_path
+        self.encoder_key = ""
+        self.encoder_error = ""
+        # The spectrogram a person sees is always the dB log-mel display, whatever the encoder's
+        # own front end (musicnn's log-compressed power has no fixed [0, 1] range to colour).
+        self.display_features = FeatureConfig()
+        self.tag_names: tuple[str, ...] = ()
+        try:
+            config = read_encoder_config(encoder_path)
+        except (EncoderError, OSError, ValueError) as err:
+            self.encoder_error = str(err)
+        else:
+            self.encoder_key = config.key
+            if config.features.kind == "logmel-db":
+                self.display_features = config.features
+            self.tag_names = config.labels if config.has_tags else ()
+        self.analysis = AnalysisSettings(mode=analysis_mode)
+        self.folder = ""
+        self.anchor: Track | None = None
+
+    # -- the folder -------------------------------------------------------------
+    @property
+    def is_demo(self) -> bool:
+        return bool(self.folder) and Path(self.folder) == demo_folder().resolve()
+
+    def show_folder(self, folder: str | os.PathLike) -> list[Track]:
+        """Show what the library knows about ``folder`` (no analysis); every panel follows."""
+        self.folder = real_path(folder)
+        tracks = self.tracks()
+        self.folderShown.emit(tracks)
+        if self.anchor is not None:
+            self.set_anchor(next((t for t in tracks if t.id == self.anchor.id), None))
+        return tracks
+
+    def tracks(self) -> list[Track]:
+        """The open folder's songs, with status and failures as the encoder and analysis in use see them."""
+        if not self.folder:
+            return []
+        keys = {"encoder_key": self.encoder_key, "analysis_key": self.analysis.key} if self.encoder_key else {}
+        return self.library.tracks(under=self.folder, **keys)
+
+    def set_analysis(self, mode: str) -> None:
+        if mode == self.analysis.mode:
+            return
+        self.analysis = AnalysisSettings(mode=mode)
+        self.analysisChanged.emit(self.analysis)
+        if self.folder:
+            self.show_folder(self.folder)
+
+    def update_track(self, track: Track) -> None:
+        """A song of the open folder was analysed (or failed): its row and, if it is the anchor, its panels."""
+        self.trackChanged.emit(track)
+        if self.anchor is not None and track.id == self.anchor.id:
+            self.anchor = track
+            self.anchorChanged.emit(track)
+
+    # -- the anchor -------------------------------------------------------------
+    def set_anchor(self, track: Track | None) -> None:
+        """The song whose neighbours are shown; ``None`` for none. Setting the same song again does nothing."""
+        if track == self.anchor:
+            return
+        self.anchor = track
+        self.anchorChanged.emit(track)
+
+    def song_tags(self, track: Track) -> list[tuple[str, float]]:
+        """A song's most probable tags under the encoder and analysis in use (empty without a tag head)."""
+        if not self.tag_names or track.status != "done":
+            return []
+        probabilities = self.library.tag_probabilities(track.id, encoder_key=self.encoder_key,
+                                                       analysis_key=self.analysis.key)
+        return top_tags(probabilities, self.tag_names, count=4, minimum=0.05)
+
+    def start_point(self, track: Track) -> float:
+        """Where a preview of ``track`` starts: the part of it that is shown (seconds)."""
+        return display_window(track.duration, self.analysis)[0]

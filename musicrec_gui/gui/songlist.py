@@ -1,0 +1,134 @@
+"""The song list: a filter box over a sortable table of the open folder's songs; picking a row sets the anchor."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget
+
+from musicrec_gui.core import scan as scan_mod
+from musicrec_gui.gui.engine import Engine
+from musicrec_gui.gui.models import TRACK_ROLE, SongFilterProxy, SongTableModel
+from musicrec_gui.gui.session import Session
+
+LARGE_LIBRARY_ROWS = 5000
+FILTER_DEBOUNCE_MS = 150
+
+
+class SongListPanel(QWidget):
+    """Filter, table and song count, following ``session`` and the scans of ``engine``.
+
+    The anchor changes only when the user picks another song: a filter that hides the anchor
+    leaves it (and its spectrogram and neighbours) as they are.
+    """
+
+    def __init__(self, session: Session, engine: Engine, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.model = SongTableModel(session, self)
+        self.proxy = SongFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.filter_box = QLineEdit()
+        self.filter_box.setPlaceholderText("Filter by title, artist, album or path…")
+        self.filter_box.setClearButtonEnabled(True)
+        # With a large library each filter pass takes ~0.2 s: wait for a pause in typing.
+        self._filter_timer = QTimer(self)
+        self._filter_timer.setSingleShot(True)
+        self._filter_timer.setInterval(FILTER_DEBOUNCE_MS)
+        self._filter_timer.timeout.connect(lambda: self.proxy.set_filter_text(self.filter_box.text()))
+        self.view = view = QTableView()
+        view.setModel(self.proxy)
+        view.setSortingEnabled(True)
+        view.sortByColumn(SongTableModel.TITLE, Qt.SortOrder.AscendingOrder)
+        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        view.setAlternatingRowColors(True)
+        view.setWordWrap(False)
+        view.verticalHeader().hide()
+        view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        header = view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        for column, width in enumerate((230, 130, 130, 64, 72)):
+            header.resizeSection(column, width)
+        header.setSectionResizeMode(SongTableModel.TITLE, QHeaderView.ResizeMode.Stretch)
+        self.count_label = QLabel("")
+        self.count_label.setStyleSheet("color: #555;")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.filter_box)
+        layout.addWidget(view, 1)
+        layout.addWidget(self.count_label)
+
+        self.filter_box.textChanged.connect(self._on_filter_changed)
+        view.selectionModel().currentRowChanged.connect(self._on_current_row_changed)
+        for signal in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset,
+                       self.proxy.layoutChanged):
+            signal.connect(self._update_count)
+        session.folderShown.connect(self._on_folder_shown)
+        session.anchorChanged.connect(self._on_anchor_changed)
+        engine.event.connect(self._on_engine_event)
+
+    # -- following the session and the scan ------------------------------------------
+    def _on_folder_shown(self, _tracks) -> None:
+        self.resort()
+        self._on_anchor_changed(self.session.anchor)
+
+    def _on_anchor_changed(self, track) -> None:
+        current = self.view.currentIndex().data(TRACK_ROLE)
+        if track is None:
+            if current is not None:
+                self.view.selectionModel().clearSelection()
+                self.view.selectionModel().setCurrentIndex(self.proxy.index(-1, -1),
+                                                           QItemSelectionModel.SelectionFlag.Clear)
+        elif current is None or current.id != track.id:
+            self.select_track(track.id)
+
+    def _on_engine_event(self, event) -> None:
+        if isinstance(event, scan_mod.ScanFinished):
+            if event.analysed:
+                self.resort()  # titles and artists came from the tags
+            if self.session.anchor is None:
+                self.select_first_analysed()
+
+    def resort(self) -> None:
+        header = self.view.horizontalHeader()
+        self.proxy.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
+
+    # -- the user -------------------------------------------------------------------------
+    def _on_filter_changed(self, text: str) -> None:
+        if self.model.rowCount() > LARGE_LIBRARY_ROWS:
+            self._filter_timer.start()
+        else:
+            self.proxy.set_filter_text(text)
+
+    def _update_count(self, *args) -> None:
+        total, shown = self.model.rowCount(), self.proxy.rowCount()
+        self.count_label.setText(f"{total} songs" if shown == total else f"{shown} of {total} songs shown")
+
+    def _on_current_row_changed(self, current, _previous) -> None:
+        if current.isValid():  # an invalid one: the row was filtered out, not another song picked
+            self.session.set_anchor(current.data(TRACK_ROLE))
+
+    def select_track(self, track_id: int | None) -> bool:
+        """Select a song in the list (``None`` clears the anchor); False if it is not shown."""
+        if track_id is None:
+            self.session.set_anchor(None)
+            return True
+        row = self.model.row_of(track_id)
+        if row is None:
+            return False
+        index = self.proxy.mapFromSource(self.model.index(row, 0))
+        if not index.isValid():
+            return False
+        self.view.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+        self.view.scrollTo(index)
+        return True
+
+    def select_first_analysed(self) -> None:
+        for row in range(self.proxy.rowCount()):
+            track = self.proxy.index(row, 0).data(TRACK_ROLE)
+            if track.status == "done":
+                self.select_track(track.id)
+                return
