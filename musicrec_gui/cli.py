@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--exclude-album", action="store_true", help="leave out the anchor's album")
         p.add_argument("--keep-duplicates", action="store_true",
                        help="keep near-identical vectors (the same recording twice)")
+        p.add_argument("--folder", type=Path, default=None,
+                       help="search only the songs below this folder (what the app searches when the folder is open); "
+                            "default: the whole library")
         if name == "playlist":
             p.add_argument("-o", "--output", type=Path, required=True, help="the .m3u8 (or .m3u) file to write")
             p.add_argument("--force", action="store_true",
@@ -325,9 +328,9 @@ def _run_scan(args, settings: AnalysisSettings, folder: Path) -> scan_mod.ScanFi
 
 
 def _index(config: EncoderConfig, settings: AnalysisSettings, library: Library, *,
-           tracks: list[Track] | None = None, centre: bool = True) -> VectorIndex:
+           tracks: list[Track] | None = None, under: str | None = None, centre: bool = True) -> VectorIndex:
     return VectorIndex.from_library(library, encoder_key=config.key, analysis_key=settings.key,
-                                    dimension=config.embedding_size, tracks=tracks, centre=centre)
+                                    dimension=config.embedding_size, tracks=tracks, under=under, centre=centre)
 
 
 def _resolve_song(song: str, library: Library, index: VectorIndex) -> Track:
@@ -363,7 +366,10 @@ def _recommend(args, settings):
     config = _encoder_config(args)
     library = _open_library(args)
     try:
-        index = _index(config, settings, library)
+        if args.folder is not None and not args.folder.is_dir():
+            raise CliError(f"--folder {_printable(str(args.folder))} is not a folder; give the music folder to "
+                           "search in (or leave --folder out to search the whole library).", EXIT_USAGE)
+        index = _index(config, settings, library, under=str(args.folder) if args.folder is not None else None)
         anchor = _resolve_song(args.song, library, index)
         results = index.similar(anchor.id, k=args.k, exclude_same_artist=args.exclude_artist,
                                 exclude_same_album=args.exclude_album, drop_duplicates=not args.keep_duplicates)
@@ -449,7 +455,10 @@ def cmd_song_info(args, settings) -> int:
     config = _encoder_config(args)
     library = _open_library(args)
     try:
-        index = _index(config, settings, library)
+        if args.folder is not None and not args.folder.is_dir():
+            raise CliError(f"--folder {_printable(str(args.folder))} is not a folder; give the music folder to "
+                           "search in (or leave --folder out to search the whole library).", EXIT_USAGE)
+        index = _index(config, settings, library, under=str(args.folder) if args.folder is not None else None)
         anchor = _resolve_song(args.song, library, index)
         tags = library.tag_probabilities(anchor.id, encoder_key=config.key, analysis_key=settings.key)
     finally:

@@ -447,3 +447,30 @@ def test_song_details_show_top_tags_and_readable_scores(qtbot, env, tagging_enco
     qtbot.waitUntil(lambda: bool(window.recommendations.rows), timeout=20_000)
     row = window.recommendations.rows[0]
     assert "%" in row.score_label.text() and "song pairs" in row.score_label.toolTip()
+
+
+def test_the_app_and_the_cli_search_the_same_songs(qtbot, env, tiny_encoder_path, good_library_dir, tmp_path, capsys):
+    from musicrec_gui import cli
+
+    # Two folders in one library: the app searches the open one, and so does 'similar --folder'.
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    shutil.copytree(good_library_dir, here)
+    shutil.copytree(good_library_dir, elsewhere / "copy")
+    base = ["--library", str(env["library"].path), "--encoder", str(tiny_encoder_path)]
+    assert cli.main(base + ["scan", str(elsewhere), "--quiet"]) == 0
+    window = make_window(qtbot, env, tiny_encoder_path, folder=here)
+    wait_scan(qtbot, window)
+    window.recommendations.count_box.setValue(5)
+    anchor = next(t for t in window.songs.model.tracks() if t.status == "done")
+    window.select_track(anchor.id)
+    qtbot.waitUntil(lambda: len(window.recommendations.rows) == 5, timeout=10_000)
+    in_app = [r.track.path for r in window.recommendations.rows]
+    assert all(p.startswith(str(here.resolve())) for p in in_app)
+    capsys.readouterr()
+    assert cli.main(base + ["similar", anchor.path, "--folder", str(here), "-k", "5"]) == 0
+    lines = capsys.readouterr().out.splitlines()[2:]
+    assert [line.rsplit("|", 1)[1].strip() for line in lines] == in_app
+    # Without --folder the CLI searches the whole library, copies in the other folder included.
+    assert cli.main(base + ["similar", anchor.path, "-k", "5"]) == 0
+    everywhere = [line.rsplit("|", 1)[1].strip() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert any(p.startswith(str(elsewhere.resolve())) for p in everywhere)
