@@ -195,7 +195,9 @@ def load_audio(
     duration = MAX_DECODE_SECONDS if duration is None else min(duration, MAX_DECODE_SECONDS)
     progress = _Progress(time_limit, cancel)
     audio = _decode(path, progress, lambda reader: reader.read(offset, duration, sample_rate))
-    return _finish(audio)
+    if audio.size == 0:
+        raise _no_samples(path)
+    return np.ascontiguousarray(audio, dtype=np.float32)
 
 
 def load_for_analysis(
@@ -318,7 +320,7 @@ def load_song_windows(
 
     held, n_samples = _decode(path, progress, streamed)
     if n_samples == 0:
-        raise AudioError("the file holds no audio samples", kind=FailureKind.TOO_SHORT)
+        raise _no_samples(path)
     n_full = max(1, (1 + n_samples // config.hop_length) // config.slice_frames)
     wanted = (starts_for(n_samples) + config.n_fft // 2) // stride
     indices = np.array(sorted(i for i in held if i < n_full) or [0])
@@ -343,6 +345,7 @@ class _Progress:
     def __init__(self, time_limit: float | None, cancel: Cancel | None):
         self.deadline = time.monotonic() + time_limit if time_limit else float("inf")
         self.cancel = cancel
+        self.decoded = False  # some audio came out: a later decoder error means damaged or cut-short data
 
     def check(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
@@ -359,8 +362,9 @@ def _decode(path: str, progress: _Progress, job: Callable[["_Reader"], T]) -> T:
     """Run ``job`` with libsndfile when it knows the format, else (or if it refuses) with FFmpeg.
 
     A failure is an :class:`AudioError` whose kind says where it happened: the file could not
-    be opened (``vanished``, ``unreadable``), no decoder knows it (``not_audio``), or a decoder
-    knew the format but failed inside its data (``truncated``: cut short or damaged).
+    be opened (``vanished``, ``unreadable``), no decoder knows it or none got any audio out of
+    it (``not_audio``), or a decoder knew the format or had decoded part of it, then failed
+    (``truncated``: cut short or damaged).
     """
     ext = os.path.splitext(path)[1].lower()
     known_format = False  # libsndfile recognised the file's header
@@ -383,7 +387,7 @@ def _decode(path: str, progress: _Progress, job: Callable[["_Reader"], T]) -> T:
         container = av.open(path, metadata_errors="ignore")
     except Exception as err:  # noqa: BLE001
         # FFmpeg's complaint is the more telling one; libsndfile's often blames the path.
-        kind = _os_failure_kind(err) or (FailureKind.TRUNCATED if known_format else FailureKind.NOT_AUDIO)
+        kind = _os_failure_kind(err) or _data_failure_kind(known_format or progress.decoded)
         raise AudioError(f"not a readable audio file ({_describe(err, path)})", kind=kind) from err
     try:
         with container:
@@ -391,8 +395,12 @@ def _decode(path: str, progress: _Progress, job: Callable[["_Reader"], T]) -> T:
     except (AudioError, DecodeCancelled):
         raise
     except Exception as err:  # noqa: BLE001 - FFmpeg opened it, then failed inside its data
-        kind = _os_failure_kind(err) or FailureKind.TRUNCATED
+        kind = _os_failure_kind(err) or _data_failure_kind(known_format or progress.decoded)
         raise AudioError(f"not a readable audio file ({_describe(err, path)})", kind=kind) from err
+
+
+def _data_failure_kind(partly_understood: bool) -> FailureKind:
+    return FailureKind.TRUNCATED if partly_understood else FailureKind.NOT_AUDIO
 
 
 def _os_failure_kind(err: BaseException) -> FailureKind | None:
@@ -439,6 +447,7 @@ class _SoundfileReader:
             if not len(data):
                 return
             remaining -= len(data)
+            self.progress.decoded = True
             yield np.nan_to_num(_mix_down(data), nan=0.0, posinf=0.0, neginf=0.0)
 
     def _resampled(self, frames: int, sample_rate: int) -> Iterator[np.ndarray]:
@@ -532,6 +541,7 @@ class _FfmpegReader:
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         for frame in self.container.decode(self.stream):
             self.progress.check()
+            self.progress.decoded = True
             if frame.pts is not None and frame.time_base is not None:
                 start = float(frame.pts * frame.time_base)
                 end = start + frame.samples / (frame.sample_rate or sample_rate)
@@ -659,10 +669,13 @@ def _collect_windows(
     return held, n
 
 
-def _finish(audio: np.ndarray) -> np.ndarray:
-    if audio.size == 0:
-        raise AudioError("the file holds no audio samples", kind=FailureKind.TOO_SHORT)
-    return np.ascontiguousarray(audio, dtype=np.float32)
+def _no_samples(path: str) -> AudioError:
+    """A file that decoded to nothing: ``truncated`` if its header promised audio, else ``too_short``."""
+    promised = probe_duration(path)
+    if promised > 0:
+        return AudioError(f"the file holds no audio samples, though its header promises {promised:.1f} s: "
+                          "it is cut short or damaged", kind=FailureKind.TRUNCATED)
+    return AudioError("the file holds no audio samples", kind=FailureKind.TOO_SHORT)
 
 
 def _check_format(sample_rate: int, channels: int) -> None:
