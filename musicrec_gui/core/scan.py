@@ -372,7 +372,8 @@ def scan(
             analysed += 1
             # The row as just written, without reading it back.
             done_track = dataclasses.replace(track, title=tags.title, artist=tags.artist, album=tags.album,
-                                             duration=tags.duration, status="done", error="", missing=False)
+                                             duration=tags.duration, status="done", error="", missing=False,
+                                             error_kind=None)
             yield TrackDone(done_track, len(embeddings), completed, total_work)
     finally:  # also when the consumer stops iterating (GeneratorExit): the pool never outlives the scan
         stop.set()
