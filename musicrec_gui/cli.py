@@ -4,7 +4,8 @@
     musicrec similar SONG [-k 2]         nearest songs to SONG (a path or part of a title)
     musicrec embed FOLDER --out F.npz    song vectors as arrays ``files`` and ``vectors``
     musicrec playlist SONG -k N -o F.m3u8
-    musicrec info                        library size, failures, encoder
+    musicrec info                        library size, failures, encoder, space per encoder
+    musicrec prune-vectors [--yes]       delete the vectors of encoders no longer used
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from musicrec_gui import __version__
 from musicrec_gui.core.config import ANALYSIS_MODES, AnalysisSettings
 from musicrec_gui.core.encoder import (EncoderConfig, EncoderError, LazyEncoder, bundled_encoder_path,
                                        read_encoder_config)
+from musicrec_gui.core.errors import FailureKind, MusicrecError
 from musicrec_gui.core.names import terminal_text
 from musicrec_gui.core.output import OutputRefused, check_embed_path, write_embed_npz
-from musicrec_gui.core.playlist import check_playlist_path, song_label, write_m3u8
-from musicrec_gui.core.library import Library, LibraryError, Track, default_library_path
+from musicrec_gui.core.playlist import PlaylistError, check_playlist_path, playlist_title, song_label, write_m3u8
+from musicrec_gui.core.library import Library, Track, default_library_path
 from musicrec_gui.core.tags import tags_text, top_tags
 from musicrec_gui.core.recommend import VectorIndex, closeness_percent
 from musicrec_gui.core import scan as scan_mod
@@ -36,7 +38,7 @@ EXIT_FAILURE = 1
 MIN_EXCERPT_SECONDS = 1.0
 
 
-class CliError(Exception):
+class CliError(MusicrecError):
     """An error for the user: printed without a traceback, exit code attached."""
 
     def __init__(self, message: str, code: int = EXIT_FAILURE):
@@ -149,6 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
                        parents=[common])
     p.add_argument("song", nargs="?", help="a song (path, or part of its title): its details and top tags")
     p.add_argument("--failures", action="store_true", help="list every failed file with its reason")
+
+    p = sub.add_parser("prune-vectors", parents=[common],
+                       help="delete the song vectors and failures of every encoder but the one in use "
+                            "(the file list stays); without --yes, only say what would be deleted")
+    p.add_argument("--yes", action="store_true", help="delete them (there is no other confirmation)")
+    p.add_argument("--compact", action="store_true",
+                   help="then give the freed space back to the disk (rewrites the library: slower, and needs "
+                        "as much free space as the library takes)")
     return parser
 
 
@@ -176,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         handler = {"scan": cmd_scan, "similar": cmd_similar, "playlist": cmd_playlist,
-                   "embed": cmd_embed, "info": cmd_info}[args.command]
+                   "embed": cmd_embed, "info": cmd_info, "prune-vectors": cmd_prune_vectors}[args.command]
         code = handler(args, settings)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
         return code
@@ -188,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as err:
         _print_error(err)
         return err.code
-    except (LibraryError, EncoderError) as err:
+    except MusicrecError as err:  # a library, encoder, settings or output problem: its message says what to do
         _print_error(err)
         return EXIT_FAILURE
     except OSError as err:
@@ -288,7 +298,7 @@ def _run_scan(args, settings: AnalysisSettings, folder: Path) -> scan_mod.ScanFi
         library.close()
         raise
     bar = None
-    failures: list[tuple[str, str]] = []
+    failures: list[tuple[str, str, FailureKind]] = []
     finished = None
     try:
         from tqdm import tqdm
@@ -307,7 +317,7 @@ def _run_scan(args, settings: AnalysisSettings, folder: Path) -> scan_mod.ScanFi
                            file=sys.stderr, dynamic_ncols=True)
             elif isinstance(event, (scan_mod.TrackDone, scan_mod.TrackFailed)):
                 if isinstance(event, scan_mod.TrackFailed):
-                    failures.append((event.path, event.reason))
+                    failures.append((event.path, event.reason, event.kind))
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(failed=len(failures), refresh=False)
@@ -320,8 +330,8 @@ def _run_scan(args, settings: AnalysisSettings, folder: Path) -> scan_mod.ScanFi
     assert finished is not None
     print(f"analysed {finished.analysed}, failed {finished.failed}, unchanged {finished.cached} "
           f"in {finished.seconds:.1f} s", file=sys.stderr)
-    for path, reason in failures:
-        print(f"  failed: {_printable(path)}: {_printable(reason)}", file=sys.stderr)
+    for path, reason, kind in failures:
+        print(f"  failed ({kind.label}): {_printable(path)}: {_printable(reason)}", file=sys.stderr)
     if finished.error:
         raise CliError(_printable(finished.error))
     return finished
@@ -406,10 +416,10 @@ def cmd_playlist(args, settings) -> int:
     anchor, results = _recommend(args, settings)
     try:
         written = write_m3u8(args.output, [anchor] + [r.track for r in results],
-                             title=f"Songs like {song_label(anchor)}", force=args.force)
+                             title=playlist_title(anchor), force=args.force)
     except OutputRefused as err:  # the target changed since the check
         raise _refused(err) from None
-    except ValueError as err:
+    except PlaylistError as err:
         raise CliError(str(err)) from None
     except OSError as err:
         raise CliError(f"cannot write {_printable(args.output)}: {err.strerror or err}; "
@@ -486,6 +496,7 @@ def cmd_info(args, settings) -> int:
         config, config_error = None, err
     try:
         stats = library.stats()
+        usage = library.vector_usage()
         if config is not None:  # failures under the encoder and mode in use; others do not concern it
             failures = library.tracks(status="failed", encoder_key=config.key, analysis_key=settings.key)
         else:
@@ -500,16 +511,66 @@ def cmd_info(args, settings) -> int:
               f"{config.embedding_size}-d, key {_printable(config.key)})")
     else:
         print(f"encoder:  unavailable ({_printable(config_error)})")
-    for key, count in stats["vector_sets"].items():
-        print(f"vectors:  {count} for {_printable(key)}")
+    unused = 0
+    for item in usage:
+        if config is not None and item.encoder_key == config.key:
+            note = " (in use)" if item.analysis_key == settings.key else " (this encoder, another --mode)"
+        else:
+            note = ""
+            unused += item.bytes
+        failed = f", {item.failures} failed" if item.failures else ""
+        print(f"vectors:  {item.vectors} songs, {_size(item.bytes)}{failed} for "
+              f"{_printable(item.encoder_key)} / {_printable(item.analysis_key)}{note}")
+    if config is not None and unused:
+        print(f"          {_size(unused)} belong to other encoders; 'musicrec prune-vectors' deletes them.")
     shown = failures if args.failures else failures[:10]
     if failures:
         print("failures:")
         for track in shown:
-            print(f"  {_printable(track.path)}: {_printable(track.error)}")
+            kind = f"({track.error_kind.label}) " if track.error_kind is not None else ""
+            print(f"  {kind}{_printable(track.path)}: {_printable(track.error)}")
         if len(failures) > len(shown):
             print(f"  … {len(failures) - len(shown)} more (musicrec info --failures)")
     return 0 if config is not None else EXIT_FAILURE  # scripts can tell a broken encoder
+
+
+def cmd_prune_vectors(args, settings) -> int:
+    try:
+        config = _encoder_config(args)
+    except (CliError, EncoderError) as err:
+        raise CliError(f"cannot tell which encoder is in use, so nothing was deleted: {err} "
+                       "Pass --encoder with the encoder whose vectors to keep.") from None
+    library = _open_library(args)
+    try:
+        result = library.prune_vectors(keep_encoder_key=config.key, dry_run=not args.yes)
+        if args.yes and args.compact:
+            library.compact()
+    finally:
+        library.close()
+    print(f"keeping:  {_printable(config.name)} {_printable(config.version)} (key {_printable(config.key)})")
+    if not result.encoder_keys:
+        print("nothing to delete: every vector in the library belongs to this encoder.")
+        return 0
+    for key in result.encoder_keys:
+        print(f"other:    {_printable(key)}")
+    what = (f"{result.vectors} song vectors ({_size(result.bytes)}) and {result.failures} failure records "
+            f"of {len(result.encoder_keys)} other encoder{'s' if len(result.encoder_keys) != 1 else ''}")
+    if not args.yes:
+        print(f"would delete {what}; nothing was deleted. Run again with --yes to delete them "
+              "(the file list is kept; another encoder's songs are analysed again if it is used again).")
+        return 0
+    print(f"deleted {what}; the file list is kept."
+          + (" The library was compacted." if args.compact else
+             " The space is reused by later scans ('--compact' gives it back to the disk now)."))
+    return 0
+
+
+def _size(n_bytes: int) -> str:
+    """``1.2 MB``: a size for people (decimal units, as file managers show them)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.1f} {unit}"
+    return f"{n_bytes} bytes"
 
 
 if __name__ == "__main__":

@@ -197,7 +197,8 @@ def test_playlist_replaces_only_its_own_files(fake, capsys):
     assert is_musicrec_playlist(foreign)
     os.chmod(foreign, 0o640)
     assert cli.main(fake["base"] + ["playlist", "Plain", "-o", str(foreign)]) == 0  # ours now: no --force needed
-    assert "Songs like Other - Plain" in foreign.read_text(encoding="utf-8")
+    text = foreign.read_text(encoding="utf-8")  # the title as the app writes it; entries as players parse them
+    assert "#PLAYLIST:Songs like Other – Plain" in text and ",Other - Plain\n" in text
     assert stat.S_IMODE(foreign.stat().st_mode) == 0o640 and listing(tmp) == before
     capsys.readouterr()
 

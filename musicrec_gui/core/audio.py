@@ -8,6 +8,7 @@ PyAV, whose wheels carry FFmpeg, so users need no system binaries.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
@@ -20,7 +21,7 @@ import numpy as np
 
 from musicrec_gui.core import features as features_mod
 from musicrec_gui.core.config import AnalysisSettings, FeatureConfig
-from musicrec_gui.core.errors import MusicrecError
+from musicrec_gui.core.errors import FailureKind, MusicrecError
 from musicrec_gui.core.names import display_text
 
 T = TypeVar("T")
@@ -44,14 +45,23 @@ DECODE_TIME_LIMIT = 60.0
 class AudioError(MusicrecError):
     """A file could not be decoded as audio. The message says why, for the user.
 
-    ``kind`` sorts the reason: ``timeout``, ``vanished`` and ``changed`` are tried again by
-    the next scan; ``empty``, ``not_audio``, ``unreadable``, ``too_large`` are kept until
-    the file changes.
+    Parameters
+    ----------
+    message : str
+        What happened, for the user ("the file is empty (0 bytes)").
+    kind : FailureKind or str
+        Why, as one of :class:`~musicrec_gui.core.errors.FailureKind`, decided where the
+        error is raised. ``timed_out``, ``vanished`` and ``changed`` are tried again by the
+        next scan; the others are kept until the file changes.
+
+    Attributes
+    ----------
+    kind : FailureKind
     """
 
-    def __init__(self, message: str, *, kind: str = "not_audio"):
+    def __init__(self, message: str, *, kind: FailureKind | str = FailureKind.NOT_AUDIO):
         super().__init__(message)
-        self.kind = kind
+        self.kind = FailureKind.parse(kind)
 
 
 @dataclass(frozen=True)
@@ -124,15 +134,15 @@ def check_readable_file(path: str) -> None:
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise AudioError("the file has disappeared (moved or deleted during the scan)", kind="vanished") from None
+        raise AudioError("the file has disappeared (moved or deleted during the scan)", kind=FailureKind.VANISHED) from None
     except OSError as err:
-        raise AudioError(f"cannot read the file: {err.strerror or err}", kind="unreadable") from None
+        raise AudioError(f"cannot read the file: {err.strerror or err}", kind=FailureKind.UNREADABLE) from None
     if not stat.S_ISREG(info.st_mode):
-        raise AudioError("not a regular file (a folder, pipe or device named like a song)", kind="unreadable")
+        raise AudioError("not a regular file (a folder, pipe or device named like a song)", kind=FailureKind.UNREADABLE)
     if info.st_size == 0:
-        raise AudioError("the file is empty (0 bytes)", kind="empty")
+        raise AudioError("the file is empty (0 bytes)", kind=FailureKind.EMPTY)
     if not os.access(path, os.R_OK):
-        raise AudioError("permission denied: the file is not readable by this user", kind="unreadable")
+        raise AudioError("permission denied: the file is not readable by this user", kind=FailureKind.UNREADABLE)
 
 
 def analysis_window(duration: float, settings: AnalysisSettings) -> tuple[float, float | None]:
@@ -185,7 +195,9 @@ def load_audio(
     duration = MAX_DECODE_SECONDS if duration is None else min(duration, MAX_DECODE_SECONDS)
     progress = _Progress(time_limit, cancel)
     audio = _decode(path, progress, lambda reader: reader.read(offset, duration, sample_rate))
-    return _finish(audio)
+    if audio.size == 0:
+        raise _no_samples(path)
+    return np.ascontiguousarray(audio, dtype=np.float32)
 
 
 def load_for_analysis(
@@ -308,7 +320,7 @@ def load_song_windows(
 
     held, n_samples = _decode(path, progress, streamed)
     if n_samples == 0:
-        raise AudioError("the file holds no audio samples")
+        raise _no_samples(path)
     n_full = max(1, (1 + n_samples // config.hop_length) // config.slice_frames)
     wanted = (starts_for(n_samples) + config.n_fft // 2) // stride
     indices = np.array(sorted(i for i in held if i < n_full) or [0])
@@ -333,12 +345,13 @@ class _Progress:
     def __init__(self, time_limit: float | None, cancel: Cancel | None):
         self.deadline = time.monotonic() + time_limit if time_limit else float("inf")
         self.cancel = cancel
+        self.decoded = False  # some audio came out: a later decoder error means damaged or cut-short data
 
     def check(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
             raise DecodeCancelled("decoding was cancelled")
         if time.monotonic() > self.deadline:
-            raise AudioError("decoding ran past its time limit; the file is probably damaged", kind="timeout")
+            raise AudioError("decoding ran past its time limit; the file is probably damaged", kind=FailureKind.TIMED_OUT)
 
 
 # Frames per read: a block stays small even with 64 channels (16 MB as float32), and reads stay few.
@@ -346,30 +359,58 @@ _BLOCK_FRAMES = 1 << 16
 
 
 def _decode(path: str, progress: _Progress, job: Callable[["_Reader"], T]) -> T:
-    """Run ``job`` with libsndfile when it knows the format, else (or if it refuses) with FFmpeg."""
+    """Run ``job`` with libsndfile when it knows the format, else (or if it refuses) with FFmpeg.
+
+    A failure is an :class:`AudioError` whose kind says where it happened: the file could not
+    be opened (``vanished``, ``unreadable``), no decoder knows it or none got any audio out of
+    it (``not_audio``), or a decoder knew the format or had decoded part of it, then failed
+    (``truncated``: cut short or damaged).
+    """
     ext = os.path.splitext(path)[1].lower()
+    known_format = False  # libsndfile recognised the file's header
     if ext in _SOUNDFILE_EXTENSIONS:
         try:
             import soundfile
 
             # A file object, not the path: libsndfile cannot open names that are not valid UTF-8.
             with open(path, "rb") as raw, soundfile.SoundFile(raw) as handle:
+                known_format = True
                 reader = _SoundfileReader(handle, progress)
                 return job(reader)
         except (AudioError, DecodeCancelled):
             raise
         except Exception:  # noqa: BLE001 - libsndfile refused it; FFmpeg may still know it
             pass
-    try:
-        import av
+    import av
 
-        with av.open(path, metadata_errors="ignore") as container:
+    try:
+        container = av.open(path, metadata_errors="ignore")
+    except Exception as err:  # noqa: BLE001
+        # FFmpeg's complaint is the more telling one; libsndfile's often blames the path.
+        kind = _os_failure_kind(err) or _data_failure_kind(known_format or progress.decoded)
+        raise AudioError(f"not a readable audio file ({_describe(err, path)})", kind=kind) from err
+    try:
+        with container:
             return job(_FfmpegReader(container, progress))
     except (AudioError, DecodeCancelled):
         raise
-    except Exception as err:  # noqa: BLE001
-        # FFmpeg's complaint is the more telling one; libsndfile's often blames the path.
-        raise AudioError(f"not a readable audio file ({_describe(err, path)})") from err
+    except Exception as err:  # noqa: BLE001 - FFmpeg opened it, then failed inside its data
+        kind = _os_failure_kind(err) or _data_failure_kind(known_format or progress.decoded)
+        raise AudioError(f"not a readable audio file ({_describe(err, path)})", kind=kind) from err
+
+
+def _data_failure_kind(partly_understood: bool) -> FailureKind:
+    return FailureKind.TRUNCATED if partly_understood else FailureKind.NOT_AUDIO
+
+
+def _os_failure_kind(err: BaseException) -> FailureKind | None:
+    """``vanished`` or ``unreadable`` for an operating-system error (PyAV's carry an errno); else None."""
+    number = getattr(err, "errno", None)
+    if isinstance(err, FileNotFoundError) or number == errno.ENOENT:
+        return FailureKind.VANISHED
+    if isinstance(err, OSError) and isinstance(number, int) and number > 0:
+        return FailureKind.UNREADABLE  # permission denied, an I/O error, a folder
+    return None
 
 
 class _Reader(Protocol):
@@ -406,6 +447,7 @@ class _SoundfileReader:
             if not len(data):
                 return
             remaining -= len(data)
+            self.progress.decoded = True
             yield np.nan_to_num(_mix_down(data), nan=0.0, posinf=0.0, neginf=0.0)
 
     def _resampled(self, frames: int, sample_rate: int) -> Iterator[np.ndarray]:
@@ -468,7 +510,7 @@ class _FfmpegReader:
 
     def __init__(self, container, progress: _Progress):
         if not container.streams.audio:
-            raise AudioError("the file holds no audio stream")
+            raise AudioError("the file holds no audio stream", kind=FailureKind.NOT_AUDIO)
         self.container = container
         self.stream = container.streams.audio[0]
         self.progress = progress
@@ -499,6 +541,7 @@ class _FfmpegReader:
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         for frame in self.container.decode(self.stream):
             self.progress.check()
+            self.progress.decoded = True
             if frame.pts is not None and frame.time_base is not None:
                 start = float(frame.pts * frame.time_base)
                 end = start + frame.samples / (frame.sample_rate or sample_rate)
@@ -626,17 +669,22 @@ def _collect_windows(
     return held, n
 
 
-def _finish(audio: np.ndarray) -> np.ndarray:
-    if audio.size == 0:
-        raise AudioError("the file holds no audio samples")
-    return np.ascontiguousarray(audio, dtype=np.float32)
+def _no_samples(path: str) -> AudioError:
+    """A file that decoded to nothing: ``truncated`` if its header promised audio, else ``too_short``."""
+    promised = probe_duration(path)
+    if promised > 0:
+        return AudioError(f"the file holds no audio samples, though its header promises {promised:.1f} s: "
+                          "it is cut short or damaged", kind=FailureKind.TRUNCATED)
+    return AudioError("the file holds no audio samples", kind=FailureKind.TOO_SHORT)
 
 
 def _check_format(sample_rate: int, channels: int) -> None:
     if not 1000 <= sample_rate <= MAX_SAMPLE_RATE:
-        raise AudioError(f"implausible sample rate {sample_rate} Hz (expected 1 kHz to {MAX_SAMPLE_RATE // 1000} kHz)")
+        raise AudioError(f"implausible sample rate {sample_rate} Hz (expected 1 kHz to {MAX_SAMPLE_RATE // 1000} kHz)",
+                         kind=FailureKind.NOT_AUDIO)
     if not 1 <= channels <= MAX_CHANNELS:
-        raise AudioError(f"implausible channel count {channels} (expected 1 to {MAX_CHANNELS})")
+        raise AudioError(f"implausible channel count {channels} (expected 1 to {MAX_CHANNELS})",
+                         kind=FailureKind.NOT_AUDIO)
 
 
 def _describe(err: Exception, path: str = "") -> str:

@@ -8,11 +8,21 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from musicrec_gui.core.errors import MusicrecError
+
 AnalysisMode = Literal["spread", "excerpt", "full"]
 ANALYSIS_MODES = ("spread", "excerpt", "full")
 # The front ends features.py knows: "logmel-db" (dB relative to the song's peak, [0, 1]) and
 # "musicnn" (log10(1 + 10000 * mel), as musicnn's models were trained on).
 FEATURE_KINDS = ("logmel-db", "musicnn")
+
+
+class ConfigError(MusicrecError, ValueError):
+    """Feature parameters or analysis settings of the wrong type or out of range.
+
+    A ``ValueError`` too, as it was before it became a :class:`MusicrecError`. The message names
+    the parameter, its value and what is expected.
+    """
 
 
 @dataclass(frozen=True)
@@ -61,19 +71,19 @@ class FeatureConfig:
 
         Raises
         ------
-        ValueError
-            If ``data`` is not a dict, has an unknown key, or a value of the wrong type
+        ConfigError
+            A ValueError, if ``data`` is not a dict, has an unknown key, or a value of the wrong type
             or out of range. The message names the key, the value and what was expected.
         """
         if not isinstance(data, dict):
-            raise ValueError(f"the feature parameters are {describe_json_value(data)}; expected a JSON object "
+            raise ConfigError(f"the feature parameters are {describe_json_value(data)}; expected a JSON object "
                              "such as {\"sample_rate\": 22050, \"n_mels\": 128, ...}.")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             shown = ", ".join(_short(name) for name in unknown[:5])
             more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-            raise ValueError(
+            raise ConfigError(
                 f"Unknown feature parameters {shown}{more}; expected only {', '.join(sorted(known))}. "
                 "The encoder was made by a newer musicrec: upgrade musicrec or re-export the model."
             )
@@ -84,7 +94,7 @@ class FeatureConfig:
             value = data[f.name]
             if f.name == "kind":
                 if not isinstance(value, str) or value not in FEATURE_KINDS:
-                    raise ValueError(f"feature parameter 'kind' is {describe_json_value(value)}; expected one of "
+                    raise ConfigError(f"feature parameter 'kind' is {describe_json_value(value)}; expected one of "
                                      f"{', '.join(repr(k) for k in FEATURE_KINDS)}. An encoder made for another "
                                      "front end needs a newer musicrec: upgrade musicrec or re-export the model.")
                 values[f.name] = value
@@ -92,18 +102,18 @@ class FeatureConfig:
             low, high = _FEATURE_RANGES[f.name]
             if isinstance(f.default, int):
                 if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-                    raise ValueError(f"feature parameter {f.name!r} is {describe_json_value(value)}; "
+                    raise ConfigError(f"feature parameter {f.name!r} is {describe_json_value(value)}; "
                                      f"expected a whole number from {low} to {high}.")
             else:
                 # The range test also refuses NaN and infinities (json.loads accepts them).
                 if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
-                    raise ValueError(f"feature parameter {f.name!r} is {describe_json_value(value)}; "
+                    raise ConfigError(f"feature parameter {f.name!r} is {describe_json_value(value)}; "
                                      f"expected a number from {low:g} to {high:g}.")
                 value = float(value)
             values[f.name] = value
         config = cls(**values)
         if not config.fmin < config.fmax <= config.sample_rate / 2:
-            raise ValueError(f"feature parameters fmin={config.fmin:g} and fmax={config.fmax:g} do not fit "
+            raise ConfigError(f"feature parameters fmin={config.fmin:g} and fmax={config.fmax:g} do not fit "
                              f"sample_rate={config.sample_rate}; expected 0 <= fmin < fmax <= sample_rate / 2.")
         return config
 
@@ -168,13 +178,13 @@ class AnalysisSettings:
 
     def __post_init__(self) -> None:
         if self.mode not in ANALYSIS_MODES:
-            raise ValueError(f"Unknown analysis mode {self.mode!r}; expected one of {', '.join(ANALYSIS_MODES)}.")
+            raise ConfigError(f"Unknown analysis mode {self.mode!r}; expected one of {', '.join(ANALYSIS_MODES)}.")
         if not self.excerpt_seconds > 0:
-            raise ValueError(f"excerpt_seconds must be positive, got {self.excerpt_seconds}.")
+            raise ConfigError(f"excerpt_seconds must be positive, got {self.excerpt_seconds}.")
         if self.max_slices < 1:
-            raise ValueError(f"max_slices must be at least 1, got {self.max_slices}.")
+            raise ConfigError(f"max_slices must be at least 1, got {self.max_slices}.")
         if not 1 <= self.patches <= 256:
-            raise ValueError(f"patches must be 1 to 256, got {self.patches}.")
+            raise ConfigError(f"patches must be 1 to 256, got {self.patches}.")
 
     @property
     def key(self) -> str:

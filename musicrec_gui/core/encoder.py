@@ -43,7 +43,9 @@ from typing import Any
 
 import numpy as np
 
+from musicrec_gui.core import runtime
 from musicrec_gui.core.config import FeatureConfig, describe_json_value
+from musicrec_gui.core.errors import MusicrecError
 
 CONFIG_FORMAT = 1
 # The bundled config is about 4 KB; anything near this bound is not an encoder config.
@@ -57,8 +59,12 @@ OUTPUTS = (("embedding",), ("embedding", "tags"))
 _FIX = "restore the original .json or re-export the encoder with training/export.py"
 
 
-class EncoderError(Exception):
-    """The encoder files are missing, tampered with, or do not fit together."""
+class EncoderError(MusicrecError):
+    """The encoder files are missing, tampered with, or do not fit together.
+
+    The message names the file, what is wrong with it and how to fix it (usually: restore the
+    original files, or re-export the encoder with ``training/export.py``).
+    """
 
 
 @dataclass(frozen=True)
@@ -292,10 +298,11 @@ def import_keras():
     """Import Keras (and TensorFlow) without its start-up chatter on stderr.
 
     TensorFlow's C++ logger prints oneDNN notices before any setting can silence it, so
-    file descriptor 2 points at /dev/null for the import only. ``MUSICREC_DEBUG=1`` keeps it.
+    file descriptor 2 points at /dev/null for the import only. ``MUSICREC_DEBUG=1`` keeps it
+    (:mod:`musicrec_gui.core.runtime`).
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if os.environ.get("MUSICREC_DEBUG") or "keras" in sys.modules:
+    runtime.quiet_tensorflow()
+    if runtime.debug() or "keras" in sys.modules:
         import keras
 
         return keras
@@ -309,6 +316,7 @@ def import_keras():
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+    runtime.quiet_tensorflow()  # now that its Python loggers exist
     return keras
 
 

@@ -5,15 +5,20 @@ What is stored, and why:
 - ``tracks`` — one row per file, keyed by its path (as raw file-system bytes, so
   names that are not valid UTF-8 survive), with the file identity (size,
   mtime_ns) at analysis time, its tags, and its status (``pending``, ``done``,
-  ``failed`` + the reason). A file whose size or mtime changed is re-analysed.
+  ``failed`` + the reason and its :class:`~musicrec_gui.core.errors.FailureKind`).
+  A file whose size or mtime changed is re-analysed.
 - ``vectors`` — song vectors and per-slice embeddings keyed by track, encoder key
   and analysis key. A new encoder adds vectors; it does not touch the file list.
+  :meth:`Library.prune_vectors` drops those of encoders no longer used.
+- ``failures`` — why a file failed, keyed like vectors (reason and kind).
 - ``meta`` — free key/values; the schema version is SQLite's ``user_version``.
 
 The database runs in WAL mode; every track's result is written in one
-transaction, so a crash leaves either the whole result or none of it. Only one
-thread writes (the scan's); reads may come from any thread. Music files are
-only ever read.
+transaction, so a crash leaves either the whole result or none of it. Writes go
+through the connection opened with the library (one thread at a time, under a
+lock); reads take a read-only connection of their own from a small pool, so a
+read on the app's thread never waits behind a scan's write (WAL lets readers
+and a writer work at once). Music files are only ever read.
 """
 
 from __future__ import annotations
@@ -31,17 +36,18 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from musicrec_gui.core.errors import MusicrecError
+from musicrec_gui.core import runtime
+from musicrec_gui.core.errors import RETRIED_KINDS, FailureKind, MusicrecError
 from musicrec_gui.core.names import display_text
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APP_ID = 0x6D726563  # "mrec": tells our database from any other SQLite file
 BUSY_TIMEOUT = 30.0
 # Names a library file may have when it already exists but is empty (a creation that died before
 # its first commit): an empty file of any other name may be a user's, and is never written to.
 LIBRARY_SUFFIXES = (".sqlite3", ".sqlite", ".db")
-# Failures of these kinds are tried again on the next scan: they say nothing lasting about the file.
-RETRIED_KINDS = frozenset({"timeout", "vanished", "changed"})
+# Idle read connections kept for the next read (more are opened while more threads read at once).
+MAX_IDLE_READERS = 4
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
@@ -57,7 +63,8 @@ CREATE TABLE IF NOT EXISTS tracks (
     status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed')),
     error TEXT NOT NULL DEFAULT '',
     updated_at REAL NOT NULL DEFAULT 0,
-    missing INTEGER NOT NULL DEFAULT 0
+    missing INTEGER NOT NULL DEFAULT 0,
+    error_kind TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS vectors (
     track_id INTEGER NOT NULL REFERENCES tracks(id) ON DELETE CASCADE,
@@ -103,11 +110,20 @@ _MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     UPDATE tracks SET status = 'pending', error = '' WHERE status = 'failed';
     """,
+    # 2 → 3: a failed track carries the kind of its failure beside the reason (``FailureKind``),
+    # taken from its latest failure; schema 2's "timeout" is called "timed_out".
+    """
+    ALTER TABLE tracks ADD COLUMN error_kind TEXT NOT NULL DEFAULT '';
+    UPDATE failures SET kind = 'timed_out' WHERE kind = 'timeout';
+    UPDATE tracks SET error_kind = COALESCE(
+        (SELECT f.kind FROM failures f WHERE f.track_id = tracks.id ORDER BY f.updated_at DESC LIMIT 1), 'other')
+        WHERE status = 'failed';
+    """,
 ]
 
 
 class LibraryError(MusicrecError):
-    """The library file cannot be used. The message says what to do."""
+    """The library file cannot be used. The message says what happened and what to do."""
 
 
 class LibraryBusyError(LibraryError):
@@ -132,6 +148,28 @@ class NotALibraryError(LibraryError):
 
 @dataclass(frozen=True)
 class Track:
+    """One file of the library.
+
+    Attributes
+    ----------
+    id : int
+    path : str
+        The real path (symbolic links resolved).
+    size, mtime_ns : int
+        The file's identity when it was last seen.
+    title, artist, album : str
+    duration : float
+        Seconds; 0.0 when unknown.
+    status : {"pending", "done", "failed"}
+    error : str
+        Why it failed, for the user; "" unless ``status == "failed"``.
+    missing : bool
+        Not found by the last scan of its folder, but kept (an unmounted drive).
+    error_kind : FailureKind or None
+        Why it failed, sorted (``empty``, ``truncated``, ``not_audio``, …); None unless
+        ``status == "failed"``.
+    """
+
     id: int
     path: str
     size: int
@@ -143,6 +181,7 @@ class Track:
     status: str
     error: str
     missing: bool = False
+    error_kind: FailureKind | None = None
 
     @property
     def display_path(self) -> str:
@@ -181,11 +220,44 @@ class ScanPlan:
     failed: int
 
 
+@dataclass(frozen=True)
+class VectorSetUsage:
+    """What one encoder and analysis take in the library (:meth:`Library.vector_usage`).
+
+    Attributes
+    ----------
+    encoder_key, analysis_key : str
+    vectors : int
+        Songs with a vector under this key.
+    bytes : int
+        Bytes of their song vectors, slice vectors and tag probabilities (SQLite's own
+        overhead, a few per cent, is not counted).
+    failures : int
+        Songs that failed under this key.
+    """
+
+    encoder_key: str
+    analysis_key: str
+    vectors: int
+    bytes: int
+    failures: int
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What :meth:`Library.prune_vectors` deleted (or would delete, with ``dry_run``)."""
+
+    vectors: int
+    bytes: int
+    failures: int
+    encoder_keys: tuple[str, ...]
+
+
 def default_library_path() -> Path:
     """``$MUSICREC_LIBRARY`` if set, else ``library.sqlite3`` in the user's data directory."""
-    override = os.environ.get("MUSICREC_LIBRARY")
-    if override:
-        return Path(override)
+    override = runtime.library_override()
+    if override is not None:
+        return override
     import platformdirs
 
     return Path(platformdirs.user_data_dir("musicrec", appauthor=False)) / "library.sqlite3"
@@ -439,6 +511,14 @@ class Library:
     busy_timeout : float or None
         Seconds to wait for another process's write lock before giving up (default
         :data:`BUSY_TIMEOUT`).
+
+    Notes
+    -----
+    Any thread may call any method. Writes use the connection opened here, one at a time;
+    reads use read-only connections from a pool (one per concurrent reader, at most
+    :data:`MAX_IDLE_READERS` kept idle), so they neither wait for a write in progress nor
+    see it half done. :meth:`close` (idempotent, from any thread) waits for reads in
+    progress, then closes every connection.
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, recover: bool = True,
@@ -446,7 +526,12 @@ class Library:
         given = path if path is not None else default_library_path()
         self.recovered_from: Path | None = None
         self.busy_timeout = BUSY_TIMEOUT if busy_timeout is None else busy_timeout
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # one writer at a time on the owner connection
+        self._readers = threading.Condition()  # guards the fields below
+        self._idle_readers: list[sqlite3.Connection] = []
+        self._busy_readers = 0
+        self._closed = False
+        self._file_identity: tuple[int, int] | None = None
         _check_ours(given)
         self.path = Path(given)
         if not self.path.parent.is_dir():
@@ -467,6 +552,7 @@ class Library:
                 raise library_error_from_os(err, self.path) from None
             try:
                 self._conn = self._open()
+                self._file_identity = _identity(self.path)
                 return
             except LibraryCorruptError:
                 if not recover or not _is_ours(self.path):
@@ -480,6 +566,7 @@ class Library:
             try:
                 self._create()
                 self._conn = self._open()
+                self._file_identity = _identity(self.path)
                 return
             except LibraryError as err:
                 raise type(err)(f"{err} (The damaged library was first moved to {aside}.)") from None
@@ -620,8 +707,28 @@ class Library:
 
     # -- lifecycle -----------------------------------------------------------
     def close(self) -> None:
+        """Close every connection; idempotent, and safe from any thread.
+
+        Reads in progress on other threads are waited for (at most ``busy_timeout``); the
+        connection that writes is closed last, so it checkpoints the WAL into the file.
+        """
+        with self._readers:
+            if self._closed:
+                return
+            self._closed = True
+            deadline = time.monotonic() + max(self.busy_timeout, 1.0)
+            while self._busy_readers and time.monotonic() < deadline:
+                self._readers.wait(deadline - time.monotonic())
+            idle, self._idle_readers = self._idle_readers, []
+        for conn in idle:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
         with self._lock:
             self._conn.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def __enter__(self) -> "Library":
         return self
@@ -650,13 +757,83 @@ class Library:
                     pass
             raise library_error(err, self.path, doing="write to") from None
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LibraryError(f"The library {self.path} was closed; open it again to use it.")
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """The owner connection in one write transaction, one thread at a time."""
+        with self._lock:
+            self._check_open()
+            with self._transaction() as conn:
+                yield conn
+
     @contextlib.contextmanager
     def _reading(self):
-        with self._lock:
+        """A read-only connection of the pool, inside one read transaction (one consistent snapshot).
+
+        It never waits for the lock of the writing connection: a read on the app's thread
+        goes on while a scan writes.
+        """
+        conn = self._take_reader()
+        healthy = False
+        try:
             try:
-                yield self._conn
+                conn.execute("BEGIN")
+                yield conn
+                conn.execute("COMMIT")
+                healthy = True
             except sqlite3.Error as err:
                 raise library_error(err, self.path, doing="read") from None
+        finally:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    healthy = False
+            self._give_back(conn, healthy)
+
+    def _take_reader(self) -> sqlite3.Connection:
+        with self._readers:
+            self._check_open()
+            self._busy_readers += 1
+            if self._idle_readers:
+                return self._idle_readers.pop()
+        try:
+            return self._open_reader()
+        except BaseException:
+            self._give_back(None, False)
+            raise
+
+    def _open_reader(self) -> sqlite3.Connection:
+        """A new read-only connection to the very file the library opened.
+
+        Read-only: it can neither write nor checkpoint. If another program has put a different
+        file in the library's place meanwhile, reads from it would not match the writes, so
+        that is an error.
+        """
+        if _identity(self.path) != self._file_identity:
+            raise LibraryError(
+                f"The library {self.path} was moved or replaced by another program while musicrec had it "
+                "open; close musicrec and start it again."
+            )
+        try:
+            return sqlite3.connect(_uri(self.path, "ro"), uri=True, check_same_thread=False,
+                                   isolation_level=None, timeout=self.busy_timeout)
+        except sqlite3.Error as err:
+            raise library_error(err, self.path, doing="read") from None
+
+    def _give_back(self, conn: sqlite3.Connection | None, healthy: bool) -> None:
+        with self._readers:
+            self._busy_readers -= 1
+            if conn is not None and healthy and not self._closed and len(self._idle_readers) < MAX_IDLE_READERS:
+                self._idle_readers.append(conn)
+                conn = None
+            self._readers.notify_all()
+        if conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
 
     # -- file list -----------------------------------------------------------
     def plan_scan(
@@ -701,7 +878,7 @@ class Library:
         -------
         ScanPlan
         """
-        with self._lock, self._transaction() as conn:
+        with self._writing() as conn:
             known = {
                 bytes(row[0]): (row[1], row[2], row[3], row[4])
                 for row in conn.execute("SELECT path, size, mtime_ns, id, missing FROM tracks")
@@ -723,7 +900,7 @@ class Library:
                     conn.execute("DELETE FROM vectors WHERE track_id = ?", (old[2],))
                     conn.execute("DELETE FROM failures WHERE track_id = ?", (old[2],))
                     conn.execute(
-                        "UPDATE tracks SET size = ?, mtime_ns = ?, status = 'pending', error = '', missing = 0, "
+                        "UPDATE tracks SET size = ?, mtime_ns = ?, status = 'pending', error = '', error_kind = '', missing = 0, "
                         "updated_at = ? WHERE id = ?",
                         (item.size, item.mtime_ns, now, old[2]),
                     )
@@ -801,9 +978,9 @@ class Library:
         vector = np.ascontiguousarray(vector, dtype=np.float32)
         slice_vectors = np.ascontiguousarray(slice_vectors, dtype=np.float32)
         tag_blob = None if tag_probabilities is None else np.ascontiguousarray(tag_probabilities, np.float32).tobytes()
-        with self._lock, self._transaction() as conn:
+        with self._writing() as conn:
             conn.execute(
-                "UPDATE tracks SET title = ?, artist = ?, album = ?, duration = ?, status = 'done', error = '', "
+                "UPDATE tracks SET title = ?, artist = ?, album = ?, duration = ?, status = 'done', error = '', error_kind = '', "
                 "missing = 0, updated_at = ? WHERE id = ?",
                 (title, artist, album, duration, time.time(), track_id),
             )
@@ -825,19 +1002,29 @@ class Library:
         *,
         encoder_key: str,
         analysis_key: str,
-        kind: str = "unreadable",
+        kind: FailureKind | str = FailureKind.UNREADABLE,
         title: str | None = None,
     ) -> None:
         """Store why a track could not be analysed under one encoder and analysis.
 
-        ``kind`` in :data:`RETRIED_KINDS` (a time-out, a file that vanished or changed) is tried
-        again by the next scan; other kinds wait until the file changes or the user asks to retry.
+        Parameters
+        ----------
+        track_id : int
+        reason : str
+            What happened, for the user.
+        encoder_key, analysis_key : str
+        kind : FailureKind or str
+            Why (a name :meth:`FailureKind.parse` knows; anything else is stored as ``other``).
+            A kind in :data:`RETRIED_KINDS` (timed out, vanished, changed) is tried again by the
+            next scan; other kinds wait until the file changes or the user asks to retry.
+        title : str or None
         """
-        with self._lock, self._transaction() as conn:
+        kind = FailureKind.parse(kind).value
+        with self._writing() as conn:
             conn.execute(
-                "UPDATE tracks SET status = 'failed', error = ?, title = COALESCE(?, title), updated_at = ? "
-                "WHERE id = ?",
-                (reason, title, time.time(), track_id),
+                "UPDATE tracks SET status = 'failed', error = ?, error_kind = ?, title = COALESCE(?, title), "
+                "updated_at = ? WHERE id = ?",
+                (reason, kind, title, time.time(), track_id),
             )
             conn.execute(
                 "INSERT OR REPLACE INTO failures (track_id, encoder_key, analysis_key, kind, reason, updated_at) "
@@ -875,7 +1062,8 @@ class Library:
             )
             query = (
                 f"SELECT * FROM (SELECT t.id, t.path, t.size, t.mtime_ns, t.title, t.artist, t.album, t.duration, "
-                f"{status_sql} AS status, COALESCE(f.reason, '') AS error, t.missing FROM tracks t "
+                f"{status_sql} AS status, COALESCE(f.reason, '') AS error, t.missing, COALESCE(f.kind, '') AS error_kind "
+                "FROM tracks t "
                 "LEFT JOIN failures f ON f.track_id = t.id AND f.encoder_key = ?1 AND f.analysis_key = ?2) t"
             )
             args = [encoder_key, analysis_key]
@@ -1000,24 +1188,113 @@ class Library:
             "vector_sets": {f"{e} / {a}": n for e, a, n in keys},
         }
 
+    def vector_usage(self) -> list[VectorSetUsage]:
+        """How many songs and bytes each encoder and analysis holds, and how many failed under it.
+
+        Returns
+        -------
+        list of VectorSetUsage
+            Sorted by encoder key, then analysis key. Keys with only failures are listed too.
+        """
+        with self._reading() as conn:
+            sizes = conn.execute(
+                "SELECT encoder_key, analysis_key, count(*), "
+                "sum(length(vector) + length(slice_vectors) + COALESCE(length(tags), 0)) "
+                "FROM vectors GROUP BY encoder_key, analysis_key"
+            ).fetchall()
+            failures = conn.execute(
+                "SELECT encoder_key, analysis_key, count(*) FROM failures GROUP BY encoder_key, analysis_key"
+            ).fetchall()
+        usage = {(e, a): [n, b or 0, 0] for e, a, n, b in sizes}
+        for e, a, n in failures:
+            usage.setdefault((e, a), [0, 0, 0])[2] = n
+        return [VectorSetUsage(e, a, n, b, f) for (e, a), (n, b, f) in sorted(usage.items())]
+
+    def prune_vectors(self, *, keep_encoder_key: str, dry_run: bool = False) -> PruneResult:
+        """Delete the vectors and failures of every encoder but one; the file list stays.
+
+        Songs keep their ids, paths and tags. A song whose status came from a deleted analysis
+        takes the status of what is left (``done`` if it still has a vector, ``failed`` if it
+        still has a failure, else ``pending``). The file does not shrink by itself: SQLite reuses
+        the freed pages for the next vectors; :meth:`compact` gives them back to the disk.
+
+        Parameters
+        ----------
+        keep_encoder_key : str
+            The encoder in use (``EncoderConfig.key``); its vectors under every analysis stay.
+        dry_run : bool
+            Count what would be deleted, delete nothing.
+
+        Returns
+        -------
+        PruneResult
+        """
+        if not keep_encoder_key:
+            raise ValueError("keep_encoder_key must name the encoder in use")
+        counted = (
+            "SELECT (SELECT count(*) FROM vectors WHERE encoder_key != ?1), "
+            "(SELECT COALESCE(sum(length(vector) + length(slice_vectors) + COALESCE(length(tags), 0)), 0) "
+            "FROM vectors WHERE encoder_key != ?1), "
+            "(SELECT count(*) FROM failures WHERE encoder_key != ?1)"
+        )
+        keys_sql = ("SELECT encoder_key FROM vectors WHERE encoder_key != ?1 UNION "
+                    "SELECT encoder_key FROM failures WHERE encoder_key != ?1 ORDER BY 1")
+        if dry_run:
+            with self._reading() as conn:
+                n_vectors, n_bytes, n_failures = conn.execute(counted, (keep_encoder_key,)).fetchone()
+                keys = tuple(row[0] for row in conn.execute(keys_sql, (keep_encoder_key,)))
+            return PruneResult(n_vectors, n_bytes, n_failures, keys)
+        with self._writing() as conn:
+            n_vectors, n_bytes, n_failures = conn.execute(counted, (keep_encoder_key,)).fetchone()
+            keys = tuple(row[0] for row in conn.execute(keys_sql, (keep_encoder_key,)))
+            conn.execute("DELETE FROM vectors WHERE encoder_key != ?", (keep_encoder_key,))
+            conn.execute("DELETE FROM failures WHERE encoder_key != ?", (keep_encoder_key,))
+            has_vector = "EXISTS (SELECT 1 FROM vectors v WHERE v.track_id = tracks.id)"
+            has_failure = "EXISTS (SELECT 1 FROM failures f WHERE f.track_id = tracks.id)"
+            latest = "(SELECT f.{} FROM failures f WHERE f.track_id = tracks.id ORDER BY f.updated_at DESC LIMIT 1)"
+            conn.execute(
+                f"UPDATE tracks SET "
+                f"status = CASE WHEN {has_vector} THEN 'done' WHEN {has_failure} THEN 'failed' ELSE 'pending' END, "
+                f"error = CASE WHEN {has_vector} THEN '' ELSE COALESCE({latest.format('reason')}, '') END, "
+                f"error_kind = CASE WHEN {has_vector} THEN '' ELSE COALESCE({latest.format('kind')}, '') END "
+                f"WHERE (status = 'done' AND NOT {has_vector}) OR (status = 'failed' AND NOT {has_failure})"
+            )
+        return PruneResult(n_vectors, n_bytes, n_failures, keys)
+
+    def compact(self) -> None:
+        """Give the space of deleted vectors back to the disk (SQLite's ``VACUUM``).
+
+        Rewrites the whole file: it takes a while on a large library and needs about as much
+        free disk space as the library takes. A full disk leaves the library as it was.
+        """
+        with self._lock:
+            self._check_open()
+            try:
+                self._conn.execute("VACUUM")
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as err:
+                raise library_error(err, self.path, doing="compact") from None
+
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         with self._reading() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._lock, self._transaction() as conn:
+        with self._writing() as conn:
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
 
 _TRACK_COLUMNS = ("t.id, t.path, t.size, t.mtime_ns, t.title, t.artist, t.album, t.duration, t.status, t.error, "
-                  "t.missing")
+                  "t.missing, t.error_kind")
 
 
 def _track(row: Sequence) -> Track:
+    failed = row[8] == "failed"
     return Track(
         id=row[0], path=os.fsdecode(bytes(row[1])), size=row[2], mtime_ns=row[3], title=row[4],
         artist=row[5], album=row[6], duration=row[7], status=row[8], error=row[9], missing=bool(row[10]),
+        error_kind=FailureKind.parse(row[11] or "other") if failed else None,
     )
 
 

@@ -24,6 +24,7 @@ from typing import BinaryIO, Callable, Sequence
 
 import numpy as np
 
+from musicrec_gui.core.errors import MusicrecError
 from musicrec_gui.core.names import terminal_text
 
 TEMP_INFIX = ".musicrec-"
@@ -31,8 +32,10 @@ TEMP_SUFFIX = ".tmp"
 _NAME_MAX = 255
 
 
-class OutputRefused(ValueError):
+class OutputRefused(MusicrecError, ValueError):
     """musicrec will not write to this path; the message says why and what to do.
+
+    A ``ValueError`` too, as it was before it became a :class:`MusicrecError`.
 
     Attributes
     ----------

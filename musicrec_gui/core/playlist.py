@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from musicrec_gui.core.errors import MusicrecError
 from musicrec_gui.core.library import Track
 from musicrec_gui.core.names import single_line_text
 from musicrec_gui.core.output import OutputRefused, check_output_path, write_atomically
@@ -18,9 +19,34 @@ MARKER = "# written by musicrec"
 HEADER = ("#EXTM3U", "#EXTENC:UTF-8", MARKER)
 
 
+class PlaylistError(MusicrecError, ValueError):
+    """No song of a playlist can be named in an M3U8 file; the message says why and how to fix it.
+
+    A ``ValueError`` too, as it was before it became a :class:`MusicrecError`.
+    """
+
+
 def song_label(track: Track) -> str:
-    """"Artist - Title", or the title alone when the artist is unknown."""
+    """"Artist - Title" (a hyphen), or the title alone when the artist is unknown.
+
+    The form players parse in ``#EXTINF`` lines, and the form the CLI matches a typed song against.
+    """
     return f"{track.artist} - {track.title}" if track.artist else track.title
+
+
+def display_name(track: Track) -> str:
+    """"Artist – Title" (an en dash), or the title alone: how a song is named to a person, in the
+    app and in playlist titles."""
+    return f"{track.artist} – {track.title}" if track.artist else track.title
+
+
+def playlist_title(anchor: Track) -> str:
+    """The ``#PLAYLIST`` name of a playlist of songs like ``anchor``, the same from the app and the CLI.
+
+    >>> playlist_title(Track(1, "/m/a.ogg", 1, 1, "Blue", "Ann", "", 0.0, "done", ""))
+    'Songs like Ann – Blue'
+    """
+    return f"Songs like {display_name(anchor)}"
 
 
 def is_musicrec_playlist(path: str | os.PathLike) -> bool:
@@ -135,8 +161,8 @@ def write_m3u8(path: str | os.PathLike, tracks: Sequence[Track], *, title: str, 
     ------
     OutputRefused
         As :func:`check_playlist_path`.
-    ValueError
-        If no song at all can be written.
+    PlaylistError
+        A ValueError, if no song at all can be written.
     OSError
         If the file cannot be written; an existing playlist is then left as it was.
     """
@@ -158,12 +184,12 @@ def write_m3u8(path: str | os.PathLike, tracks: Sequence[Track], *, title: str, 
     written = (len(lines) - len(HEADER) - 1) // 2
     result = PlaylistWritten(output, written, tuple(not_utf8), tuple(multi_line))
     if not written and tracks:
-        raise ValueError(f"no playlist written: none of the {len(tracks)} songs can be named in it; "
+        raise PlaylistError(f"no playlist written: none of the {len(tracks)} songs can be named in it; "
                          + " ".join(result.warnings))
     data = ("\n".join(lines) + "\n").encode("utf-8")
     write_atomically(output, lambda handle: handle.write(data))
     return result
 
 
-__all__ = ["MARKER", "OutputRefused", "PLAYLIST_SUFFIXES", "PlaylistWritten", "check_playlist_path",
-           "is_musicrec_playlist", "song_label", "write_m3u8"]
+__all__ = ["MARKER", "OutputRefused", "PLAYLIST_SUFFIXES", "PlaylistError", "PlaylistWritten", "check_playlist_path",
+           "display_name", "is_musicrec_playlist", "playlist_title", "song_label", "write_m3u8"]

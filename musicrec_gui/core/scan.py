@@ -31,6 +31,7 @@ from musicrec_gui.core import audio as audio_mod
 from musicrec_gui.core import features as features_mod
 from musicrec_gui.core.config import AnalysisSettings, FeatureConfig
 from musicrec_gui.core.encoder import song_vector
+from musicrec_gui.core.errors import FailureKind
 from musicrec_gui.core.names import display_text
 from musicrec_gui.core.library import FileIdentity, Library, LibraryError, Track, iter_identities, real_path
 
@@ -80,11 +81,24 @@ class TrackDone:
 
 @dataclass(frozen=True)
 class TrackFailed:
+    """A file that could not be analysed; the scan goes on.
+
+    Attributes
+    ----------
+    path : str
+    reason : str
+        What happened, for the user.
+    completed, to_analyse : int
+    kind : FailureKind
+        Why, sorted (``empty``, ``truncated``, ``not_audio``, ``unreadable``, ``vanished``, …);
+        the library stores it with the reason (``Track.error_kind``).
+    """
+
     path: str
     reason: str
     completed: int
     to_analyse: int
-    kind: str = "not_audio"
+    kind: FailureKind = FailureKind.NOT_AUDIO
 
 
 @dataclass(frozen=True)
@@ -142,10 +156,10 @@ def prepare_track(
         try:
             st = os.stat(path)
         except OSError:
-            raise audio_mod.AudioError("the file disappeared while it was being read", kind="vanished") from None
+            raise audio_mod.AudioError("the file disappeared while it was being read", kind=FailureKind.VANISHED) from None
         if (st.st_size, st.st_mtime_ns) != identity:
             raise audio_mod.AudioError("the file changed while it was being read; the next scan analyses it again",
-                                       kind="changed")
+                                       kind=FailureKind.CHANGED)
     if not tags.duration:
         tags = audio_mod.Tags(tags.title, tags.artist, tags.album, duration)
     decoded = time.perf_counter()
@@ -250,7 +264,7 @@ def scan(
     for path, reason in problems:
         completed += 1
         failed += 1
-        yield TrackFailed(path, f"cannot read: {reason}", completed, total_work, kind="unreadable")
+        yield TrackFailed(path, f"cannot read: {reason}", completed, total_work, kind=FailureKind.UNREADABLE)
 
     stages = {"decode": 0.0, "features": 0.0, "inference": 0.0, "database": 0.0}
     config = encoder.features
@@ -289,7 +303,7 @@ def scan(
                 break
             track, future = pending.popleft()
             _fill()
-            kind = "not_audio"
+            kind = FailureKind.OTHER
             try:
                 prepared = future.result(timeout=hang_seconds)
             except audio_mod.DecodeCancelled:
@@ -299,11 +313,11 @@ def scan(
                 # Stuck inside a decoder's C code, past the cooperative time limit: give up on the
                 # file. The thread cannot be killed; it is abandoned, not waited for, at the end.
                 hung += 1
-                reason, kind = f"decoding hung for over {hang_seconds:g} s; the file was skipped", "timeout"
+                reason, kind = f"decoding hung for over {hang_seconds:g} s; the file was skipped", FailureKind.TIMED_OUT
             except audio_mod.AudioError as err:
                 reason, kind = str(err), err.kind
             except MemoryError:
-                reason, kind = "the file is too large to analyse in memory", "too_large"
+                reason, kind = "the file is too large to analyse in memory", FailureKind.TOO_LARGE
             except Exception as err:  # noqa: BLE001 - one bad file must never stop the scan
                 reason = f"unexpected error while analysing: {type(err).__name__}: {err}"
             else:
@@ -361,7 +375,8 @@ def scan(
             analysed += 1
             # The row as just written, without reading it back.
             done_track = dataclasses.replace(track, title=tags.title, artist=tags.artist, album=tags.album,
-                                             duration=tags.duration, status="done", error="", missing=False)
+                                             duration=tags.duration, status="done", error="", missing=False,
+                                             error_kind=None)
             yield TrackDone(done_track, len(embeddings), completed, total_work, vector)
     finally:  # also when the consumer stops iterating (GeneratorExit): the pool never outlives the scan
         stop.set()

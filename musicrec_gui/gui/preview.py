@@ -6,7 +6,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QStyle, QWidget
 
 from musicrec_gui.core.library import Track
-from musicrec_gui.core.playlist import song_label
+from musicrec_gui.core.playlist import display_name
 from musicrec_gui.gui.player import LOADING, PAUSED, PLAYING, BasePlayer
 from musicrec_gui.gui.session import Session
 
@@ -71,7 +71,7 @@ class Preview(QObject):
         if self.player.key is None or self.track is None or state not in (PLAYING, PAUSED, LOADING):
             return ""
         verb = {PLAYING: "Playing", PAUSED: "Paused", LOADING: "Loading"}[state]
-        return f"{verb}: {song_label(self.track)}"
+        return f"{verb}: {display_name(self.track)}"
 
     def _on_position(self, seconds: float) -> None:
         if self.track is not None:

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from musicrec_gui.core.config import AnalysisSettings
-from musicrec_gui.core.playlist import PLAYLIST_SUFFIXES, song_label, write_m3u8
+from musicrec_gui.core.playlist import PLAYLIST_SUFFIXES, display_name, playlist_title, write_m3u8
 from musicrec_gui.core.recommend import Recommendation, closeness_percent
 from musicrec_gui.core.spectrogram import compute_spectrogram
 from musicrec_gui.gui.models import format_duration
@@ -160,9 +160,9 @@ class RecommendationPanel(QWidget):
 
     def refresh(self, *_args) -> None:
         anchor = self.session.anchor
-        text = song_label(anchor) if anchor else "…"
+        text = display_name(anchor) if anchor else "…"
         self.heading.setText(f"Songs like {text if len(text) <= 90 else text[:89] + '…'}")
-        self.heading.setToolTip(song_label(anchor) if anchor else "")
+        self.heading.setToolTip(display_name(anchor) if anchor else "")
         query = self.query()
         if query is None:
             self.show_message("Select a song in the list to see the songs that sound like it.")
@@ -284,7 +284,7 @@ class RecommendationPanel(QWidget):
         if anchor is None:
             raise ValueError("Select a song first.")
         tracks = [anchor] + [r.track for r in self.recommendations]
-        written = write_m3u8(output, tracks, title=f"Songs like {song_label(anchor)}",
+        written = write_m3u8(output, tracks, title=playlist_title(anchor),
                              force=force and output == Path(path))
         self.last_playlist_warnings = written.warnings
         skipped = f" ({len(written.skipped)} left out)" if written.skipped else ""

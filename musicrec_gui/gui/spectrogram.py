@@ -179,10 +179,10 @@ class SpectrogramPanel(QWidget):
         self.refresh()
 
     def _title(self, track) -> str:
-        from musicrec_gui.core.playlist import song_label
+        from musicrec_gui.core.playlist import display_name
         from musicrec_gui.core.tags import tags_text
 
-        title = f"<b>{_elide(song_label(track), 70)}</b>" + (f" — {_elide(track.album, 40)}" if track.album else "")
+        title = f"<b>{_elide(display_name(track), 70)}</b>" + (f" — {_elide(track.album, 40)}" if track.album else "")
         tags = self.session.song_tags(track)
         if tags:
             title += f"<br><small>tags: {_elide(tags_text(tags), 90)}</small>"

@@ -1,0 +1,50 @@
+"""The process around musicrec: its environment variables and TensorFlow's logging, in one place.
+
+Environment variables musicrec reads (nothing else in the package reads ``os.environ``):
+
+``MUSICREC_LIBRARY``
+    The library file used when ``--library`` is not given (:func:`library_override`).
+``MUSICREC_DEBUG``
+    Set to anything but ``""`` or ``0``: TensorFlow's start-up messages and warnings are
+    shown, not hidden (:func:`debug`).
+
+TensorFlow (and its absl logger) print notices on stderr that say nothing to a user;
+:func:`quiet_tensorflow` turns them down, before or after TensorFlow is imported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+LIBRARY_ENV = "MUSICREC_LIBRARY"
+DEBUG_ENV = "MUSICREC_DEBUG"
+
+
+def library_override() -> Path | None:
+    """The library file named by ``$MUSICREC_LIBRARY``, or None when it is unset or empty."""
+    value = os.environ.get(LIBRARY_ENV)
+    return Path(value) if value else None
+
+
+def debug() -> bool:
+    """Whether ``$MUSICREC_DEBUG`` asks for TensorFlow's own messages (any value but ``""`` and ``0``)."""
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def quiet_tensorflow() -> None:
+    """Turn down TensorFlow's C++ and Python logging, unless :func:`debug`.
+
+    Call it before TensorFlow is imported (its C++ logger reads ``TF_CPP_MIN_LOG_LEVEL`` once,
+    at import); calling it again afterwards also quietens the Python loggers. A level the user
+    set in ``TF_CPP_MIN_LOG_LEVEL`` is kept.
+    """
+    if debug():
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # errors only: no oneDNN or CPU-feature notices
+    if "absl.logging" in sys.modules:
+        sys.modules["absl.logging"].set_verbosity("error")
+    for name in ("tensorflow", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
