@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -28,7 +27,6 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_tensorflow()
     import pyqtgraph as pg
-    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from musicrec_gui.core.library import Library, LibraryError
