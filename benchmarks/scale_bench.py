@@ -22,7 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+# The tree whose code is measured: this one, or a baseline's (``--baseline DIR`` sets it for the
+# window step's child process).
+ROOT = Path(os.environ.get("SCALE_BENCH_TREE") or Path(__file__).resolve().parents[1])
 sys.path.insert(0, str(ROOT))
 
 from musicrec_gui.core.config import AnalysisSettings  # noqa: E402
@@ -99,27 +101,43 @@ def child_gui(path: str) -> dict:
 
 
 def child_window(path: str) -> dict:
-    """The real main window on the big library: start-up, filtering and recommendations."""
+    """The real main window on the big library: start-up, filtering, and recommendations before and
+    during a scan (songs finishing while the user clicks). Runs on this tree or on a baseline's,
+    whose window has the older attribute names."""
     started = time.perf_counter()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import dataclasses
+
+    import numpy as np
     from PySide6.QtWidgets import QApplication
 
     from musicrec_gui.core.library import Library
+    from musicrec_gui.core.scan import TrackDone
     from musicrec_gui.gui.player import NullPlayer
     from musicrec_gui.gui.settings import open_store
     from musicrec_gui.gui.window import MainWindow
 
     app = QApplication([])
     with tempfile.TemporaryDirectory() as tmp:
-        window = MainWindow(Library(path), open_store(str(Path(tmp) / "s.ini")), player=NullPlayer("benchmark"),
+        library = Library(path)
+        window = MainWindow(library, open_store(str(Path(tmp) / "s.ini")), player=NullPlayer("benchmark"),
                             autostart=False)
+        new = hasattr(window, "session")
         # The synthetic vectors' key: the list shows each song's status under the encoder in use.
-        window.session.encoder_key = "bench"
-        window.session.show_folder("/music")
+        if new:
+            window.session.encoder_key = "bench"
+            window.session.show_folder("/music")
+            songs, filter_box, shown_signal = window.songs.model, window.songs.filter_box, window.recommendations.shown
+            proxy = window.songs.proxy
+        else:
+            window.encoder_key = "bench"
+            window.show_folder("/music")
+            songs, filter_box, shown_signal = window.song_model, window.filter_box, window.recommendationsShown
+            proxy = window.song_proxy
         window.show()
         app.processEvents()
         usable = time.perf_counter() - started
-        rows = window.songs.model.rowCount()
+        rows = songs.rowCount()
         # Steady state: the encoder loads in the background (TensorFlow's import holds the GIL
         # for seconds); the list is usable meanwhile, but timings below are taken after it.
         deadline = time.perf_counter() + 120
@@ -128,28 +146,43 @@ def child_window(path: str) -> dict:
             time.sleep(0.01)
         encoder_ready = time.perf_counter() - started
         t = time.perf_counter()
-        window.songs.filter_box.setText("Artist 123")
+        filter_box.setText("Artist 123")
         deadline = time.perf_counter() + 10
-        while window.songs.proxy.rowCount() == rows and time.perf_counter() < deadline:
+        while proxy.rowCount() == rows and time.perf_counter() < deadline:
             app.processEvents()
         filter_ms = 1000 * (time.perf_counter() - t)
-        window.songs.filter_box.setText("")
+        filter_box.setText("")
         deadline = time.perf_counter() + 10  # the list waits for a pause in typing before it filters
-        while window.songs.proxy.rowCount() != rows and time.perf_counter() < deadline:
+        while proxy.rowCount() != rows and time.perf_counter() < deadline:
             app.processEvents()
         shown = []
-        window.recommendations.shown.connect(lambda: shown.append(time.perf_counter()))
-        firsts = []
-        for track_id in (10, 20, 30):
+        shown_signal.connect(lambda: shown.append(time.perf_counter()))
+
+        def click(track_id: int) -> float:
             t = time.perf_counter()
+            count = len(shown)
             window.select_track(track_id)
             deadline = t + 30
-            while len(shown) < len(firsts) + 1 and time.perf_counter() < deadline:
+            while len(shown) == count and time.perf_counter() < deadline:
                 app.processEvents()
                 time.sleep(0.001)
-            firsts.append(1000 * (shown[-1] - t) if len(shown) > len(firsts) else float("nan"))
+            return 1000 * (shown[-1] - t) if len(shown) > count else float("nan")
+
+        firsts = [click(track_id) for track_id in (10, 20, 30)]
+        # During a scan: a song finishes (its vector is stored, the engine reports it), then the user clicks.
+        rng = np.random.default_rng(1)
+        tracks = {t.id: t for t in library.tracks(under="/music")}
+        during = []
+        for i, (finished, clicked) in enumerate(((1000, 40), (2000, 50), (3000, 60), (4000, 70), (5000, 80))):
+            vector = rng.standard_normal(32).astype(np.float32)
+            event = TrackDone(dataclasses.replace(tracks[finished], status="done"), 1, i + 1, 5, vector) \
+                if new else TrackDone(dataclasses.replace(tracks[finished], status="done"), 1, i + 1, 5)
+            (window.engine.event if new else window.engine.trackDone).emit(event)
+            app.processEvents()
+            during.append(click(clicked))
         window.close()
-    return {"usable_s": usable, "encoder_ready_s": encoder_ready, "rows": rows, "filter_ms": filter_ms, "recommend_ms": firsts}
+    return {"usable_s": usable, "encoder_ready_s": encoder_ready, "rows": rows, "filter_ms": filter_ms,
+            "recommend_ms": firsts, "during_scan_ms": during}
 
 
 def child_scan(folder: str) -> dict:
@@ -175,10 +208,10 @@ def child_scan(folder: str) -> dict:
             "failed": finished.failed}
 
 
-def run_child(kind: str, arg: str) -> dict:
+def run_child(kind: str, arg: str, *, tree: str | None = None) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         done = subprocess.run([sys.executable, __file__, "--child", kind, arg, out.name],
-                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "SCALE_BENCH_TREE": tree or ""})
         text = Path(out.name).read_text()
         if not text:
             raise SystemExit(f"the {kind} step failed (exit {done.returncode}) before writing its results")
@@ -194,11 +227,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tracks", type=int, default=100_000)
     parser.add_argument("--scan-files", type=int, default=5000)
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also run the window step on the tree in DIR (e.g. a 'git archive' of an older commit), "
+                             "alternating with this tree")
+    parser.add_argument("--repeats", type=int, default=1, help="window steps per tree")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, arg, out = args.child
-        result = {"library": child_library, "gui": child_gui, "window": child_window, "scan": child_scan}[kind](arg)
+        steps = {"library": child_library, "gui": child_gui, "window": child_window, "scan": child_scan,
+                 "fill": lambda arg: {"key": fill_library(Path(arg.rsplit(":", 1)[0]), int(arg.rsplit(":", 1)[1]))}}
+        result = steps[kind](arg)
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         Path(out).write_text(json.dumps(result))
         return
@@ -210,7 +249,15 @@ def main() -> None:
               f"({db.stat().st_size / 1e6:.0f} MB)", file=sys.stderr)
         lib = run_child("library", str(db))
         gui = run_child("gui", str(db))
-        win = run_child("window", str(db))
+        wins, base = [], []
+        if args.baseline:  # a library of the baseline's own schema, filled alike
+            base_db = Path(tmp) / "big-baseline.sqlite3"
+            run_child("fill", f"{base_db}:{args.tracks}", tree=args.baseline)
+        for _ in range(args.repeats):
+            wins.append(run_child("window", str(db)))
+            if args.baseline:
+                base.append(run_child("window", str(base_db), tree=args.baseline))
+        win = wins[0]
     print(f"\n## {args.tracks:,} cached tracks\n")
     print("| step | time | peak RSS MB |\n|---|---|---|")
     print(f"| open library + list all tracks (start-up) | {lib['open_and_list_s'] * 1000:.0f} ms | {lib['peak_rss_mb']:.0f} |")
@@ -226,6 +273,18 @@ def main() -> None:
     print(f"| main window: type a filter → list updated | {win['filter_ms']:.0f} ms | |")
     recs = " / ".join(f"{ms:.0f}" for ms in win["recommend_ms"])
     print(f"| main window: click a song → recommendations shown (1st builds the index; 2nd, 3rd) | {recs} ms | |")
+    if args.baseline:
+        print(f"\n## Main window, this tree beside {args.baseline} (the same synthetic library, each in its own schema; alternating runs)\n")
+        print("| tree | window shown | filter | click → recommendations (1st, 2nd, 3rd) | "
+              "during a scan: a song finishes, then a click (5 times) |\n|---|---|---|---|---|")
+        for name, runs in (("this tree", wins), ("baseline", base)):
+            for r in runs:
+                print(f"| {name} | {r['usable_s']:.2f} s | {r['filter_ms']:.0f} ms | "
+                      f"{' / '.join(f'{ms:.0f}' for ms in r['recommend_ms'])} ms | "
+                      f"{' / '.join(f'{ms:.0f}' for ms in r['during_scan_ms'])} ms |")
+    else:
+        during = " / ".join(f"{ms:.0f}" for ms in win["during_scan_ms"])
+        print(f"| main window: during a scan, a song finishes, then a click (5 times) | {during} ms | |")
 
     if args.scan_files:
         import numpy as np
