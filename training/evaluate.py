@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from musicrec_gui.core.runtime import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()
 
 import numpy as np
 

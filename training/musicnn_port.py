@@ -41,7 +41,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from musicrec_gui.core.runtime import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()
 
 import numpy as np
 
