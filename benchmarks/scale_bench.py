@@ -114,7 +114,7 @@ def child_window(path: str) -> dict:
     from musicrec_gui.core.library import Library
     from musicrec_gui.core.scan import TrackDone
     from musicrec_gui.gui.player import NullPlayer
-    from musicrec_gui.gui.settings import open_store
+    from musicrec_gui.gui.preferences import open_store
     from musicrec_gui.gui.window import MainWindow
 
     app = QApplication([])

@@ -44,7 +44,7 @@ from musicrec_gui.core.playlist import is_musicrec_playlist  # noqa: E402
 from musicrec_gui.gui import player as player_mod  # noqa: E402
 from musicrec_gui.gui.models import SongFilterProxy, SongTableModel  # noqa: E402
 from musicrec_gui.gui.player import NullPlayer, Player, make_player  # noqa: E402
-from musicrec_gui.gui.settings import load_settings, open_store  # noqa: E402
+from musicrec_gui.gui.preferences import load_preferences, open_store  # noqa: E402
 from musicrec_gui.core.scan import ScanFinished  # noqa: E402
 from musicrec_gui.gui.session import demo_folder  # noqa: E402
 from musicrec_gui.gui.window import MainWindow  # noqa: E402
@@ -118,7 +118,7 @@ def test_open_folder_scan_select_recommend_and_playlist(qtbot, env, tiny_encoder
 
     window.recommendations.count_box.setValue(4)
     qtbot.waitUntil(lambda: len(window.recommendations.rows) == 4, timeout=10_000)
-    assert window.settings.n_recommendations == 4
+    assert window.preferences.n_recommendations == 4
 
     playlist = window.recommendations.save_playlist(str(env["tmp"] / "like drone.m3u8"))
     lines = playlist.read_text(encoding="utf-8").splitlines()
@@ -271,7 +271,7 @@ def test_settings_and_library_survive_a_restart(qtbot, env, tiny_encoder_path, g
     window.player_controls.volume.setValue(35)
     window.close()
 
-    settings = load_settings(open_store(str(env["tmp"] / "settings.ini")))
+    settings = load_preferences(open_store(str(env["tmp"] / "settings.ini")))
     assert settings.last_folder == str(folder)
     assert settings.n_recommendations == 5 and settings.exclude_same_artist and settings.volume == 35
 

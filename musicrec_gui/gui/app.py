@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from musicrec_gui.core.library import Library, LibraryError
     from musicrec_gui.gui.player import make_player
-    from musicrec_gui.gui.settings import APPLICATION, ORGANISATION, open_store
+    from musicrec_gui.gui.preferences import APPLICATION, ORGANISATION, open_store
     from musicrec_gui.gui.window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])

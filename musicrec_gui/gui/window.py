@@ -26,7 +26,8 @@ from musicrec_gui.gui.recommendations import RecommendationPanel
 from musicrec_gui.gui.recommender import Recommender
 from musicrec_gui.gui.scanning import ScanController
 from musicrec_gui.gui.session import Session, demo_folder
-from musicrec_gui.gui.settings import GuiSettings, load_settings, save_settings
+from musicrec_gui.gui.preferences import Preferences, load_preferences
+from musicrec_gui.gui.preferences import save_preferences as store_preferences
 from musicrec_gui.gui.songlist import SongListPanel
 from musicrec_gui.gui.spectrogram import SpectrogramPanel
 from musicrec_gui.gui.tasks import BackgroundJobs
@@ -40,7 +41,7 @@ class MainWindow(QMainWindow):
     library : Library
         The cache; the window reads it, only the engine thread writes it.
     store : QSettings
-        Where settings are remembered (tests pass an ini file of their own).
+        Where preferences are remembered (tests pass an ini file of their own).
     encoder_path : str or None
         ``.keras`` encoder; the bundled one by default.
     player : BasePlayer or None
@@ -56,8 +57,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("musicrec — songs that sound alike")
         self.setAcceptDrops(True)
         self.store = store
-        self.settings: GuiSettings = load_settings(store)
-        s = self.settings
+        self.preferences: Preferences = load_preferences(store)
+        s = self.preferences
         self.session = Session(library, str(encoder_path or bundled_encoder_path()), analysis_mode=s.analysis_mode,
                                parent=self)
         self.jobs = BackgroundJobs(2, self)
@@ -171,7 +172,7 @@ class MainWindow(QMainWindow):
             signal.connect(self._remember_options)
 
     def _restore_layout(self) -> None:
-        s = self.settings
+        s = self.preferences
         if not s.geometry.isEmpty():
             self.restoreGeometry(s.geometry)
         if not s.main_splitter.isEmpty():
@@ -184,7 +185,7 @@ class MainWindow(QMainWindow):
             self.side_splitter.setSizes([360, 300])
 
     def _start(self, folder) -> None:
-        last = self.settings.last_folder
+        last = self.preferences.last_folder
         if folder:
             self.open_folder(str(folder))
         elif last and os.path.isdir(last):
@@ -203,7 +204,7 @@ class MainWindow(QMainWindow):
         if not self.scans.open_folder(folder):
             QMessageBox.warning(self, "Not a folder", f"{folder} is not a folder that can be opened.")
             return
-        self.settings.last_folder = self.session.folder
+        self.preferences.last_folder = self.session.folder
 
     def _on_open_triggered(self) -> None:
         start = self.session.folder if self.session.folder and not self.session.is_demo else ""
@@ -267,23 +268,23 @@ class MainWindow(QMainWindow):
 
     # -- shutdown ---------------------------------------------------------------------------
     def _remember_options(self, *_args) -> None:
-        s, r = self.settings, self.recommendations
+        s, r = self.preferences, self.recommendations
         s.analysis_mode = self.mode_box.currentData()
         s.n_recommendations = r.count
         s.exclude_same_artist = r.exclude_artist.isChecked()
         s.exclude_same_album = r.exclude_album.isChecked()
         s.volume = self.player_controls.volume.value()
 
-    def save_settings(self) -> None:
-        s = self.settings
+    def save_preferences(self) -> None:
+        s = self.preferences
         s.geometry = self.saveGeometry()
         s.main_splitter = self.main_splitter.saveState()
         s.side_splitter = self.side_splitter.saveState()
         self._remember_options()
-        save_settings(self.store, s)
+        store_preferences(self.store, s)
 
     def closeEvent(self, event) -> None:
-        self.save_settings()
+        self.save_preferences()
         self.player.close()
         self.jobs.shutdown()
         self.engine.shutdown()

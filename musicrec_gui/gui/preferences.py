@@ -1,4 +1,9 @@
-"""The app's remembered settings: declared once, with their defaults, and stored in QSettings."""
+"""The app's preferences: what the window remembers between runs, declared once with their
+defaults and stored in QSettings.
+
+(Vocabulary: *preferences* are these; *analysis settings* are ``core.config.AnalysisSettings``,
+how much of each song is analysed; the *store* is the QSettings file that holds the preferences.)
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ APPLICATION = "musicrec-gui"
 
 
 @dataclass
-class GuiSettings:
+class Preferences:
     """Everything the window remembers between runs."""
 
     last_folder: str = ""
@@ -35,25 +40,25 @@ def open_store(path: str | None = None) -> QSettings:
     return QSettings(ORGANISATION, APPLICATION)
 
 
-def load_settings(store: QSettings) -> GuiSettings:
+def load_preferences(store: QSettings) -> Preferences:
     """Read every field, falling back to its default when missing or of the wrong type."""
-    defaults = GuiSettings()
+    defaults = Preferences()
     values = {}
-    for f in dataclasses.fields(GuiSettings):
+    for f in dataclasses.fields(Preferences):
         default = getattr(defaults, f.name)
         raw = store.value(f.name, None)
         values[f.name] = _coerce(raw, default)
-    settings = GuiSettings(**values)
-    if settings.analysis_mode not in ANALYSIS_MODES:
-        settings.analysis_mode = defaults.analysis_mode
-    settings.n_recommendations = max(1, min(100, settings.n_recommendations))
-    settings.volume = max(0, min(100, settings.volume))
-    return settings
+    preferences = Preferences(**values)
+    if preferences.analysis_mode not in ANALYSIS_MODES:
+        preferences.analysis_mode = defaults.analysis_mode
+    preferences.n_recommendations = max(1, min(100, preferences.n_recommendations))
+    preferences.volume = max(0, min(100, preferences.volume))
+    return preferences
 
 
-def save_settings(store: QSettings, settings: GuiSettings) -> None:
-    for f in dataclasses.fields(GuiSettings):
-        store.setValue(f.name, getattr(settings, f.name))
+def save_preferences(store: QSettings, preferences: Preferences) -> None:
+    for f in dataclasses.fields(Preferences):
+        store.setValue(f.name, getattr(preferences, f.name))
     store.sync()
 
 
