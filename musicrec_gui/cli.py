@@ -20,15 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from musicrec_gui import __version__
 from musicrec_gui.core.config import ANALYSIS_MODES, AnalysisSettings
 from musicrec_gui.core.encoder import (EncoderConfig, EncoderError, LazyEncoder, bundled_encoder_path,
                                        read_encoder_config)
 from musicrec_gui.core.errors import FailureKind, MusicrecError
 from musicrec_gui.core.names import terminal_text
+from musicrec_gui.options import add_library_options, add_version_option
 from musicrec_gui.core.output import OutputRefused, check_embed_path, write_embed_npz
 from musicrec_gui.core.playlist import PlaylistError, check_playlist_path, playlist_title, song_label, write_m3u8
-from musicrec_gui.core.library import Library, Track, default_library_path
+from musicrec_gui.core.library import Library, Track
 from musicrec_gui.core.tags import tags_text, top_tags
 from musicrec_gui.core.recommend import VectorIndex, closeness_percent
 from musicrec_gui.core import scan as scan_mod
@@ -52,10 +52,7 @@ def _add_common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
     def default(value):
         return value if defaults else argparse.SUPPRESS
 
-    parser.add_argument("--library", type=str, default=default(None),  # str: a trailing "/" must reach the check
-                        help=f"library cache file (default: $MUSICREC_LIBRARY or {default_library_path()})")
-    parser.add_argument("--encoder", type=Path, default=default(None),
-                        help="a .keras encoder with its .json beside it (default: the bundled one)")
+    add_library_options(parser, defaults=defaults)
     parser.add_argument("--mode", choices=list(ANALYSIS_MODES), default=default("spread"),
                         help="spread: a few 3-s patches spread over each whole song (default); excerpt: the "
                              "centred excerpt; full: the whole song (up to 64 patches, slower)")
@@ -116,7 +113,7 @@ def _add_scan_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="musicrec", description=__doc__.split("\n\n")[0].split(": ", 1)[-1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("--version", action="version", version=f"musicrec {__version__}")
+    add_version_option(parser)
     _add_common_options(parser, defaults=True)
     common = argparse.ArgumentParser(add_help=False)
     _add_common_options(common, defaults=False)

@@ -8,13 +8,14 @@ from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from musicrec_gui.options import add_library_options, add_version_option
+
     parser = argparse.ArgumentParser(prog="musicrec-gui",
                                      description="Find the songs in your music folder that sound like a chosen one.")
-    parser.add_argument("--library", type=str, default=None,
-                        help="library cache file (default: $MUSICREC_LIBRARY or the user data folder)")
-    parser.add_argument("--encoder", type=Path, default=None, help="a .keras encoder with its .json beside it")
+    add_version_option(parser)
+    add_library_options(parser)
     parser.add_argument("--folder", type=Path, default=None, help="open this music folder at start")
-    parser.add_argument("--settings", type=Path, default=None, help="keep settings in this .ini file")
+    parser.add_argument("--settings", type=Path, default=None, help="keep the app's preferences in this .ini file")
     parser.add_argument("--screenshot", type=Path, default=None, metavar="FILE.png",
                         help="wait until the scan finishes and a song is shown, save the window as FILE.png, quit")
     parser.add_argument("--no-audio", action="store_true", help="do not open an audio device")
