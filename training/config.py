@@ -34,6 +34,8 @@ CACHE_DIR = REPO_ROOT / "training" / "cache"
 RUNS_DIR = REPO_ROOT / "training" / "runs"
 OUTSIDE_DIR = Path(os.environ.get("MUSICREC_OUTSIDE") or Path.home() / ".cache" / "musicrec-outside")
 TEACHER_DIR = Path(os.environ.get("MUSICREC_TEACHER") or Path.home() / ".cache" / "musicrec-teacher")
+# The head experiment's feature cache (training/head.py): large, rebuilt on demand.
+HEAD_CACHE_DIR = Path(os.environ.get("MUSICREC_HEAD_CACHE") or CACHE_DIR / "head")
 RUN_CONFIG = "config.json"
 
 

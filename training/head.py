@@ -16,7 +16,7 @@ retrieval, ``training.retrieval.retrieval_scores``); the outside check set (8 pa
 never uses) and the test split are only reported. A head is exported as an encoder only when it
 beats the plain backbone on validation *and* outside by more than noise.
 
-    python -m training.head extract            # once: ~/.cache → /tmp/head-cache/*.npy
+    python -m training.head extract            # once: ~/.cache → training/cache/head/*.npy
     python -m training.head run --out docs/model   # train + evaluate every head, table + plot
 
 Patches: ``n`` windows of 187 frames (3 s at 16 kHz, hop 256) spread evenly between 5 % and
@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import time
 from pathlib import Path
 
@@ -40,12 +39,12 @@ quiet_tensorflow()
 
 import numpy as np
 
-from training.config import OUTSIDE_DIR
+from training.config import HEAD_CACHE_DIR, OUTSIDE_DIR
 from training.retrieval import per_query
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKBONE = ROOT / "resources" / "encoder" / "musicnn.keras"
-CACHE = Path(os.environ.get("MUSICREC_HEAD_CACHE", "/tmp/head-cache"))
+CACHE = HEAD_CACHE_DIR
 SETS = ("train", "validation", "test", "outside")
 PATCHES = {"train": 16, "validation": 8, "test": 8, "outside": 8}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -23,6 +24,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from musicrec_gui.core import features as features_mod
 from musicrec_gui.core import scan as scan_mod
 from musicrec_gui.core.config import AnalysisSettings
+from musicrec_gui.core.errors import MusicrecError
 from musicrec_gui.core.library import Library
 
 
@@ -119,8 +121,14 @@ class EngineWorker(QObject):
             for event in scan_mod.scan(folder, library=self._library, encoder=self._encoder,
                                        cancel=cancel, **options):
                 self.event.emit(generation, event)
-        except Exception as err:  # noqa: BLE001 - errors travel as data; the app goes on
+        except (MusicrecError, OSError) as err:  # e.g. the folder vanished: said, and the app goes on
             self.event.emit(generation, ScanError(f"The scan stopped: {err}"))
+            self.event.emit(generation, stopped)
+        except Exception as err:  # noqa: BLE001 - a bug: reported with its traceback, the app goes on
+            traceback.print_exc()
+            self.event.emit(generation, ScanError(
+                f"The scan stopped on an unexpected error ({type(err).__name__}: {err}); this is a bug in "
+                "musicrec, please report it. Songs analysed so far are kept."))
             self.event.emit(generation, stopped)
 
 
