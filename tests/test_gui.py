@@ -42,7 +42,7 @@ from audio_factory import tone, write  # noqa: E402
 from musicrec_gui.core.library import Library, Track  # noqa: E402
 from musicrec_gui.core.playlist import is_musicrec_playlist  # noqa: E402
 from musicrec_gui.gui import player as player_mod  # noqa: E402
-from musicrec_gui.gui.models import SongFilterProxy, SongTableModel  # noqa: E402
+from musicrec_gui.gui.models import TRACK_ROLE, SongFilterProxy, SongTableModel  # noqa: E402
 from musicrec_gui.gui.player import NullPlayer, Player, make_player  # noqa: E402
 from musicrec_gui.gui.preferences import load_preferences, open_store  # noqa: E402
 from musicrec_gui.core.scan import ScanFinished  # noqa: E402
@@ -474,3 +474,43 @@ def test_the_app_and_the_cli_search_the_same_songs(qtbot, env, tiny_encoder_path
     assert cli.main(base + ["similar", anchor.path, "-k", "5"]) == 0
     everywhere = [line.rsplit("|", 1)[1].strip() for line in capsys.readouterr().out.splitlines()[2:]]
     assert any(p.startswith(str(elsewhere.resolve())) for p in everywhere)
+
+
+def test_a_waiting_song_that_gets_analysed_updates_its_panels(qtbot, env, tiny_encoder_path, good_library_dir, tmp_path):
+    folder = tmp_path / "many"
+    for i in range(3):
+        shutil.copytree(good_library_dir, folder / f"copy{i}")
+    window = make_window(qtbot, env, tiny_encoder_path, folder=folder)
+    # Pick the song the scan reaches last, while it is still waiting.
+    qtbot.waitUntil(lambda: len(window.songs.model.tracks()) == 24, timeout=SCAN_TIMEOUT_MS)
+    last = max(window.songs.model.tracks(), key=lambda t: t.path)
+    assert last.status == "pending"
+    assert window.select_track(last.id)
+    assert "not been analysed yet" in window.recommendations.message.text()
+    assert not window.recommendations.save_button.isEnabled()
+    wait_scan(qtbot, window)
+    # The scan reached it: the row, the anchor and the recommendations follow without a click.
+    assert window.anchor.id == last.id and window.anchor.status == "done"
+    qtbot.waitUntil(lambda: len(window.recommendations.rows) == 2, timeout=10_000)
+    assert window.recommendations.save_button.isEnabled()
+
+
+def test_filtering_out_the_selected_song_keeps_it_the_anchor(qtbot, env, tiny_encoder_path, music_dir):
+    window = make_window(qtbot, env, tiny_encoder_path, folder=music_dir)
+    wait_scan(qtbot, window)
+    drone = next(t for t in window.songs.model.tracks() if t.path.endswith("low_drone.wav"))
+    window.select_track(drone.id)
+    qtbot.waitUntil(lambda: len(window.recommendations.rows) == 2, timeout=10_000)
+    shown = [r.track.id for r in window.recommendations.rows]
+    qtbot.waitUntil(lambda: window.spectrogram.data is not None, timeout=20_000)
+    spectrogram = window.spectrogram.data
+    qtbot.keyClicks(window.songs.filter_box, "bright")
+    qtbot.waitUntil(lambda: window.songs.proxy.rowCount() < window.songs.model.rowCount(), timeout=5_000)
+    assert window.anchor.id == drone.id
+    assert [r.track.id for r in window.recommendations.rows] == shown
+    qtbot.wait(300)
+    assert window.spectrogram.data is spectrogram
+    window.songs.filter_box.clear()
+    qtbot.waitUntil(lambda: window.songs.proxy.rowCount() == window.songs.model.rowCount(), timeout=5_000)
+    assert window.anchor.id == drone.id
+    assert window.songs.view.currentIndex().data(TRACK_ROLE).id == drone.id  # selected again once shown

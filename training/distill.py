@@ -300,7 +300,7 @@ def train(run: Path, *, epochs: int = 12, batch: int = 64, learning_rate: float 
         cosine = tf.reduce_mean(tf.reduce_sum(tf.math.l2_normalize(e, 1) * tf.math.l2_normalize(eb, 1), 1))
         return mse, cosine, bce(tb, t)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)  # plain graph code: never re-reads this file
     def step(xb, eb, tb):
         with tf.GradientTape() as tape:
             mse, cosine, tag_loss = losses(xb, eb, tb, True)
@@ -309,7 +309,7 @@ def train(run: Path, *, epochs: int = 12, batch: int = 64, learning_rate: float 
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return mse, cosine, tag_loss
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)  # plain graph code: never re-reads this file
     def evaluate(xb, eb, tb):
         return losses(xb, eb, tb, False)
 

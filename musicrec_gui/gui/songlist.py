@@ -34,7 +34,8 @@ class SongListPanel(QWidget):
         self._filter_timer = QTimer(self)
         self._filter_timer.setSingleShot(True)
         self._filter_timer.setInterval(FILTER_DEBOUNCE_MS)
-        self._filter_timer.timeout.connect(lambda: self.proxy.set_filter_text(self.filter_box.text()))
+        self._filter_timer.timeout.connect(lambda: self._apply_filter(self.filter_box.text()))
+        self._filtering = False
         self.view = view = QTableView()
         view.setModel(self.proxy)
         view.setSortingEnabled(True)
@@ -100,13 +101,28 @@ class SongListPanel(QWidget):
         if self.model.rowCount() > LARGE_LIBRARY_ROWS:
             self._filter_timer.start()
         else:
+            self._apply_filter(text)
+
+    def _apply_filter(self, text: str) -> None:
+        # Hiding the current row makes Qt move "current" to a neighbour: that is not the user
+        # picking a song, so the anchor stays, and is selected again once it is shown.
+        self._filtering = True
+        try:
             self.proxy.set_filter_text(text)
+        finally:
+            self._filtering = False
+        anchor = self.session.anchor
+        if anchor is None or not self.select_track(anchor.id):
+            self.view.selectionModel().clearSelection()
+            self.view.selectionModel().setCurrentIndex(self.proxy.index(-1, -1), QItemSelectionModel.SelectionFlag.Clear)
 
     def _update_count(self, *args) -> None:
         total, shown = self.model.rowCount(), self.proxy.rowCount()
         self.count_label.setText(f"{total} songs" if shown == total else f"{shown} of {total} songs shown")
 
     def _on_current_row_changed(self, current, _previous) -> None:
+        if self._filtering:
+            return
         if current.isValid():  # an invalid one: the row was filtered out, not another song picked
             self.session.set_anchor(current.data(TRACK_ROLE))
 
