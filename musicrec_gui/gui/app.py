@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _quit_quietly_until_the_window_exists()
     from musicrec_gui.core.runtime import quiet_tensorflow
 
     quiet_tensorflow()
@@ -44,15 +45,105 @@ def main(argv: list[str] | None = None) -> int:
     except LibraryError as err:
         QMessageBox.critical(None, "musicrec", str(err))
         return 1
-    store = open_store(str(args.settings) if args.settings else None)
-    player = make_player(disabled_reason="Audio preview is off (--no-audio)." if args.no_audio else None)
-    window = MainWindow(library, store, encoder_path=args.encoder, player=player, folder=args.folder)
-    window.show()
-    if args.screenshot:
-        _arm_screenshot(window, args.screenshot, app)
-    code = app.exec()
-    library.close()
+    code = 1
+    try:
+        # From here a signal no longer ends the process at once: it closes the window (below), or,
+        # arriving while the window is being built, as soon as it is.
+        _SIGNALS["window"] = True
+        store = open_store(str(args.settings) if args.settings else None)
+        player = make_player(disabled_reason="Audio preview is off (--no-audio)." if args.no_audio else None)
+        window = MainWindow(library, store, encoder_path=args.encoder, player=player, folder=args.folder)
+        window.show()
+        _close_on_signals(window, app)
+        if args.screenshot:
+            _arm_screenshot(window, args.screenshot, app)
+        code = app.exec()
+    except Exception:  # noqa: BLE001 - a bug: said with its traceback, then the same orderly exit
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        # closeEvent has saved the preferences, stopped PortAudio and the workers, and joined the
+        # engine (or given up on a load that cannot be interrupted); closing the library checkpoints its WAL.
+        library.close()
+        _exit_now_if_threads_remain(code)
     return code
+
+
+def _exit_now_if_threads_remain(code: int) -> None:
+    """End the process at once when a worker is still inside an uninterruptible call.
+
+    By now everything worth keeping is written (preferences synced, library closed). What may
+    still run is TensorFlow's import in the engine thread or a spectrogram being decoded for a
+    window that is gone: waiting for it kept the process alive for seconds after the window
+    closed, and finalizing the interpreter around a running thread is what crashed at exit
+    ("Fatal Python error … Garbage-collecting"). With no such thread, the exit is the normal one.
+    """
+    import os
+    import threading
+
+    from musicrec_gui.gui import engine
+
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if others or not engine.all_stopped():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+_SIGNALS = {"window": False, "received": False}
+
+
+def _quit_quietly_until_the_window_exists() -> None:
+    """SIGINT/SIGTERM before the window: exit code 0 at once while nothing has been changed that
+    would need saving; once the window is being built, it is closed as soon as it exists."""
+    import signal
+
+    def handle(_signum, _frame) -> None:
+        _SIGNALS["received"] = True
+        if not _SIGNALS["window"]:
+            sys.exit(0)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handle)
+
+
+def _close_on_signals(window, app) -> None:
+    """SIGINT (Ctrl-C in the terminal) and SIGTERM (a desktop logout) close the window like its close button.
+
+    Python runs signal handlers only between bytecodes, and Qt's event loop is C++: the handler's
+    wake-up byte on a socket is what gives Python control promptly.
+    """
+    import signal
+    import socket
+
+    from PySide6.QtCore import QSocketNotifier
+
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno())
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read, app)
+
+    def drain() -> None:
+        try:
+            reader.recv(64)
+        except OSError:
+            pass
+
+    notifier.activated.connect(drain)
+    app._musicrec_signal_sockets = (reader, writer, notifier)  # kept alive as long as the app
+
+    def close(_signum, _frame) -> None:
+        window.close()
+        app.quit()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, close)
+    if _SIGNALS["received"]:  # it came while the window was being built
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(0, lambda: close(None, None))
 
 
 def _arm_screenshot(window, path: Path, app, timeout_s: float = 300.0) -> None:

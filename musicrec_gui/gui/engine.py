@@ -210,10 +210,18 @@ class Engine(QObject):
         if self._cancel is not None:
             self._cancel.set()
 
-    def shutdown(self, timeout_ms: int = 60000) -> None:
-        """Stop the engine thread (idempotent): cancel the scan, end its event loop, join it."""
+    def shutdown(self, timeout_ms: int | None = None) -> bool:
+        """Stop the engine thread (idempotent): cancel the scan, end its event loop, join it.
+
+        Returns False if it did not end within ``timeout_ms`` (default: 3 s once the encoder is
+        loaded, for a cancelled scan to finish its song; 0.1 s while it still loads, since a
+        load writes nothing and TensorFlow's import cannot be interrupted). Nothing it holds
+        needs saving: each song is written in one transaction, and a cancelled scan writes no more.
+        """
         self.cancel_scan()
-        _stop_thread(self._thread, timeout_ms)
+        if timeout_ms is None:
+            timeout_ms = 3000 if self.encoder_loaded else 100
+        return _stop_thread(self._thread, timeout_ms)
 
 
 # Engine threads are held here until joined: a QThread destroyed while running aborts the
@@ -221,11 +229,17 @@ class Engine(QObject):
 _RUNNING_THREADS: set[QThread] = set()
 
 
-def _stop_thread(thread: QThread, timeout_ms: int) -> None:
+def _stop_thread(thread: QThread, timeout_ms: int) -> bool:
     if thread in _RUNNING_THREADS:
         thread.quit()
         if thread.wait(timeout_ms):
             _RUNNING_THREADS.discard(thread)
+    return thread not in _RUNNING_THREADS
+
+
+def all_stopped() -> bool:
+    """Whether every engine thread has been joined."""
+    return not _RUNNING_THREADS
 
 
 @atexit.register

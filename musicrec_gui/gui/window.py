@@ -284,6 +284,7 @@ class MainWindow(QMainWindow):
         store_preferences(self.store, s)
 
     def closeEvent(self, event) -> None:
+        """Save the preferences, then stop PortAudio, the workers and the engine, in that order."""
         self.save_preferences()
         self.player.close()
         self.jobs.shutdown()
