@@ -901,7 +901,7 @@ def _no_samples(path: str) -> AudioError:
         size = os.path.getsize(path)
     except OSError:
         size = 0
-    if size > _HEADER_BYTES or head[:4] == b"OggS" and head.count(b"OggS") > 3:  # more than headers
+    if size > _HEADER_BYTES or head[:4] == b"OggS" and head.count(b"OggS") > 2:  # pages beyond the headers
         return AudioError(f"the {found} file is damaged or cut off: no sound could be decoded from it",
                           kind=FailureKind.TRUNCATED)
     return AudioError(f"no sound: the {found} file holds no audio (0 s)", kind=FailureKind.TOO_SHORT)
