@@ -48,8 +48,8 @@ class FailureKind(str, enum.Enum):
     """
 
     EMPTY = "empty"  # 0 bytes
-    TRUNCATED = "truncated"  # a known format whose data is cut short or damaged
-    NOT_AUDIO = "not_audio"  # no decoder knows it, or it holds no audio stream / implausible format
+    TRUNCATED = "truncated"  # a known format (by its first bytes) whose data is cut short or damaged
+    NOT_AUDIO = "not_audio"  # no audio format announced and no decoder knows it, or its header claims impossible audio
     UNREADABLE = "unreadable"  # permission denied, not a regular file, an I/O error
     VANISHED = "vanished"  # gone between the listing and the reading
     CHANGED = "changed"  # rewritten while it was being read
