@@ -296,6 +296,7 @@ def _run_scan(args, settings: AnalysisSettings, folder: Path) -> scan_mod.ScanFi
         raise
     bar = None
     failures: list[tuple[str, str, FailureKind]] = []
+    notes: list[tuple[str, str]] = []  # songs analysed in part (a cut-off file)
     finished = None
     try:
         from tqdm import tqdm
@@ -315,6 +316,8 @@ def _run_scan(args, settings: AnalysisSettings, folder: Path) -> scan_mod.ScanFi
             elif isinstance(event, (scan_mod.TrackDone, scan_mod.TrackFailed)):
                 if isinstance(event, scan_mod.TrackFailed):
                     failures.append((event.path, event.reason, event.kind))
+                elif event.note:
+                    notes.append((event.track.path, event.note))
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(failed=len(failures), refresh=False)
@@ -327,6 +330,8 @@ def _run_scan(args, settings: AnalysisSettings, folder: Path) -> scan_mod.ScanFi
     assert finished is not None
     print(f"analysed {finished.analysed}, failed {finished.failed}, unchanged {finished.cached} "
           f"in {finished.seconds:.1f} s", file=sys.stderr)
+    for path, note in notes:
+        print(f"  analysed in part: {_printable(path)}: {_printable(note)}", file=sys.stderr)
     for path, reason, kind in failures:
         print(f"  failed ({kind.label}): {_printable(path)}: {_printable(reason)}", file=sys.stderr)
     if finished.error:

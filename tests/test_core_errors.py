@@ -96,7 +96,7 @@ def test_scan_events_the_library_and_the_cli_carry_the_kind(music_dir, tmp_path,
     events = list(scan_mod.scan(music_dir, library=library, encoder=tiny_encoder))
     kinds = {Path(e.path).name: e.kind for e in events if isinstance(e, scan_mod.TrackFailed)}
     assert kinds == {"empty.flac": "empty", "not_audio.mp3": "not_audio", "text.wav": "not_audio",
-                     "truncated.ogg": "not_audio",  # its first 200 bytes: not even a whole header
+                     "truncated.ogg": "truncated",  # its first 200 bytes: an Ogg header, cut off
                      "pipe.wav": "unreadable", "dangling_link.ogg": "unreadable"}
     assert all(isinstance(k, FailureKind) for k in kinds.values())
     stored = {Path(t.path).name: t.error_kind for t in library.tracks(status="failed")}
@@ -107,7 +107,7 @@ def test_scan_events_the_library_and_the_cli_carry_the_kind(music_dir, tmp_path,
     library.close()
     assert cli.main(["--library", str(tmp_path / "lib.sqlite3"), "--encoder", str(tiny_encoder_path), "info"]) == 0
     out = capsys.readouterr().out
-    assert "(empty file) " in out and "empty.flac: the file is empty" in out
+    assert "(empty file) " in out and "empty.flac: empty file (0 bytes)" in out
 
 
 # -- the schema-2 library of the release before this one ----------------------------------------

@@ -401,7 +401,7 @@ def test_a_failed_song_explains_itself_and_cannot_be_played(qtbot, env, tiny_enc
     wait_scan(qtbot, window)
     failed = next(t for t in window.songs.model.tracks() if os.path.basename(t.path) == "not_audio.mp3")
     assert window.select_track(failed.id)
-    qtbot.waitUntil(lambda: "not a readable audio file" in window.recommendations.message.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "not an audio file that MP3 can read" in window.recommendations.message.text(), timeout=5000)
     assert not window.player_controls.play_button.isEnabled() or not window.player.available
     good = next(t for t in window.songs.model.tracks() if t.status == "done")
     window.select_track(good.id)

@@ -29,8 +29,8 @@ def test_scan_lists_every_failure_and_keeps_going(music_dir, tmp_path, tiny_enco
     assert set(failed) == {"truncated.ogg", "not_audio.mp3", "empty.flac", "text.wav", "dangling_link.ogg",
                            "pipe.wav"}
     assert "empty" in failed["empty.flac"]
-    assert "regular file" in failed["pipe.wav"]
-    assert "not a readable audio file" in failed["not_audio.mp3"]
+    assert "named pipe" in failed["pipe.wav"]
+    assert "not an audio file that MP3 can read (it is a web page)" in failed["not_audio.mp3"]
     assert all(reason and "Traceback" not in reason for reason in failed.values())
     # Every good format, silence, a 0.1-s clip and odd names all end as done.
     for name in ["low_drone.wav", "low_drone_2.flac", "bright_pulse.ogg", "bright_pulse_2.mp3", "noise_wash.opus",
@@ -113,7 +113,7 @@ def test_cli_scan_similar_embed_playlist_info(music_dir, tmp_path, tiny_encoder_
     base = ["--library", str(lib), "--encoder", str(tiny_encoder_path), "-q"]
     assert cli.main(base + ["scan", str(music_dir)]) == 0
     err = capsys.readouterr().err
-    assert "failed 6" in err and "not_audio.mp3: not a readable audio file" in err
+    assert "failed 6" in err and "not_audio.mp3: not an audio file that MP3 can read" in err
 
     assert cli.main(base + ["similar", str(music_dir / "low_drone.wav"), "-k", "3"]) == 0
     out = capsys.readouterr().out.splitlines()

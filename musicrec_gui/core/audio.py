@@ -21,7 +21,7 @@ import numpy as np
 
 from musicrec_gui.core import features as features_mod
 from musicrec_gui.core.config import AnalysisSettings, FeatureConfig
-from musicrec_gui.core.errors import FailureKind, MusicrecError
+from musicrec_gui.core.errors import FailureKind, MusicrecError, not_a_file_reason, os_error_reason
 from musicrec_gui.core.names import display_text
 
 T = TypeVar("T")
@@ -74,6 +74,140 @@ class Tags:
 
 def is_audio_path(path: str | os.PathLike) -> bool:
     return os.path.splitext(os.fspath(path))[1].lower() in AUDIO_EXTENSIONS
+
+
+# Format names for messages, by extension (what the user expects the file to be).
+_EXTENSION_FORMATS = {
+    ".mp3": "MP3", ".flac": "FLAC", ".ogg": "Ogg", ".oga": "Ogg", ".opus": "Opus", ".wav": "WAV", ".wave": "WAV",
+    ".aif": "AIFF", ".aiff": "AIFF", ".aifc": "AIFF", ".m4a": "M4A", ".m4b": "M4B", ".mp4": "MP4", ".aac": "AAC",
+    ".alac": "ALAC", ".wma": "WMA", ".wv": "WavPack", ".ape": "Monkey's Audio", ".mka": "Matroska",
+    ".webm": "WebM",
+}
+
+
+def extension_format(path: str | os.PathLike) -> str:
+    """The audio format a file's name promises, in words ("FLAC"); "audio" for other names."""
+    return _EXTENSION_FORMATS.get(os.path.splitext(os.fspath(path))[1].lower(), "audio")
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The audio format that a file's first bytes announce ("FLAC", "Ogg Vorbis", …), or None.
+
+    Only the signature is looked at: a file that announces a format may still be damaged.
+    """
+    if head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
+        return "WAV"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "AIFF"
+    if head[:4] == b"fLaC":
+        return "FLAC"
+    if head[:4] == b"OggS":
+        return "Opus" if b"OpusHead" in head else "Ogg Vorbis" if b"\x01vorbis" in head else \
+            "Ogg FLAC" if b"FLAC" in head[:64] else "Ogg"
+    if head[4:8] == b"ftyp":
+        return "M4A" if head[8:11] in (b"M4A", b"M4B") else "MP4"
+    if head[:4] == b"\x30\x26\xb2\x75":
+        return "WMA"
+    if head[:4] == b"wvpk":
+        return "WavPack"
+    if head[:4] == b"MAC ":
+        return "Monkey's Audio"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "WebM" if b"webm" in head[:64] else "Matroska"
+    if head[:3] == b"ID3":
+        return "MP3"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        if head[1] & 0x06 == 0:  # MPEG "layer 0": ADTS, AAC without a container
+            return "AAC"
+        if len(head) < 3 or head[2] >> 4 != 0xF:  # not the forbidden bitrate index
+            return "MP3"
+    return None
+
+
+def _format_words(path: str, head: bytes | None = None) -> str:
+    """The file's format for a message: what its first bytes say, else what its name says."""
+    head = _head(path) if head is None else head
+    found, named = sniff_format(head), extension_format(path)
+    if found is None or (found == "Ogg" and named in ("Ogg", "Opus")) or (found == "MP4" and named in ("M4A", "M4B")):
+        return named if found is None or named != "audio" else found
+    return found
+
+
+def _head(path: str, size: int = 4096) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(size)
+    except OSError:
+        return b""
+
+
+def _content_hint(head: bytes) -> str:
+    """" (it holds text)" when the bytes are text, " (it is a web page)" for HTML, else ""."""
+    sample = head[:2048]
+    if not sample or b"\x00" in sample:
+        return ""
+    text = sample.decode("utf-8", errors="ignore")
+    if len(text) < 0.9 * len(sample.decode("latin-1")) or sum(c.isprintable() or c.isspace() for c in text) < 0.95 * len(text):
+        return ""
+    lowered = text.lstrip().lower()
+    if lowered.startswith(("<!doctype html", "<html", "<?xml")) or "<body" in lowered:
+        return " (it is a web page)"
+    return " (it holds text)"
+
+
+def promised_seconds(path: str) -> float:
+    """How long the file's header says its audio is, in seconds (0.0 when it does not say).
+
+    Decoders report a cut-off WAV by its real length; its ``data`` chunk still says what the
+    whole file held. Other formats: FFmpeg's idea of the length (FLAC's stream info, MP3's
+    Xing header, AIFF's and MP4's headers), which may itself be an estimate.
+    """
+    head = _head(path, 1 << 16)
+    if sniff_format(head) == "WAV":
+        return _wav_promised_seconds(head)
+    try:
+        import av
+
+        with av.open(path, metadata_errors="ignore") as container:
+            if container.duration and container.duration > 0:
+                return container.duration / 1_000_000
+    except Exception:  # noqa: BLE001 - no promise then
+        pass
+    return 0.0
+
+
+def _wav_chunks(head: bytes) -> dict[bytes, tuple[int, bytes]]:
+    """The chunks of a RIFF/WAVE header found in ``head``: id → (declared size, the bytes there are)."""
+    chunks: dict[bytes, tuple[int, bytes]] = {}
+    at = 12
+    while at + 8 <= len(head) and len(chunks) < 64:
+        ident, size = head[at : at + 4], int.from_bytes(head[at + 4 : at + 8], "little")
+        chunks.setdefault(ident, (size, head[at + 8 : at + 8 + size]))
+        if ident == b"data":
+            break
+        at += 8 + size + (size & 1)
+    return chunks
+
+
+def _wav_format(head: bytes) -> tuple[int, int] | None:
+    """(sample rate, channels) from a WAV header's ``fmt `` chunk, or None if it has none."""
+    fmt = _wav_chunks(head).get(b"fmt ")
+    if fmt is None or len(fmt[1]) < 8:
+        return None
+    body = fmt[1]
+    return int.from_bytes(body[4:8], "little"), int.from_bytes(body[2:4], "little")
+
+
+def _wav_promised_seconds(head: bytes) -> float:
+    chunks = _wav_chunks(head)
+    fmt, data = chunks.get(b"fmt "), chunks.get(b"data")
+    if fmt is None or data is None or len(fmt[1]) < 12:
+        return 0.0
+    size, byte_rate = data[0], int.from_bytes(fmt[1][8:12], "little")
+    # 0 and 0xFFFFFFFF-ish sizes are what streaming writers leave when they cannot go back: no promise.
+    if size == 0 or size >= 0xFFFFFF00 or head[:4] == b"RF64" or byte_rate <= 0:
+        return 0.0
+    return size / byte_rate
 
 
 def find_audio_files(
@@ -133,16 +267,14 @@ def check_readable_file(path: str) -> None:
     """
     try:
         info = os.stat(path)
-    except FileNotFoundError:
-        raise AudioError("the file has disappeared (moved or deleted during the scan)", kind=FailureKind.VANISHED) from None
     except OSError as err:
-        raise AudioError(f"cannot read the file: {err.strerror or err}", kind=FailureKind.UNREADABLE) from None
+        raise AudioError(os_error_reason(err, path), kind=_os_failure_kind(err) or FailureKind.UNREADABLE) from None
     if not stat.S_ISREG(info.st_mode):
-        raise AudioError("not a regular file (a folder, pipe or device named like a song)", kind=FailureKind.UNREADABLE)
+        raise AudioError(not_a_file_reason(info.st_mode), kind=FailureKind.UNREADABLE)
     if info.st_size == 0:
-        raise AudioError("the file is empty (0 bytes)", kind=FailureKind.EMPTY)
+        raise AudioError("empty file (0 bytes)", kind=FailureKind.EMPTY)
     if not os.access(path, os.R_OK):
-        raise AudioError("permission denied: the file is not readable by this user", kind=FailureKind.UNREADABLE)
+        raise AudioError("cannot be read: permission denied", kind=FailureKind.UNREADABLE)
 
 
 def analysis_window(duration: float, settings: AnalysisSettings) -> tuple[float, float | None]:
@@ -192,12 +324,21 @@ def load_audio(
     """
     path = os.fspath(path)
     check_readable_file(path)
+    audio, progress = _load(path, sample_rate, offset, duration, time_limit, cancel)
+    if progress.damage:
+        _partial(path, offset + audio.size / sample_rate, progress.damage, None)
+    return audio
+
+
+def _load(path: str, sample_rate: int, offset: float, duration: float | None, time_limit: float | None,
+          cancel: Cancel | None) -> tuple[np.ndarray, "_Progress"]:
+    """:func:`load_audio`, keeping what a decoder got out before an error (``progress.damage`` says so)."""
     duration = MAX_DECODE_SECONDS if duration is None else min(duration, MAX_DECODE_SECONDS)
     progress = _Progress(time_limit, cancel)
     audio = _decode(path, progress, lambda reader: reader.read(offset, duration, sample_rate))
     if audio.size == 0:
         raise _no_samples(path)
-    return np.ascontiguousarray(audio, dtype=np.float32)
+    return np.ascontiguousarray(audio, dtype=np.float32), progress
 
 
 def load_for_analysis(
@@ -206,10 +347,16 @@ def load_for_analysis(
     settings: AnalysisSettings = AnalysisSettings(),
     sample_rate: int = 22050,
     cancel: Cancel | None = None,
+    min_seconds: float = FeatureConfig().slice_seconds,
+    notes: list[str] | None = None,
 ) -> tuple[np.ndarray, float, float]:
     """Decode the excerpt that ``settings`` asks for (excerpt mode only).
 
     Whole-song mode never decodes a whole song: use :func:`load_song_windows`.
+
+    A file cut off (or damaged) before the end of its excerpt is analysed by what it holds when
+    that is at least ``min_seconds`` long (a sentence saying so is appended to ``notes``);
+    shorter, it fails as ``truncated``.
 
     Returns
     -------
@@ -225,10 +372,30 @@ def load_for_analysis(
     check_readable_file(path)
     total = probe_duration(path)
     offset, length = analysis_window(total, settings)
-    audio = load_audio(path, sample_rate=sample_rate, offset=offset, duration=length, cancel=cancel)
-    if total <= 0:
-        total = audio.size / sample_rate
-    return audio, offset, total
+    end = offset + length if length is not None else None
+    try:
+        audio, progress = _load(path, sample_rate, offset, length, DECODE_TIME_LIMIT, cancel)
+        short = length is not None and audio.size < (length - 0.25) * sample_rate
+    except AudioError as err:
+        if offset <= 0 or err.kind is not FailureKind.TRUNCATED:
+            raise
+        audio, progress, short = None, None, True  # cut off before the excerpt begins
+    if offset > 0 and (short or progress.damage):
+        # The excerpt ran past a cut (or into damage): take the excerpt from what the file holds.
+        audio, progress = _load(path, sample_rate, 0.0, end, DECODE_TIME_LIMIT, cancel)
+        held = audio.size / sample_rate
+        note = _partial(path, held, progress.damage, min_seconds)
+        offset, _ = analysis_window(held, settings)
+        audio = audio[int(round(offset * sample_rate)):][: int(round(length * sample_rate))]
+    else:
+        note = ""
+        if length is None or short or progress.damage:
+            note = _partial(path, offset + audio.size / sample_rate, progress.damage, min_seconds)
+        if total <= 0:
+            total = audio.size / sample_rate
+    if note and notes is not None:
+        notes.append(note)
+    return np.ascontiguousarray(audio), offset, total
 
 
 def load_song_windows(
@@ -239,6 +406,7 @@ def load_song_windows(
     patches: int | None = None,
     time_limit: float | None = DECODE_TIME_LIMIT,
     cancel: Cancel | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[np.ndarray, float]:
     """Decode only the audio under the slices whole-song (or spread) analysis uses.
 
@@ -272,6 +440,11 @@ def load_song_windows(
     time_limit : float or None
         For the whole song (all its windows), as in :func:`load_audio`.
     cancel : object with ``is_set()`` or None
+    notes : list of str or None
+        A file cut off (its header promised more) or damaged (the decoder stopped on an error) is
+        analysed by what could be decoded when that holds at least one slice
+        (``config.slice_seconds``, about 3 s); a sentence saying so is appended here. Shorter,
+        it fails as ``truncated``.
 
     Returns
     -------
@@ -302,16 +475,28 @@ def load_song_windows(
     progress = _Progress(time_limit, cancel)
     total = probe_duration(path)
     short = 2 * max_slices * stride / sr
+    need = config.slice_seconds
+
+    def noted(note: str) -> None:
+        if note and notes is not None:
+            notes.append(note)
+
     if 0 < total <= short:
         # Capped at twice the bound: a header that understates the length cannot make this unbounded.
-        audio = load_audio(path, sample_rate=sr, duration=2 * short, time_limit=time_limit, cancel=cancel)
+        audio, loaded = _load(path, sr, 0.0, 2 * short, time_limit, cancel)
         if audio.size < int(2 * short * sr) - 1:
-            return features_mod.cut_windows(audio, starts_for(audio.size), length), total
+            noted(_partial(path, audio.size / sr, loaded.damage, need))
+            held = audio.size / sr
+            return features_mod.cut_windows(audio, starts_for(audio.size), length), \
+                (held if held < total - max(0.25, 0.01 * total) else total)
         total = 0.0  # longer than its header says: measure it as a stream
     if total > 0:
         starts = starts_for(min(int(round(total * sr)), limit))
         windows = _decode(path, progress, lambda reader: reader.windows(starts, length, sr))
         if windows is not None:
+            if progress.damage:
+                noted(f"the {_format_words(path)} file is damaged in places "
+                      f"({progress.damage}); the parts that could be decoded were analysed")
             return windows, total
 
     def streamed(reader: _Reader) -> tuple[dict[int, np.ndarray], int]:
@@ -321,6 +506,7 @@ def load_song_windows(
     held, n_samples = _decode(path, progress, streamed)
     if n_samples == 0:
         raise _no_samples(path)
+    noted(_partial(path, n_samples / sr, progress.damage, need))
     n_full = max(1, (1 + n_samples // config.hop_length) // config.slice_frames)
     wanted = (starts_for(n_samples) + config.n_fft // 2) // stride
     indices = np.array(sorted(i for i in held if i < n_full) or [0])
@@ -346,12 +532,14 @@ class _Progress:
         self.deadline = time.monotonic() + time_limit if time_limit else float("inf")
         self.cancel = cancel
         self.decoded = False  # some audio came out: a later decoder error means damaged or cut-short data
+        self.damage = ""  # the decoder's words when it stopped on an error after some audio
 
     def check(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
             raise DecodeCancelled("decoding was cancelled")
         if time.monotonic() > self.deadline:
-            raise AudioError("decoding ran past its time limit; the file is probably damaged", kind=FailureKind.TIMED_OUT)
+            raise AudioError("the file took too long to decode (it is probably damaged); the next scan tries it again",
+                             kind=FailureKind.TIMED_OUT)
 
 
 # Frames per read: a block stays small even with 64 channels (16 MB as float32), and reads stay few.
@@ -367,6 +555,21 @@ def _decode(path: str, progress: _Progress, job: Callable[["_Reader"], T]) -> T:
     (``truncated``: cut short or damaged).
     """
     ext = os.path.splitext(path)[1].lower()
+    head = _head(path, 1 << 16)
+    if sniff_format(head) == "WAV":
+        wav = _wav_format(head)  # decoders disagree on absurd WAV headers; say the same for all
+        if wav is not None:
+            try:
+                _check_format(*wav)
+            except _ImpossibleFormat as err:
+                raise _impossible(path, str(err)) from None
+    try:
+        return _decode_with(path, ext, progress, job)
+    except _ImpossibleFormat as err:
+        raise _impossible(path, str(err)) from None
+
+
+def _decode_with(path: str, ext: str, progress: _Progress, job: Callable[["_Reader"], T]) -> T:
     known_format = False  # libsndfile recognised the file's header
     if ext in _SOUNDFILE_EXTENSIONS:
         try:
@@ -377,7 +580,7 @@ def _decode(path: str, progress: _Progress, job: Callable[["_Reader"], T]) -> T:
                 known_format = True
                 reader = _SoundfileReader(handle, progress)
                 return job(reader)
-        except (AudioError, DecodeCancelled):
+        except (AudioError, DecodeCancelled, _ImpossibleFormat):
             raise
         except Exception:  # noqa: BLE001 - libsndfile refused it; FFmpeg may still know it
             pass
@@ -387,20 +590,14 @@ def _decode(path: str, progress: _Progress, job: Callable[["_Reader"], T]) -> T:
         container = av.open(path, metadata_errors="ignore")
     except Exception as err:  # noqa: BLE001
         # FFmpeg's complaint is the more telling one; libsndfile's often blames the path.
-        kind = _os_failure_kind(err) or _data_failure_kind(known_format or progress.decoded)
-        raise AudioError(f"not a readable audio file ({_describe(err, path)})", kind=kind) from err
+        raise _undecodable(path, err, known_format or progress.decoded) from err
     try:
         with container:
             return job(_FfmpegReader(container, progress))
-    except (AudioError, DecodeCancelled):
+    except (AudioError, DecodeCancelled, _ImpossibleFormat):
         raise
     except Exception as err:  # noqa: BLE001 - FFmpeg opened it, then failed inside its data
-        kind = _os_failure_kind(err) or _data_failure_kind(known_format or progress.decoded)
-        raise AudioError(f"not a readable audio file ({_describe(err, path)})", kind=kind) from err
-
-
-def _data_failure_kind(partly_understood: bool) -> FailureKind:
-    return FailureKind.TRUNCATED if partly_understood else FailureKind.NOT_AUDIO
+        raise _undecodable(path, err, known_format or progress.decoded) from err
 
 
 def _os_failure_kind(err: BaseException) -> FailureKind | None:
@@ -510,11 +707,11 @@ class _FfmpegReader:
 
     def __init__(self, container, progress: _Progress):
         if not container.streams.audio:
-            raise AudioError("the file holds no audio stream", kind=FailureKind.NOT_AUDIO)
+            raise _ImpossibleFormat("no sound at all (no audio stream)")
         self.container = container
         self.stream = container.streams.audio[0]
         self.progress = progress
-        _check_format(self.stream.codec_context.sample_rate or 0, self.stream.codec_context.channels or 1)
+        _check_format(self.stream.codec_context.sample_rate or 0, self.stream.codec_context.channels or 0)
         # Timestamp of the song's first sample: MP3 starts after the encoder delay (about 25 ms), and
         # decoding from the start drops it, so window positions are counted from here.
         start, base = self.stream.start_time, self.stream.time_base
@@ -539,7 +736,7 @@ class _FfmpegReader:
         import av
 
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-        for frame in self.container.decode(self.stream):
+        for frame in self._frames():
             self.progress.check()
             self.progress.decoded = True
             if frame.pts is not None and frame.time_base is not None:
@@ -558,6 +755,25 @@ class _FfmpegReader:
             skip_until = 0.0
         for out in resampler.resample(None):
             yield np.nan_to_num(out.to_ndarray().reshape(-1), nan=0.0, posinf=0.0, neginf=0.0)
+
+    def _frames(self):
+        """Decoded frames; a decoder error after the first frame ends them (noted in ``progress.damage``)."""
+        import av
+
+        frames = self.container.decode(self.stream)
+        got = False
+        while True:
+            try:
+                frame = next(frames)
+            except StopIteration:
+                return
+            except av.error.FFmpegError as err:
+                if not got or _os_failure_kind(err) is not None:
+                    raise
+                self.progress.damage = _describe(err)  # cut off or damaged here: keep what came out
+                return
+            got = True
+            yield frame
 
     def read(self, offset: float, duration: float, sample_rate: int) -> np.ndarray:
         if offset > 0:
@@ -669,22 +885,106 @@ def _collect_windows(
     return held, n
 
 
+# A file that decodes to nothing yet is bigger than this holds more than a header: it is damaged.
+_HEADER_BYTES = 16 * 1024
+
+
 def _no_samples(path: str) -> AudioError:
-    """A file that decoded to nothing: ``truncated`` if its header promised audio, else ``too_short``."""
-    promised = probe_duration(path)
+    """A file that decoded to nothing: ``truncated`` if its header promised audio or it is big, else ``too_short``."""
+    head = _head(path, 1 << 16)
+    found = _format_words(path, head)
+    promised = promised_seconds(path)
     if promised > 0:
-        return AudioError(f"the file holds no audio samples, though its header promises {promised:.1f} s: "
-                          "it is cut short or damaged", kind=FailureKind.TRUNCATED)
-    return AudioError("the file holds no audio samples", kind=FailureKind.TOO_SHORT)
+        return AudioError(f"the {found} file is cut off before any sound (truncated download?; its header "
+                          f"promises {_seconds(promised)})", kind=FailureKind.TRUNCATED)
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        size = 0
+    if size > _HEADER_BYTES or head[:4] == b"OggS" and head.count(b"OggS") > 2:  # pages beyond the headers
+        return AudioError(f"the {found} file is damaged or cut off: no sound could be decoded from it",
+                          kind=FailureKind.TRUNCATED)
+    return AudioError(f"no sound: the {found} file holds no audio (0 s)", kind=FailureKind.TOO_SHORT)
+
+
+def _seconds(value: float) -> str:
+    """A length for the user: "1.6 s", "3 min 20 s", "1 h 5 min"."""
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, secs = divmod(int(round(value)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def _partial(path: str, decoded: float, damage: str, need: float | None) -> str:
+    """Whether a decode got the whole file: "" if so; else a note, or (below ``need`` s) an error.
+
+    ``decoded`` is the end of the audio that came out, in seconds; ``damage`` the decoder's words
+    if it stopped on an error. A file is cut off when its header promised noticeably more than
+    ``decoded``. ``need`` None: any shortfall is an error.
+    """
+    promised = promised_seconds(path)
+    cut = promised > 0 and decoded < promised - max(0.25, 0.01 * promised)
+    if not cut and not damage:
+        return ""
+    found = _format_words(path)
+    if cut:
+        what = (f"the {found} file is {'cut off or damaged' if damage else 'cut off'} after {_seconds(decoded)} "
+                f"of {_seconds(promised)} (truncated download?)")
+    else:
+        what = f"the {found} file is damaged after {_seconds(decoded)} ({damage})"
+    if need is None or decoded < need:
+        if decoded < 0.05:
+            what = (f"the {found} file is cut off before any sound (truncated download?)" if cut else
+                    f"the {found} file is damaged: no sound could be decoded from it ({damage})")
+            raise AudioError(what, kind=FailureKind.TRUNCATED)
+        too_short = f", too little to analyse: musicrec needs at least {_seconds(need)}" if need is not None else ""
+        raise AudioError(what + too_short, kind=FailureKind.TRUNCATED)
+    return what + "; the part that is there was analysed"
+
+
+class _ImpossibleFormat(Exception):
+    """A header that describes no real audio; the message is what it claims ("a sample rate of 0 Hz")."""
 
 
 def _check_format(sample_rate: int, channels: int) -> None:
     if not 1000 <= sample_rate <= MAX_SAMPLE_RATE:
-        raise AudioError(f"implausible sample rate {sample_rate} Hz (expected 1 kHz to {MAX_SAMPLE_RATE // 1000} kHz)",
-                         kind=FailureKind.NOT_AUDIO)
+        raise _ImpossibleFormat(f"an impossible sample rate ({sample_rate} Hz; musicrec reads 1 to "
+                                f"{MAX_SAMPLE_RATE // 1000} kHz)")
     if not 1 <= channels <= MAX_CHANNELS:
-        raise AudioError(f"implausible channel count {channels} (expected 1 to {MAX_CHANNELS})",
-                         kind=FailureKind.NOT_AUDIO)
+        raise _ImpossibleFormat(f"an impossible number of channels ({channels}; musicrec reads 1 to {MAX_CHANNELS})")
+
+
+def _impossible(path: str, claim: str) -> AudioError:
+    """A header that claims impossible audio: a file of another kind that a decoder half-took, or a broken one."""
+    head = _head(path)
+    if sniff_format(head) is None:
+        return _not_audio(path, head)
+    return AudioError(f"not a {_format_words(path, head)} file musicrec can read: its header claims {claim}",
+                      kind=FailureKind.NOT_AUDIO)
+
+
+def _not_audio(path: str, head: bytes | None = None) -> AudioError:
+    head = _head(path) if head is None else head
+    return AudioError(f"not an audio file that {extension_format(path)} can read{_content_hint(head)}",
+                      kind=FailureKind.NOT_AUDIO)
+
+
+def _undecodable(path: str, err: BaseException, partly_understood: bool) -> AudioError:
+    """Nothing could be decoded: not audio, or (a known format) damaged or cut off; the decoder's words in brackets."""
+    kind = _os_failure_kind(err)
+    if kind is FailureKind.VANISHED:
+        return AudioError("the file disappeared during the scan (moved or deleted)", kind=kind)
+    if kind is FailureKind.UNREADABLE and isinstance(err, OSError):
+        return AudioError(os_error_reason(err, path), kind=kind)
+    head = _head(path)
+    found = sniff_format(head)
+    if found is None and not partly_understood:
+        return _not_audio(path, head)
+    return AudioError(f"the {_format_words(path, head)} file is damaged or cut off: no sound could be "
+                      f"decoded from it ({_describe(err, path)})", kind=FailureKind.TRUNCATED)
 
 
 def _describe(err: Exception, path: str = "") -> str:

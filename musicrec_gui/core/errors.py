@@ -48,8 +48,8 @@ class FailureKind(str, enum.Enum):
     """
 
     EMPTY = "empty"  # 0 bytes
-    TRUNCATED = "truncated"  # a known format whose data is cut short or damaged
-    NOT_AUDIO = "not_audio"  # no decoder knows it, or it holds no audio stream / implausible format
+    TRUNCATED = "truncated"  # a known format (by its first bytes) whose data is cut short or damaged
+    NOT_AUDIO = "not_audio"  # no audio format announced and no decoder knows it, or its header claims impossible audio
     UNREADABLE = "unreadable"  # permission denied, not a regular file, an I/O error
     VANISHED = "vanished"  # gone between the listing and the reading
     CHANGED = "changed"  # rewritten while it was being read
@@ -95,3 +95,37 @@ _ALIASES = {"timeout": "timed_out"}
 
 # Failures of these kinds are tried again on the next scan: they say nothing lasting about the file.
 RETRIED_KINDS = frozenset({FailureKind.TIMED_OUT, FailureKind.VANISHED, FailureKind.CHANGED})
+
+
+def os_error_reason(err: OSError, path: str | None = None) -> str:
+    """One plain sentence for a file the operating system would not let musicrec read.
+
+    ``path`` tells a dangling link from a file that disappeared.
+    """
+    import errno
+    import os
+
+    number = err.errno
+    if number == errno.ENOENT:
+        if path is not None and os.path.islink(path):
+            return "cannot be read: it is a link to a file that does not exist"
+        return "the file disappeared during the scan (moved or deleted)"
+    if number == errno.ELOOP:
+        return "cannot be read: it is a link that leads back to itself (a link loop)"
+    if number in (errno.EACCES, errno.EPERM):
+        return "cannot be read: permission denied"
+    if number == errno.EISDIR:
+        return "cannot be read: it is a folder, not a file"
+    text = (err.strerror or str(err) or type(err).__name__).strip()
+    return f"cannot be read: {text[:1].lower()}{text[1:]}"
+
+
+def not_a_file_reason(mode: int) -> str:
+    """One plain sentence for a path named like a song that is not a regular file (``mode`` from ``os.stat``)."""
+    import stat
+
+    what = ("a folder" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "not a regular file")
+    return f"cannot be read: it is {what}, not an audio file" if what != "not a regular file" else \
+        "cannot be read: it is not a regular file"

@@ -37,7 +37,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from musicrec_gui.core import runtime
-from musicrec_gui.core.errors import RETRIED_KINDS, FailureKind, MusicrecError
+from musicrec_gui.core.errors import RETRIED_KINDS, FailureKind, MusicrecError, not_a_file_reason, os_error_reason
 from musicrec_gui.core.names import display_text
 
 SCHEMA_VERSION = 3
@@ -1309,15 +1309,15 @@ def _stem(path: str) -> str:
 
 
 def iter_identities(paths: Iterable[str]) -> Iterator[FileIdentity | tuple[str, str]]:
-    """Stat each path: a :class:`FileIdentity`, or ``(path, reason)`` if it cannot be read."""
+    """Stat each path: a :class:`FileIdentity`, or ``(path, reason)`` if it cannot be read (a sentence for the user)."""
     for path in paths:
         try:
             st = os.stat(path)
         except OSError as err:
-            yield (path, err.strerror or str(err))
+            yield (path, os_error_reason(err, path))
             continue
         if not stat.S_ISREG(st.st_mode):
             # A FIFO or device named like a song would block or never end.
-            yield (path, "not a regular file")
+            yield (path, not_a_file_reason(st.st_mode))
             continue
         yield FileIdentity(real_path(path), st.st_size, st.st_mtime_ns)

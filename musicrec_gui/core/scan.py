@@ -77,6 +77,9 @@ class TrackDone:
     to_analyse: int
     # The song vector just stored [shape=(d,)]: an open index adds it without reading the library.
     vector: np.ndarray | None = field(default=None, compare=False, repr=False)
+    # For the user when the file was only partly analysed ("the MP3 file is cut off after 3.6 s of
+    # 4.0 s (truncated download?); the part that is there was analysed"); "" for a whole file.
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class _Prepared:
     tags: audio_mod.Tags
     decode_seconds: float
     feature_seconds: float
+    note: str = ""
 
 
 def prepare_track(
@@ -141,22 +145,25 @@ def prepare_track(
     (:class:`audio.DecodeCancelled`).
     """
     start = time.perf_counter()
+    notes: list[str] = []
     windowed = settings.mode in ("full", "spread")
     if windowed:
         # Only the audio under the kept slices is decoded: bounded memory for any length.
         windows, duration = audio_mod.load_song_windows(
             path, config=config, max_slices=settings.max_slices,
-            patches=settings.patches if settings.mode == "spread" else None, cancel=cancel)
+            patches=settings.patches if settings.mode == "spread" else None, cancel=cancel, notes=notes)
         offset = 0.0
     else:
-        audio, offset, duration = audio_mod.load_for_analysis(path, settings=settings,
-                                                              sample_rate=config.sample_rate, cancel=cancel)
+        audio, offset, duration = audio_mod.load_for_analysis(path, settings=settings, sample_rate=config.sample_rate,
+                                                              cancel=cancel, min_seconds=config.slice_seconds,
+                                                              notes=notes)
     tags = audio_mod.read_tags(path)
     if identity is not None:
         try:
             st = os.stat(path)
         except OSError:
-            raise audio_mod.AudioError("the file disappeared while it was being read", kind=FailureKind.VANISHED) from None
+            raise audio_mod.AudioError("the file disappeared during the scan (moved or deleted while it was read)",
+                                       kind=FailureKind.VANISHED) from None
         if (st.st_size, st.st_mtime_ns) != identity:
             raise audio_mod.AudioError("the file changed while it was being read; the next scan analyses it again",
                                        kind=FailureKind.CHANGED)
@@ -169,7 +176,7 @@ def prepare_track(
         slices = features_mod.window_slices(windows, config=config)
     else:
         slices = features_mod.song_slices(audio, config=config)
-    return _Prepared(slices, offset, tags, decoded - start, time.perf_counter() - decoded)
+    return _Prepared(slices, offset, tags, decoded - start, time.perf_counter() - decoded, " ".join(notes))
 
 
 class _AnySet:
@@ -261,10 +268,15 @@ def scan(
     yield ScanStarted(folder=folder, total=len(found) + len(unreadable), to_analyse=total_work,
                       cached=cached, pruned=plan.pruned, missing=plan.missing, failed_before=plan.failed)
     completed = failed = analysed = 0
-    for path, reason in problems:
+    for path, reason in unreadable:  # reasons are sentences already
         completed += 1
         failed += 1
-        yield TrackFailed(path, f"cannot read: {reason}", completed, total_work, kind=FailureKind.UNREADABLE)
+        yield TrackFailed(path, reason, completed, total_work, kind=FailureKind.UNREADABLE)
+    for path, reason in walk_errors:  # the OS's words for a folder
+        completed += 1
+        failed += 1
+        yield TrackFailed(path, f"the folder cannot be read: {reason[:1].lower()}{reason[1:]}", completed, total_work,
+                          kind=FailureKind.UNREADABLE)
 
     stages = {"decode": 0.0, "features": 0.0, "inference": 0.0, "database": 0.0}
     config = encoder.features
@@ -313,13 +325,14 @@ def scan(
                 # Stuck inside a decoder's C code, past the cooperative time limit: give up on the
                 # file. The thread cannot be killed; it is abandoned, not waited for, at the end.
                 hung += 1
-                reason, kind = f"decoding hung for over {hang_seconds:g} s; the file was skipped", FailureKind.TIMED_OUT
+                reason, kind = (f"decoding got stuck for over {hang_seconds:g} s (the file is probably damaged); "
+                                "the next scan tries it again", FailureKind.TIMED_OUT)
             except audio_mod.AudioError as err:
                 reason, kind = str(err), err.kind
             except MemoryError:
-                reason, kind = "the file is too large to analyse in memory", FailureKind.TOO_LARGE
+                reason, kind = "the file is too large to analyse (out of memory)", FailureKind.TOO_LARGE
             except Exception as err:  # noqa: BLE001 - one bad file must never stop the scan
-                reason = f"unexpected error while analysing: {type(err).__name__}: {err}"
+                reason = f"musicrec failed on this file (an unexpected error, a bug: {type(err).__name__}: {err})"
             else:
                 reason = None
                 stages["decode"] += prepared.decode_seconds
@@ -377,7 +390,7 @@ def scan(
             done_track = dataclasses.replace(track, title=tags.title, artist=tags.artist, album=tags.album,
                                              duration=tags.duration, status="done", error="", missing=False,
                                              error_kind=None)
-            yield TrackDone(done_track, len(embeddings), completed, total_work, vector)
+            yield TrackDone(done_track, len(embeddings), completed, total_work, vector, prepared.note)
     finally:  # also when the consumer stops iterating (GeneratorExit): the pool never outlives the scan
         stop.set()
         for _, future in pending:
