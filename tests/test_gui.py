@@ -643,7 +643,8 @@ def test_player_controls_show_time_and_title_and_the_spectrogram_seeks(qtbot, en
     wait_scan(qtbot, window)
     qtbot.waitUntil(lambda: window.anchor is not None and window.spectrogram.data is not None, timeout=20_000)
     controls, view, anchor = window.player_controls, window.spectrogram, window.anchor
-    assert not controls.stop_button.isEnabled() and controls.time_label.text() == ""
+    assert not controls.stop_button.isEnabled() and controls.time_label.text() == "0:00 / 0:40"
+    assert not controls.time_label.isEnabled()  # the anchor's length, greyed: nothing plays
     assert controls.now_playing.text() == ""
 
     # A click on the spectrogram plays the anchor from there.
@@ -678,7 +679,7 @@ def test_player_controls_show_time_and_title_and_the_spectrogram_seeks(qtbot, en
     assert controls.stop_button.isEnabled()
     qtbot.mouseClick(controls.stop_button, Qt.MouseButton.LeftButton)
     assert window.player.state == "stopped" and not controls.stop_button.isEnabled()
-    assert controls.now_playing.text() == "" and controls.time_label.text() == ""
+    assert controls.now_playing.text() == "" and controls.time_label.text() == "0:00 / 0:40"
     assert not view.playhead.isVisible()
 
     # A playing recommendation shows its progress over its thumbnail; the anchor's playhead goes.

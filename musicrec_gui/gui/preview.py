@@ -164,7 +164,7 @@ class PlayerControls(QWidget):
         self.volume.valueChanged.connect(preview.set_volume)
         preview.set_volume(volume)
         preview.changed.connect(self.refresh)
-        preview.positionChanged.connect(lambda _track, seconds: self.time_label.setText(preview.time_text(seconds)))
+        preview.positionChanged.connect(lambda _track, seconds: self._show_time(seconds))
         player = preview.player
         if not player.available:
             for widget in (self.play_button, self.stop_button, self.volume):
@@ -183,7 +183,7 @@ class PlayerControls(QWidget):
         text = self.preview.status_text()
         self.now_playing.setText(text)
         self.now_playing.setToolTip(text)
-        self.time_label.setText(self.preview.time_text())
+        self._show_time()
         if self.preview.player.available:  # else the controls stay disabled, saying why
             anchor = self.preview.session.anchor
             # A file that could not be decoded cannot be previewed either.
@@ -192,3 +192,12 @@ class PlayerControls(QWidget):
             self.play_button.setToolTip(f"Cannot play: {anchor.error}" if failed else
                                         "Play the selected song from its analysed excerpt")
             self.stop_button.setEnabled(self.preview.player.state != STOPPED)
+
+    def _show_time(self, seconds: float | None = None) -> None:
+        """Where the song in hand is; with none, the anchor's length, greyed."""
+        text = self.preview.time_text(seconds)
+        anchor = self.preview.session.anchor
+        self.time_label.setEnabled(bool(text))
+        if not text and anchor is not None and anchor.duration > 0:
+            text = f"0:00 / {clock_text(anchor.duration)}"
+        self.time_label.setText(text)
