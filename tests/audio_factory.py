@@ -38,10 +38,13 @@ def write(path: Path, signal: np.ndarray, sample_rate: int) -> Path:
     ext = path.suffix.lower()
     if ext == ".m4a":
         _write_aac(path, signal, sample_rate)
-    elif ext == ".opus":
-        soundfile.write(path, signal, sample_rate, format="OGG", subtype="OPUS")
-    elif ext == ".ogg":
-        soundfile.write(path, signal, sample_rate, format="OGG", subtype="VORBIS")
+    elif ext in (".opus", ".ogg"):
+        # In blocks: libsndfile's Ogg encoders crash on a long signal written in one call.
+        channels = 1 if signal.ndim == 1 else signal.shape[1]
+        with soundfile.SoundFile(path, "w", sample_rate, channels, format="OGG",
+                                 subtype="OPUS" if ext == ".opus" else "VORBIS") as handle:
+            for start in range(0, len(signal), sample_rate):
+                handle.write(signal[start:start + sample_rate])
     elif ext == ".mp3":
         soundfile.write(path, signal, sample_rate, format="MP3", subtype="MPEG_LAYER_III")
     else:

@@ -352,3 +352,34 @@ def test_vectors_and_index_of_one_folder(tmp_path):
     assert sorted(t.id for t in index.tracks) == sorted(int(i) for i in ids)
     assert len(VectorIndex.from_library(library, encoder_key="e", analysis_key="a")) == 6
     library.close()
+
+
+@pytest.mark.parametrize("ext, rate, channels", [(".flac", 44100, 2), (".ogg", 48000, 1), (".mp3", 44100, 2),
+                                                 (".m4a", 44100, 1)])
+def test_streaming_decodes_what_load_audio_does_block_by_block(tmp_path, ext, rate, channels):
+    import threading
+
+    path = write(tmp_path / f"a{ext}", tone(12.0, sample_rate=rate, freqs=(440.0,), channels=channels), rate)
+    whole = audio.load_audio(path, sample_rate=44100, offset=4.0)
+    blocks = list(audio.stream_audio(path, sample_rate=44100, offset=4.0, channels=1))
+    assert len(blocks) > 3 and all(b.dtype == np.float32 and b.ndim == 2 and b.shape[1] == 1 for b in blocks)
+    mono = np.concatenate(blocks)[:, 0]
+    assert mono.shape == whole.shape and np.allclose(mono, whole, atol=1e-5)
+    # A device's two channels: a stereo file keeps its own, a mono one is copied to both.
+    stereo = np.concatenate(list(audio.stream_audio(path, sample_rate=44100, offset=4.0, channels=2)))
+    assert stereo.shape == (len(whole), 2)
+    if channels == 1:
+        assert np.array_equal(stereo[:, 0], stereo[:, 1])
+    else:
+        assert np.abs(stereo[:, 0]).max() > np.abs(stereo[:, 1]).max()  # audio_factory's right channel is quieter
+    # Cancelling stops it between blocks; closing it releases the file.
+    cancel = threading.Event()
+    stream = audio.stream_audio(path, sample_rate=44100, offset=1.0, cancel=cancel)
+    next(stream)
+    cancel.set()
+    with pytest.raises(audio.DecodeCancelled):
+        for _ in stream:
+            pass
+    stream = audio.stream_audio(path, sample_rate=44100)
+    next(stream)
+    stream.close()

@@ -341,6 +341,62 @@ def _load(path: str, sample_rate: int, offset: float, duration: float | None, ti
     return np.ascontiguousarray(audio, dtype=np.float32), progress
 
 
+def stream_audio(
+    path: str | os.PathLike,
+    *,
+    sample_rate: int,
+    offset: float = 0.0,
+    channels: int = 1,
+    block_frames: int = 4096,
+    time_limit: float | None = None,
+    cancel: Cancel | None = None,
+) -> Iterator[np.ndarray]:
+    """Decode a file block by block from ``offset``, for playback: the first block comes out at once.
+
+    Unlike :func:`load_audio` nothing is decoded ahead of what the caller takes, so a player can
+    start after the first block and stop (``close()`` the generator, or set ``cancel``) at any time.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    sample_rate : int
+        Output rate (soxr for libsndfile's formats, swresample for FFmpeg's).
+    offset : float
+        Start, in seconds; both decoders seek to it.
+    channels : int
+        1 for mono (mixed down), or an output device's channel count: a file with that many
+        channels keeps them; any other file is mixed to mono and copied to every channel.
+    block_frames : int
+        Native-rate frames read per block (libsndfile); FFmpeg yields one block per codec frame.
+    time_limit : float or None
+        Give up after this many seconds of decoding, as in :func:`load_audio` (None: never; a
+        player decodes at the pace of playback).
+    cancel : object with ``is_set()`` or None
+        Checked between blocks: once set, :class:`DecodeCancelled` is raised.
+
+    Yields
+    ------
+    np.ndarray [shape=(n, channels)], float32
+        Blocks of any length ``n >= 0``, finite values.
+
+    Raises
+    ------
+    AudioError
+        The file cannot be opened or decoded; a file that fails after some blocks came out
+        raises ``truncated`` then (the blocks already given stand).
+    DecodeCancelled
+        ``cancel`` was set.
+    """
+    path = os.fspath(path)
+    check_readable_file(path)
+    if channels < 1:
+        raise ValueError(f"channels must be at least 1, not {channels}")
+    progress = _Progress(time_limit, cancel)
+    offset = max(0.0, float(offset))
+    yield from _decode_stream(path, progress,
+                              lambda reader: reader.stream_from(offset, sample_rate, channels, block_frames))
+
+
 def load_for_analysis(
     path: str | os.PathLike,
     *,
@@ -600,6 +656,47 @@ def _decode_with(path: str, ext: str, progress: _Progress, job: Callable[["_Read
         raise _undecodable(path, err, known_format or progress.decoded) from err
 
 
+def _decode_stream(path: str, progress: _Progress,
+                   job: Callable[["_Reader"], Iterator[np.ndarray]]) -> Iterator[np.ndarray]:
+    """:func:`_decode` for a generator: the file stays open while blocks are taken.
+
+    As there, libsndfile goes first and FFmpeg takes over if it refuses the file, but only
+    until a block has come out: a later failure is the file's (``truncated``).
+    """
+    ext = os.path.splitext(path)[1].lower()
+    known_format = False
+    given = False
+    if ext in _SOUNDFILE_EXTENSIONS:
+        try:
+            import soundfile
+
+            with open(path, "rb") as raw, soundfile.SoundFile(raw) as handle:
+                known_format = True
+                for block in job(_SoundfileReader(handle, progress)):
+                    given = True
+                    yield block
+                return
+        except (AudioError, DecodeCancelled):
+            raise
+        except Exception as err:  # noqa: BLE001 - before any block, FFmpeg may still know the file
+            if given:
+                raise AudioError(f"the file is damaged part way ({_describe(err, path)})",
+                                 kind=FailureKind.TRUNCATED) from err
+    import av
+
+    try:
+        container = av.open(path, metadata_errors="ignore")
+    except Exception as err:  # noqa: BLE001
+        raise _undecodable(path, err, known_format or progress.decoded) from err
+    try:
+        with container:
+            yield from job(_FfmpegReader(container, progress))
+    except (AudioError, DecodeCancelled):
+        raise
+    except Exception as err:  # noqa: BLE001 - FFmpeg opened it, then failed inside its data
+        raise _undecodable(path, err, known_format or progress.decoded) from err
+
+
 def _os_failure_kind(err: BaseException) -> FailureKind | None:
     """``vanished`` or ``unreadable`` for an operating-system error (PyAV's carry an errno); else None."""
     number = getattr(err, "errno", None)
@@ -616,6 +713,8 @@ class _Reader(Protocol):
     def windows(self, starts: np.ndarray, length: int, sample_rate: int) -> np.ndarray | None: ...
 
     def blocks(self, sample_rate: int) -> Iterator[np.ndarray]: ...
+
+    def stream_from(self, offset: float, sample_rate: int, channels: int, block_frames: int) -> Iterator[np.ndarray]: ...
 
 
 class _SoundfileReader:
@@ -667,6 +766,32 @@ class _SoundfileReader:
     def blocks(self, sample_rate: int) -> Iterator[np.ndarray]:
         self._seek(0)
         return self._resampled(int(round(MAX_DECODE_SECONDS * self.rate)), sample_rate)
+
+    def stream_from(self, offset: float, sample_rate: int, channels: int, block_frames: int) -> Iterator[np.ndarray]:
+        """Blocks [shape=(n, channels)] from ``offset`` to the end (see :func:`stream_audio`)."""
+        self._seek(int(round(offset * self.rate)))
+        keep = self.handle.channels == channels  # else mono, copied to every channel
+        width = channels if keep else 1
+        resampler = None
+        if self.rate != sample_rate:
+            import soxr
+
+            resampler = soxr.ResampleStream(self.rate, sample_rate, width, dtype="float32", quality="HQ")
+        limit = int(round(MAX_DECODE_SECONDS * self.rate))
+        while limit > 0:
+            self.progress.check()
+            data = self.handle.read(min(block_frames, limit), dtype="float32", always_2d=True)
+            if not len(data):
+                break
+            limit -= len(data)
+            self.progress.decoded = True
+            block = data if keep else _mix_down(data)[:, None]
+            block = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)
+            if resampler is not None:
+                block = resampler.resample_chunk(np.ascontiguousarray(block))
+            yield _widen(block, channels)
+        if resampler is not None:
+            yield _widen(resampler.resample_chunk(np.zeros((0, width), np.float32), last=True), channels)
 
     def windows(self, starts: np.ndarray, length: int, sample_rate: int) -> np.ndarray | None:
         if not self.handle.seekable():
@@ -731,11 +856,18 @@ class _FfmpegReader:
             return False
         return True
 
-    def _from(self, skip_until: float, sample_rate: int) -> Iterator[np.ndarray]:
-        """Mono blocks from the current position, dropping what lies before ``skip_until`` seconds."""
+    def _from(self, skip_until: float, sample_rate: int, stereo: bool = False) -> Iterator[np.ndarray]:
+        """Blocks from the current position, dropping what lies before ``skip_until`` seconds.
+
+        Mono [shape=(n,)], or with ``stereo`` [shape=(n, 2)].
+        """
         import av
 
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        resampler = av.AudioResampler(format="flt", layout="stereo" if stereo else "mono", rate=sample_rate)
+
+        def shape(pcm: np.ndarray) -> np.ndarray:
+            return np.nan_to_num(pcm.reshape(-1, 2) if stereo else pcm.reshape(-1), nan=0.0, posinf=0.0, neginf=0.0)
+
         for frame in self._frames():
             self.progress.check()
             self.progress.decoded = True
@@ -748,13 +880,13 @@ class _FfmpegReader:
             else:
                 drop = 0
             for out in resampler.resample(frame):
-                pcm = out.to_ndarray().reshape(-1)
+                pcm = shape(out.to_ndarray())
                 if drop:
-                    pcm, drop = pcm[drop:], max(0, drop - pcm.size)
-                yield np.nan_to_num(pcm, nan=0.0, posinf=0.0, neginf=0.0)
+                    pcm, drop = pcm[drop:], max(0, drop - len(pcm))
+                yield pcm
             skip_until = 0.0
         for out in resampler.resample(None):
-            yield np.nan_to_num(out.to_ndarray().reshape(-1), nan=0.0, posinf=0.0, neginf=0.0)
+            yield shape(out.to_ndarray())
 
     def _frames(self):
         """Decoded frames; a decoder error after the first frame ends them (noted in ``progress.damage``)."""
@@ -783,6 +915,19 @@ class _FfmpegReader:
     def blocks(self, sample_rate: int) -> Iterator[np.ndarray]:
         return self._from(0.0, sample_rate)
 
+    def stream_from(self, offset: float, sample_rate: int, channels: int, block_frames: int) -> Iterator[np.ndarray]:
+        """Blocks [shape=(n, channels)] from ``offset`` to the end (see :func:`stream_audio`)."""
+        if offset > 0:
+            self._seek(offset)  # if it cannot seek, it decodes from the start and skips
+        limit = int(round(MAX_DECODE_SECONDS * sample_rate))
+        stereo = channels == 2 and self.stream.codec_context.channels == 2  # else mono, copied to each channel
+        for block in self._from(offset, sample_rate, stereo):
+            block = _widen(block, channels)[:limit]
+            limit -= len(block)
+            yield block
+            if limit <= 0:
+                return
+
     def windows(self, starts: np.ndarray, length: int, sample_rate: int) -> np.ndarray | None:
         out = np.zeros((len(starts), length), dtype=np.float32)
         for i, (row, start) in enumerate(zip(out, starts.tolist())):
@@ -808,6 +953,16 @@ def _mix_down(data: np.ndarray) -> np.ndarray:
     if data.shape[1] == 2:
         return (data[:, 0] + data[:, 1]) * np.float32(0.5)  # float32 (a + b) / 2, as mean computes it
     return data.mean(axis=1)
+
+
+def _widen(block: np.ndarray, channels: int) -> np.ndarray:
+    """Frames [shape=(n, 1) or (n, channels)] as float32 [shape=(n, channels)] (mono copied to each)."""
+    block = block.astype(np.float32, copy=False)
+    if block.ndim == 1:
+        block = block[:, None]
+    if block.shape[1] == channels:
+        return block
+    return np.repeat(block[:, :1], channels, axis=1)
 
 
 def _concat(blocks: Iterator[np.ndarray], limit: int | None = None) -> np.ndarray:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QStyle, QWidget
 
 from musicrec_gui.core.library import Track
 from musicrec_gui.core.playlist import display_name
-from musicrec_gui.gui.player import LOADING, PAUSED, PLAYING, BasePlayer
+from musicrec_gui.gui.player import LOADING, PAUSED, PLAYING, STOPPED, BasePlayer, clock_text
 from musicrec_gui.gui.session import Session
 
 ANCHOR, RECOMMENDATION = "anchor", "rec"
@@ -31,20 +32,45 @@ class Preview(QObject):
         super().__init__(parent)
         self.session = session
         self.player = player
-        self.track: Track | None = None  # the song last asked to play
+        self._asked: tuple[object, Track] | None = None  # (player key, song) last asked to play
         player.stateChanged.connect(lambda *_: self.changed.emit())
         player.positionChanged.connect(self._on_position)
         player.failed.connect(self.message)
         session.anchorChanged.connect(lambda _track: self.changed.emit())
 
+    @property
+    def track(self) -> Track | None:
+        """The song in the player's hands (loading, playing or paused), else None."""
+        if self._asked is not None and self.player.state != STOPPED and self.player.key == self._asked[0]:
+            return self._asked[1]
+        return None
+
     def toggle(self, track: Track, *, role: str = RECOMMENDATION) -> None:
         """Play ``track``, or pause/resume it if it is the one playing."""
-        self.track = track
-        self.player.toggle((role, track.id), track.path, self.session.start_point(track))
+        key = (role, track.id)
+        self._asked = (key, track)
+        self.player.toggle(key, track.path, self.session.start_point(track))
 
     def toggle_anchor(self) -> None:
         if self.session.anchor is not None:
             self.toggle(self.session.anchor, role=ANCHOR)
+
+    def seek_anchor(self, seconds: float) -> None:
+        """Play the anchor from ``seconds`` into it: a seek if it is in hand, else a fresh start there."""
+        anchor = self.session.anchor
+        if anchor is None or not self.player.available:
+            return
+        seconds = max(0.0, float(seconds))
+        if anchor.duration > 0:
+            seconds = min(seconds, anchor.duration)
+        key = (ANCHOR, anchor.id)
+        self._asked = (key, anchor)
+        if self.player.key == key and self.player.state != STOPPED:
+            self.player.seek(seconds)
+            if self.player.state == PAUSED:
+                self.player.resume()
+        else:
+            self.player.play(key, anchor.path, seconds)
 
     def stop(self) -> None:
         self.player.stop()
@@ -59,6 +85,13 @@ class Preview(QObject):
             return key[1]
         return None
 
+    def held_id(self, role: str) -> int | None:
+        """The id of the song of ``role`` in the player's hands (loading, playing or paused), else None."""
+        key = self.player.key
+        if isinstance(key, tuple) and key[0] == role and self.player.state != STOPPED:
+            return key[1]
+        return None
+
     def anchor_state(self) -> str | None:
         """The player's state if it holds the anchor, else None."""
         anchor = self.session.anchor
@@ -67,19 +100,32 @@ class Preview(QObject):
         return None
 
     def status_text(self) -> str:
+        """"Playing: Artist – Title" (or Paused, Loading) for the song in hand; empty when none."""
+        track = self.track
         state = self.player.state
-        if self.player.key is None or self.track is None or state not in (PLAYING, PAUSED, LOADING):
+        if track is None or state not in (PLAYING, PAUSED, LOADING):
             return ""
         verb = {PLAYING: "Playing", PAUSED: "Paused", LOADING: "Loading"}[state]
-        return f"{verb}: {display_name(self.track)}"
+        return f"{verb}: {display_name(track)}"
+
+    def time_text(self, seconds: float | None = None) -> str:
+        """"1:23 / 4:05": where the song in hand is, and its length (if known); empty when none."""
+        track = self.track
+        if track is None:
+            return ""
+        seconds = self.player.position() if seconds is None else seconds
+        if track.duration > 0:
+            return f"{clock_text(min(seconds, track.duration))} / {clock_text(track.duration)}"
+        return clock_text(seconds)
 
     def _on_position(self, seconds: float) -> None:
-        if self.track is not None:
-            self.positionChanged.emit(self.track, seconds)
+        track = self.track
+        if track is not None:
+            self.positionChanged.emit(track, seconds)
 
 
 class PlayerControls(QWidget):
-    """Play/pause the anchor, stop, volume, and what is playing."""
+    """Play/pause the anchor, stop, elapsed/total time, volume, and what is playing."""
 
     def __init__(self, preview: Preview, *, volume: int = 80, parent: QWidget | None = None):
         super().__init__(parent)
@@ -89,6 +135,14 @@ class PlayerControls(QWidget):
         self.play_button.setToolTip("Play the selected song from its analysed excerpt")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaStop))
+        self.stop_button.setToolTip("Stop the preview")
+        self.time_label = QLabel("")
+        self.time_label.setToolTip("Elapsed / total time of the song playing")
+        font = self.time_label.font()
+        font.setStyleHint(QFont.StyleHint.Monospace)
+        font.setFamily("monospace")
+        self.time_label.setFont(font)
+        self.time_label.setMinimumWidth(self.time_label.fontMetrics().horizontalAdvance("0:00:00 / 0:00:00"))
         self.volume = QSlider(Qt.Orientation.Horizontal)
         self.volume.setRange(0, 100)
         self.volume.setValue(volume)
@@ -101,6 +155,7 @@ class PlayerControls(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.play_button)
         layout.addWidget(self.stop_button)
+        layout.addWidget(self.time_label)
         layout.addWidget(QLabel("Volume"))
         layout.addWidget(self.volume)
         layout.addWidget(self.now_playing, 1)
@@ -109,6 +164,7 @@ class PlayerControls(QWidget):
         self.volume.valueChanged.connect(preview.set_volume)
         preview.set_volume(volume)
         preview.changed.connect(self.refresh)
+        preview.positionChanged.connect(lambda _track, seconds: self._show_time(seconds))
         player = preview.player
         if not player.available:
             for widget in (self.play_button, self.stop_button, self.volume):
@@ -124,7 +180,10 @@ class PlayerControls(QWidget):
         else:
             self.play_button.setText("Resume" if state == PAUSED else "Play")
             self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
-        self.now_playing.setText(self.preview.status_text())
+        text = self.preview.status_text()
+        self.now_playing.setText(text)
+        self.now_playing.setToolTip(text)
+        self._show_time()
         if self.preview.player.available:  # else the controls stay disabled, saying why
             anchor = self.preview.session.anchor
             # A file that could not be decoded cannot be previewed either.
@@ -132,3 +191,13 @@ class PlayerControls(QWidget):
             self.play_button.setEnabled(anchor is not None and not failed)
             self.play_button.setToolTip(f"Cannot play: {anchor.error}" if failed else
                                         "Play the selected song from its analysed excerpt")
+            self.stop_button.setEnabled(self.preview.player.state != STOPPED)
+
+    def _show_time(self, seconds: float | None = None) -> None:
+        """Where the song in hand is; with none, the anchor's length, greyed."""
+        text = self.preview.time_text(seconds)
+        anchor = self.preview.session.anchor
+        self.time_label.setEnabled(bool(text))
+        if not text and anchor is not None and anchor.duration > 0:
+            text = f"0:00 / {clock_text(anchor.duration)}"
+        self.time_label.setText(text)

@@ -6,8 +6,8 @@ import os
 from collections import OrderedDict
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Signal
-from PySide6.QtGui import QPixmap
+from PySide6.QtCore import QRect, QSize, Signal
+from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton, QScrollArea, QSizePolicy,
     QSpinBox, QStyle, QToolButton, QVBoxLayout, QWidget,
@@ -18,6 +18,7 @@ from musicrec_gui.core.playlist import PLAYLIST_SUFFIXES, display_name, playlist
 from musicrec_gui.core.recommend import Recommendation, closeness_percent
 from musicrec_gui.core.spectrogram import compute_spectrogram
 from musicrec_gui.gui.models import format_duration
+from musicrec_gui.gui.player import clock_text
 from musicrec_gui.gui.preview import RECOMMENDATION, Preview
 from musicrec_gui.gui.recommender import Answer, Query, Recommender
 from musicrec_gui.gui.session import Session
@@ -31,6 +32,38 @@ def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+class ThumbnailLabel(QLabel):
+    """A spectrogram thumbnail that, while its song is in the player, shows how far it has got.
+
+    The thumbnail shows the analysed excerpt, but a preview plays the song on: the bar along
+    its bottom is the whole song, filled up to the time that plays.
+    """
+
+    BAR_HEIGHT = 4
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.progress: float | None = None  # fraction of the song played; None: not in the player
+
+    def set_progress(self, fraction: float | None) -> None:
+        fraction = None if fraction is None else min(1.0, max(0.0, float(fraction)))
+        if fraction != self.progress:
+            self.progress = fraction
+            self.update()
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if self.progress is None:
+            return
+        painter = QPainter(self)
+        w, h, bar = self.width(), self.height(), self.BAR_HEIGHT
+        painter.fillRect(QRect(0, h - bar, w, bar), QColor(0, 0, 0, 150))
+        played = int(round(self.progress * w))
+        painter.fillRect(QRect(0, h - bar, played, bar), QColor("#ff3b30"))
+        painter.fillRect(QRect(min(played, w - 2), 0, 2, h - bar), QColor(255, 59, 48, 220))
+        painter.end()
+
+
 class RecommendationRow(QFrame):
     """One recommended song: rank, play button, score, spectrogram thumbnail, title/artist/album."""
 
@@ -40,6 +73,7 @@ class RecommendationRow(QFrame):
         super().__init__(parent)
         self.track = rec.track
         self.score = rec.score
+        self.can_play = can_play
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.rank_label = QLabel(f"{rank}.")
         self.rank_label.setFixedWidth(24)
@@ -52,7 +86,7 @@ class RecommendationRow(QFrame):
             self.score_label = QLabel(f"<b>{rec.score:.3f}</b><br><small>similarity</small>")
             self.score_label.setToolTip("Cosine similarity of the song vectors (1 = identical)")
         self.score_label.setFixedWidth(70)
-        self.thumbnail = QLabel()
+        self.thumbnail = ThumbnailLabel()
         self.thumbnail.setFixedSize(QSize(120, 44))
         self.thumbnail.setStyleSheet("background: #440154;")
         self.thumbnail.setToolTip("Spectrogram of the analysed excerpt")
@@ -75,6 +109,19 @@ class RecommendationRow(QFrame):
     def set_playing(self, playing: bool) -> None:
         icon = QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
         self.play_button.setIcon(self.style().standardIcon(icon))
+        if self.can_play:
+            self.play_button.setToolTip("Pause the preview" if playing else "Play a preview")
+
+    def set_progress(self, seconds: float | None) -> None:
+        """Where its preview is (None: not in the player), as a bar over the thumbnail."""
+        duration = self.track.duration
+        if seconds is None:
+            self.thumbnail.set_progress(None)
+            self.thumbnail.setToolTip("Spectrogram of the analysed excerpt")
+            return
+        self.thumbnail.set_progress(seconds / duration if duration > 0 else 0.0)
+        total = f" / {clock_text(duration)}" if duration > 0 else ""
+        self.thumbnail.setToolTip(f"Spectrogram of the analysed excerpt · playing at {clock_text(seconds)}{total}")
 
 
 class RecommendationPanel(QWidget):
@@ -147,6 +194,7 @@ class RecommendationPanel(QWidget):
         recommender.answered.connect(self._on_answered)
         recommender.indexChanged.connect(self.refresh)
         preview.changed.connect(self._show_playing)
+        preview.positionChanged.connect(self._on_position)
 
     @property
     def count(self) -> int:
@@ -207,8 +255,19 @@ class RecommendationPanel(QWidget):
 
     def _show_playing(self) -> None:
         playing = self.preview.playing_id(RECOMMENDATION)
+        held = self.preview.held_id(RECOMMENDATION)
         for row in self.rows:
             row.set_playing(row.track.id == playing)
+            if row.track.id != held:
+                row.set_progress(None)
+            elif row.thumbnail.progress is None:
+                row.set_progress(self.preview.player.position())
+
+    def _on_position(self, track, seconds: float) -> None:
+        held = self.preview.held_id(RECOMMENDATION)
+        for row in self.rows:
+            if row.track.id == track.id and row.track.id == held:
+                row.set_progress(seconds)
 
     def _clear_rows(self) -> None:
         for row in self.rows:

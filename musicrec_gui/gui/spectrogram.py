@@ -8,10 +8,11 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QToolButton, QVBoxLayout, QWidget
 
 from musicrec_gui.core.config import FeatureConfig
 from musicrec_gui.core.spectrogram import SpectrogramData, compute_spectrogram, mel_bin_frequencies, thumbnail_pixels
+from musicrec_gui.gui.player import clock_text
 
 COLORMAP_NAME = "viridis"
 SPECTROGRAM_CACHE = 32  # songs
@@ -52,7 +53,19 @@ class MelFrequencyAxis(pg.AxisItem):
 
 class SpectrogramView(pg.GraphicsLayoutWidget):
     """Log-mel of the selected song: perceptual colormap + colour bar, time in seconds,
-    frequency in Hz on the mel scale, slice boundaries, and a playhead."""
+    frequency in Hz on the mel scale, slice boundaries, and a playhead.
+
+    The time axis zooms with the mouse wheel and pans by dragging; a double-click or the
+    "Reset zoom" button shows the whole part again. A click on the image asks to play from
+    there (``seekRequested``).
+
+    The playhead stays on the plot: a song plays on past the part that is shown (a user who
+    pressed Play wants to hear the song, not a 12-s clip), and then the playhead waits at the
+    shown part's edge, dashed, labelled with the time that plays. While the view is zoomed in,
+    a playhead that runs off its right edge turns the page, as audio editors do.
+    """
+
+    seekRequested = Signal(float)  # seconds in the song that were clicked
 
     def __init__(self, config: FeatureConfig = FeatureConfig(), parent=None):
         super().__init__(parent=parent)
@@ -75,10 +88,25 @@ class SpectrogramView(pg.GraphicsLayoutWidget):
         self.color_bar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=cmap, interactive=False, width=14,
                                          label="level (0 = −80 dB, 1 = peak)")
         self.color_bar.setImageItem(self.image, insert_in=self.plot)
-        self.playhead = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#ff3b30", width=2))
+        self._playhead_pen = pg.mkPen("#ff3b30", width=2)
+        self._playhead_past_pen = pg.mkPen("#ff3b30", width=2, style=Qt.PenStyle.DashLine)
+        self.playhead = pg.InfiniteLine(angle=90, movable=False, pen=self._playhead_pen)
         self.playhead.setZValue(20)
         self.playhead.hide()
         self.plot.addItem(self.playhead)
+        self.playhead_seconds: float | None = None  # where the song is, which may lie outside the plot
+        self.playhead_label = pg.TextItem("", color="#ffffff", fill=pg.mkBrush(255, 59, 48, 200), anchor=(1, 0))
+        self.playhead_label.setZValue(21)
+        self.playhead_label.hide()
+        self.plot.addItem(self.playhead_label)
+        self.reset_zoom_button = QToolButton(self)
+        self.reset_zoom_button.setText("Reset zoom")
+        self.reset_zoom_button.setToolTip("Show the whole part again (or double-click the spectrogram)")
+        self.reset_zoom_button.setAutoRaise(False)
+        self.reset_zoom_button.hide()
+        self.reset_zoom_button.clicked.connect(self.reset_zoom)
+        self.plot.getViewBox().sigXRangeChanged.connect(self._on_x_range_changed)
+        self.scene().sigMouseClicked.connect(self._on_mouse_clicked)
         self._boundaries: list[pg.InfiniteLine] = []
         self.message = pg.TextItem("", color="#555", anchor=(0.5, 0.5))
         self.plot.addItem(self.message)
@@ -88,7 +116,7 @@ class SpectrogramView(pg.GraphicsLayoutWidget):
         self.data = None
         self.image.clear()
         self._clear_boundaries()
-        self.playhead.hide()
+        self.set_playhead(None)
         self.plot.setXRange(0, 1, padding=0)
         self.plot.setYRange(0, self.config.n_mels, padding=0)
         self.message.setText(text)
@@ -117,6 +145,9 @@ class SpectrogramView(pg.GraphicsLayoutWidget):
         self.plot.setYRange(0, data.mel.shape[0], padding=0)
         if title:
             self.title.setText(title)
+        if self.playhead_seconds is not None:
+            self.set_playhead(self.playhead_seconds)
+        self._on_x_range_changed()
 
     def _clear_boundaries(self) -> None:
         for line in self._boundaries:
@@ -125,11 +156,78 @@ class SpectrogramView(pg.GraphicsLayoutWidget):
         self.plot.setLimits(xMin=None, xMax=None, yMin=None, yMax=None)
 
     def set_playhead(self, seconds: float | None) -> None:
+        """Show where the song is (None hides the playhead); outside the shown part it waits at the edge."""
+        previous, self.playhead_seconds = self.playhead_seconds, seconds
         if seconds is None or self.data is None:
+            self.playhead_seconds = None
             self.playhead.hide()
+            self.playhead_label.hide()
             return
-        self.playhead.setValue(seconds)
+        lo, hi = self.data.offset, self.data.end
+        inside = lo <= seconds <= hi
+        margin = 0.004 * (hi - lo)  # on the edge the line would be half hidden by the axis
+        x = min(max(seconds, lo + margin), hi - margin)
+        self.playhead.setPen(self._playhead_pen if inside else self._playhead_past_pen)
+        self.playhead.setValue(x)
         self.playhead.show()
+        if inside:
+            self.playhead_label.hide()
+            self._follow(previous, seconds)
+        else:
+            past = seconds > hi
+            self.playhead_label.setText(f"{clock_text(seconds)} ▸" if past else f"◂ {clock_text(seconds)}")
+            self.playhead_label.setAnchor((1, 0) if past else (0, 0))
+            self.playhead_label.setPos(x, self.data.mel.shape[0])
+            self.playhead_label.show()
+
+    def _follow(self, previous: float | None, seconds: float) -> None:
+        """Turn the page of a zoomed-in view when the playhead runs off its right edge."""
+        (x0, x1), _ = self.plot.getViewBox().viewRange()
+        if previous is not None and x0 <= previous <= x1 < seconds:
+            width = x1 - x0
+            start = min(seconds - 0.05 * width, self.data.end - width)
+            self.plot.setXRange(start, start + width, padding=0)
+
+    def is_zoomed(self) -> bool:
+        if self.data is None:
+            return False
+        (x0, x1), _ = self.plot.getViewBox().viewRange()
+        full = self.data.end - self.data.offset
+        return (x1 - x0) < full * 0.999
+
+    def reset_zoom(self) -> None:
+        """Show the whole part (time axis)."""
+        if self.data is not None:
+            self.plot.setXRange(self.data.offset, self.data.end, padding=0)
+
+    def _on_x_range_changed(self, *_args) -> None:
+        self.reset_zoom_button.setVisible(self.is_zoomed())
+        self._place_reset_button()
+
+    def _place_reset_button(self) -> None:
+        if not hasattr(self, "reset_zoom_button"):
+            return  # a resize during construction
+        rect = self.mapFromScene(self.plot.getViewBox().sceneBoundingRect()).boundingRect()
+        size = self.reset_zoom_button.sizeHint()
+        self.reset_zoom_button.resize(size)
+        self.reset_zoom_button.move(max(0, rect.right() - size.width() - 6), max(0, rect.top() + 6))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._place_reset_button()
+
+    def _on_mouse_clicked(self, event) -> None:
+        if self.data is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        box = self.plot.getViewBox()
+        if not box.sceneBoundingRect().contains(event.scenePos()):
+            return
+        if event.double():
+            self.reset_zoom()
+        else:
+            seconds = box.mapSceneToView(event.scenePos()).x()
+            self.seekRequested.emit(float(min(max(seconds, self.data.offset), self.data.end)))
+        event.accept()
 
 
 def thumbnail_image(mel: np.ndarray, width: int = 120, height: int = 44) -> QImage:
@@ -173,6 +271,10 @@ class SpectrogramPanel(QWidget):
         session.analysisChanged.connect(self._on_analysis_changed)
         preview.positionChanged.connect(self._on_position)
         preview.changed.connect(self._on_preview_changed)
+        self.view.seekRequested.connect(self._on_seek_requested)
+        if preview.player.available:
+            self.view.setToolTip("Click to play from there · wheel to zoom in time, drag to pan · "
+                                 "double-click to see it all")
 
     def _on_analysis_changed(self, _settings) -> None:
         self._cache.clear()
@@ -239,6 +341,14 @@ class SpectrogramPanel(QWidget):
     def _on_preview_changed(self) -> None:
         if self.preview.anchor_state() is None:
             self.view.set_playhead(None)
+        elif self.view.playhead_seconds is None:
+            self.view.set_playhead(self.preview.player.position())
+
+    def _on_seek_requested(self, seconds: float) -> None:
+        anchor = self.session.anchor
+        if anchor is not None and self.view.data is not None and anchor.status != "failed":
+            self.preview.seek_anchor(seconds)
+            self.view.set_playhead(seconds)
 
 
 def _elide(text: str, n: int) -> str:
