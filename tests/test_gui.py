@@ -208,7 +208,7 @@ def test_cancel_midway_then_rescan(qtbot, env, tiny_encoder_path, good_library_d
     assert "cancelled" in window.progress.label.text()
 
     with qtbot.waitSignal(window.engine.event, check_params_cb=_is_finished, timeout=SCAN_TIMEOUT_MS) as finished:
-        window.rescan_action.trigger()
+        window.commands.rescan.trigger()
     event = finished.args[0]
     assert not event.cancelled and event.cached >= done and event.analysed == 32 - event.cached
     assert all(t.status == "done" for t in window.songs.model.tracks())
@@ -720,3 +720,68 @@ def test_the_playhead_stays_on_the_plot_past_the_shown_part(qtbot):
     view.set_playhead(110.2)
     x0, x1 = view.plot.getViewBox().viewRange()[0]
     assert x0 < 110.2 < x1 and x1 - x0 == pytest.approx(10.0, abs=0.01)
+
+
+def test_menus_shortcuts_history_and_what_a_restart_keeps(qtbot, env, tiny_encoder_path, music_dir):
+    window = make_window(qtbot, env, tiny_encoder_path, folder=music_dir)
+    wait_scan(qtbot, window)
+    assert [a.text() for a in window.menuBar().actions()] == ["&Library", "&Song", "&Help"]
+    assert "Ctrl+Q" in dict(window.commands.shortcut_rows()) and "Ctrl+F" in dict(window.commands.shortcut_rows())
+    assert "musicrec" in window.commands.about_text() and "ISC" in window.commands.about_text()
+
+    # Ctrl+F puts the cursor in the filter.
+    window.activateWindow()
+    window.songs.view.setFocus()
+    qtbot.keyClick(window.songs.view, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert window.songs.filter_box.hasFocus()
+
+    # Clicking a recommendation makes it the anchor; Back and Forward walk the anchors like a browser.
+    drone = next(t for t in window.songs.model.tracks() if t.path.endswith("low_drone.wav"))
+    window.select_track(drone.id)
+    qtbot.waitUntil(lambda: len(window.recommendations.rows) == 2, timeout=10_000)
+    assert not window.song_actions.forward.isEnabled()
+    neighbour = window.recommendations.rows[0].track
+    qtbot.mouseClick(window.recommendations.rows[0].text, Qt.MouseButton.LeftButton)
+    assert window.anchor.id == neighbour.id
+    assert window.songs.view.currentIndex().data(TRACK_ROLE).id == neighbour.id
+    qtbot.waitUntil(lambda: window.recommendations.rows and window.recommendations.rows[0].track.id != neighbour.id,
+                    timeout=10_000)
+    assert window.song_actions.back.isEnabled()
+    window.song_actions.back.trigger()
+    assert window.anchor.id == drone.id and window.song_actions.forward.isEnabled()
+    window.song_actions.forward.trigger()
+    assert window.anchor.id == neighbour.id
+
+    # Sort order and the selected song come back after a restart.
+    window.songs.sort_by(SongTableModel.ARTIST, descending=True)
+    qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)  # Ctrl+Q closes
+    assert not window.isVisible()
+    again = make_window(qtbot, env, tiny_encoder_path)
+    assert again.songs.sort_order() == (SongTableModel.ARTIST, True)
+    assert again.anchor is not None and again.anchor.id == neighbour.id
+    wait_scan(qtbot, again)
+
+
+def test_the_window_fits_a_small_screen(qtbot, env, tiny_encoder_path, music_dir):
+    window = make_window(qtbot, env, tiny_encoder_path, folder=music_dir)
+    room = window.screen().availableGeometry()
+    assert window.width() <= room.width() and window.height() <= room.height()
+    window.resize(1024, 600)
+    wait_scan(qtbot, window)
+    window.select_track(next(t.id for t in window.songs.model.tracks() if t.status == "done"))
+    qtbot.waitUntil(lambda: len(window.recommendations.rows) == 2, timeout=10_000)
+    qtbot.wait(100)
+    title_width = window.songs.view.horizontalHeader().sectionSize(SongTableModel.TITLE)
+    header = window.songs.view.horizontalHeader()
+    assert title_width >= 100, (f"the title column is {title_width} px wide: "
+                                f"{[header.sectionSize(c) for c in range(5)]}, view {window.songs.view.width()}, "
+                                f"splitter {window.main_splitter.sizes()}")
+    # Everything a user needs is on screen: the spectrogram, Play, Save and the recommendations.
+    for widget in (window.spectrogram, window.player_controls.play_button, window.recommendations.save_button,
+                   window.recommendations.rows[0], window.progress):
+        top_left = widget.mapTo(window, widget.rect().topLeft())
+        bottom_right = widget.mapTo(window, widget.rect().bottomRight())
+        assert widget.isVisible() and window.rect().contains(top_left) and window.rect().contains(bottom_right), widget
+    assert window.spectrogram.height() >= 120
+    # The failures keep a handle: the splitter between them and the rest.
+    assert window.outer_splitter.count() == 2 and window.outer_splitter.sizes()[1] < 200

@@ -26,6 +26,10 @@ class Preferences:
     geometry: QByteArray = field(default_factory=QByteArray)
     main_splitter: QByteArray = field(default_factory=QByteArray)
     side_splitter: QByteArray = field(default_factory=QByteArray)
+    outer_splitter: QByteArray = field(default_factory=QByteArray)
+    sort_column: int = 0  # of the song list (0 = title)
+    sort_descending: bool = False
+    anchor_path: str = ""  # the song that was selected, selected again at start
     analysis_mode: str = "spread"  # one of core.config.ANALYSIS_MODES
     n_recommendations: int = 2
     exclude_same_artist: bool = False

@@ -6,7 +6,7 @@ import os
 from collections import OrderedDict
 from pathlib import Path
 
-from PySide6.QtCore import QRect, QSize, Signal
+from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton, QScrollArea, QSizePolicy,
@@ -68,10 +68,14 @@ class RecommendationRow(QFrame):
     """One recommended song: rank, play button, score, spectrogram thumbnail, title/artist/album."""
 
     playClicked = Signal(object)  # Track
+    clicked = Signal(object)  # Track: the row itself, to make it the anchor
+    menuRequested = Signal(object, object)  # Track, global position
 
     def __init__(self, rank: int, rec: Recommendation, can_play: bool, parent=None):
         super().__init__(parent)
         self.track = rec.track
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setToolTip("Click to see the songs like this one; right-click for more")
         self.score = rec.score
         self.can_play = can_play
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -106,6 +110,14 @@ class RecommendationRow(QFrame):
             layout.addWidget(widget)
         layout.addWidget(self.text, 1)
 
+    def mouseReleaseEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self.rect().contains(event.position().toPoint()):
+            self.clicked.emit(self.track)
+        super().mouseReleaseEvent(event)
+
+    def contextMenuEvent(self, event) -> None:
+        self.menuRequested.emit(self.track, event.globalPos())
+
     def set_playing(self, playing: bool) -> None:
         icon = QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
         self.play_button.setIcon(self.style().standardIcon(icon))
@@ -139,9 +151,11 @@ class RecommendationPanel(QWidget):
     saved = Signal(str)  # status text after a playlist was written
 
     def __init__(self, session: Session, recommender: Recommender, preview: Preview, jobs: BackgroundJobs, *,
-                 count: int = 2, exclude_artist: bool = False, exclude_album: bool = False, parent=None):
+                 count: int = 2, exclude_artist: bool = False, exclude_album: bool = False, actions=None,
+                 parent=None):
         super().__init__(parent)
         self.session, self.recommender, self.preview, self.jobs = session, recommender, preview, jobs
+        self.actions = actions  # a gui.actions.SongActions, for the rows' context menus
         self.can_play = preview.player.available
         self.recommendations: list[Recommendation] = []
         self.rows: list[RecommendationRow] = []
@@ -248,6 +262,10 @@ class RecommendationPanel(QWidget):
         for rank, rec in enumerate(recs, 1):
             row = RecommendationRow(rank, rec, self.can_play)
             row.playClicked.connect(lambda track: self.preview.toggle(track, role=RECOMMENDATION))
+            # Clicking a neighbour makes it the anchor (Back returns), as following a link does.
+            row.clicked.connect(lambda track: self.session.set_anchor(self.session.track(track.id) or track))
+            if self.actions is not None:
+                row.menuRequested.connect(lambda track, at: self.actions.menu_for(track, self).popup(at))
             self.list_layout.insertWidget(self.list_layout.count() - 1, row)
             self.rows.append(row)
             self._load_thumbnail(row)

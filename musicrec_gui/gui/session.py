@@ -40,6 +40,7 @@ class Session(QObject):
     trackChanged = Signal(object)  # a Track whose status or tags changed (analysed, failed)
     analysisChanged = Signal(object)  # AnalysisSettings
     anchorChanged = Signal(object)  # Track or None
+    historyChanged = Signal()  # Back/Forward became possible or impossible
 
     def __init__(self, library: Library, encoder_path: str, *, analysis_mode: str = "spread",
                  parent: QObject | None = None):
@@ -64,6 +65,10 @@ class Session(QObject):
         self.analysis = AnalysisSettings(mode=analysis_mode)
         self.folder = ""
         self.anchor: Track | None = None
+        # Songs picked as the anchor, like a browser's history: Back and Forward walk it.
+        self._history: list[int] = []
+        self._position = -1
+        self._by_id: dict[int, Track] = {}  # the open folder's songs, as last shown
 
     # -- the folder -------------------------------------------------------------
     @property
@@ -72,8 +77,12 @@ class Session(QObject):
 
     def show_folder(self, folder: str | os.PathLike) -> list[Track]:
         """Show what the library knows about ``folder`` (no analysis); every panel follows."""
+        if real_path(folder) != self.folder:
+            self._history, self._position = [], -1
+            self.historyChanged.emit()
         self.folder = real_path(folder)
         tracks = self.tracks()
+        self._by_id = {t.id: t for t in tracks}
         self.folderShown.emit(tracks)
         if self.anchor is not None:
             self.set_anchor(next((t for t in tracks if t.id == self.anchor.id), None))
@@ -96,18 +105,52 @@ class Session(QObject):
 
     def update_track(self, track: Track) -> None:
         """A song of the open folder was analysed (or failed): its row and, if it is the anchor, its panels."""
+        self._by_id[track.id] = track
         self.trackChanged.emit(track)
         if self.anchor is not None and track.id == self.anchor.id:
             self.anchor = track
             self.anchorChanged.emit(track)
 
     # -- the anchor -------------------------------------------------------------
-    def set_anchor(self, track: Track | None) -> None:
-        """The song whose neighbours are shown; ``None`` for none. Setting the same song again does nothing."""
+    def set_anchor(self, track: Track | None, *, remember: bool = True) -> None:
+        """The song whose neighbours are shown; ``None`` for none. Setting the same song again does nothing.
+
+        A new song is added to the history after the current position (dropping what was ahead of
+        it, as a browser does), unless ``remember`` is False (Back and Forward themselves).
+        """
         if track == self.anchor:
             return
+        if remember and track is not None and (self.anchor is None or track.id != self.anchor.id):
+            del self._history[self._position + 1:]
+            self._history.append(track.id)
+            self._position = len(self._history) - 1
+            self.historyChanged.emit()
         self.anchor = track
         self.anchorChanged.emit(track)
+
+    def can_go(self, step: int) -> bool:
+        """Whether Back (``step=-1``) or Forward (``step=1``) leads to a song."""
+        return 0 <= self._position + step < len(self._history)
+
+    def go(self, step: int) -> bool:
+        """Make the previous (``-1``) or next (``1``) song of the history the anchor; False if there is none.
+
+        Songs that left the open folder are skipped.
+        """
+        position = self._position + step
+        while 0 <= position < len(self._history):
+            track = self._by_id.get(self._history[position])
+            if track is not None:
+                self._position = position
+                self.set_anchor(track, remember=False)
+                self.historyChanged.emit()
+                return True
+            position += step
+        return False
+
+    def track(self, track_id: int) -> Track | None:
+        """A song of the open folder by id (None if it is not there)."""
+        return self._by_id.get(track_id)
 
     def song_tags(self, track: Track) -> list[tuple[str, float]]:
         """A song's most probable tags under the encoder and analysis in use (empty without a tag head)."""

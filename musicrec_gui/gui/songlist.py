@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, Qt, QTimer
+from PySide6.QtCore import QEvent, QItemSelectionModel, Qt, QTimer
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget
 
 from musicrec_gui.core import scan as scan_mod
@@ -21,9 +22,10 @@ class SongListPanel(QWidget):
     leaves it (and its spectrogram and neighbours) as they are.
     """
 
-    def __init__(self, session: Session, engine: Engine, parent: QWidget | None = None):
+    def __init__(self, session: Session, engine: Engine, actions=None, parent: QWidget | None = None):
         super().__init__(parent)
         self.session = session
+        self.actions = actions  # a gui.actions.SongActions: double-click, Enter and the context menu
         self.model = SongTableModel(session, self)
         self.proxy = SongFilterProxy(self)
         self.proxy.setSourceModel(self.model)
@@ -50,9 +52,11 @@ class SongListPanel(QWidget):
         header = view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
-        for column, width in enumerate((230, 130, 130, 64, 72)):
-            header.resizeSection(column, width)
+        header.setMinimumSectionSize(48)
         header.setSectionResizeMode(SongTableModel.TITLE, QHeaderView.ResizeMode.Stretch)
+        header.sectionResized.connect(self._on_section_resized)
+        self._columns_set_by_user = False
+        view.installEventFilter(self)
         self.count_label = QLabel("")
         self.count_label.setStyleSheet("color: #555;")
         layout = QVBoxLayout(self)
@@ -61,6 +65,13 @@ class SongListPanel(QWidget):
         layout.addWidget(view, 1)
         layout.addWidget(self.count_label)
 
+        if actions is not None:
+            view.doubleClicked.connect(lambda index: actions.play_as_anchor(index.data(TRACK_ROLE)))
+            for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                shortcut = QShortcut(QKeySequence(key), view, context=Qt.ShortcutContext.WidgetShortcut)
+                shortcut.activated.connect(self._play_current)
+            view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+            view.customContextMenuRequested.connect(self._on_context_menu)
         self.filter_box.textChanged.connect(self._on_filter_changed)
         view.selectionModel().currentRowChanged.connect(self._on_current_row_changed)
         for signal in (self.proxy.rowsInserted, self.proxy.rowsRemoved, self.proxy.modelReset,
@@ -92,11 +103,53 @@ class SongListPanel(QWidget):
             if self.session.anchor is None:
                 self.select_first_analysed()
 
+    # -- columns and sorting ---------------------------------------------------------------
+    COLUMN_SHARES = (0.46, 0.18, 0.18, 0.0, 0.0)  # of the list's width, until the user drags one
+    COLUMN_MINIMUMS = (120, 60, 60, 52, 64)
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.view and event.type() == QEvent.Type.Resize and not self._columns_set_by_user:
+            self._fit_columns(event.size().width())
+        return False
+
+    def _fit_columns(self, width: int) -> None:
+        header = self.view.horizontalHeader()
+        self._fitting = True
+        try:
+            for column in range(1, len(self.COLUMN_SHARES)):  # the title stretches into what is left
+                header.resizeSection(column, max(self.COLUMN_MINIMUMS[column], int(width * self.COLUMN_SHARES[column])))
+        finally:
+            self._fitting = False
+
+    def _on_section_resized(self, column: int, _old: int, _new: int) -> None:
+        if column != SongTableModel.TITLE and not getattr(self, "_fitting", False) and self.isVisible():
+            self._columns_set_by_user = True
+
+    def sort_by(self, column: int, *, descending: bool = False) -> None:
+        order = Qt.SortOrder.DescendingOrder if descending else Qt.SortOrder.AscendingOrder
+        self.view.sortByColumn(column if 0 <= column < self.model.columnCount() else 0, order)
+
+    def sort_order(self) -> tuple[int, bool]:
+        """(column, descending) as the header shows it."""
+        header = self.view.horizontalHeader()
+        return header.sortIndicatorSection(), header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
+
     def resort(self) -> None:
         header = self.view.horizontalHeader()
         self.proxy.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
 
     # -- the user -------------------------------------------------------------------------
+    def _play_current(self) -> None:
+        track = self.view.currentIndex().data(TRACK_ROLE)
+        if track is not None:
+            self.actions.play_as_anchor(track)
+
+    def _on_context_menu(self, position) -> None:
+        index = self.view.indexAt(position)
+        track = index.data(TRACK_ROLE) if index.isValid() else None
+        if track is not None:
+            self.actions.menu_for(track, self).popup(self.view.viewport().mapToGlobal(position))
+
     def _on_filter_changed(self, text: str) -> None:
         if self.model.rowCount() > LARGE_LIBRARY_ROWS:
             self._filter_timer.start()

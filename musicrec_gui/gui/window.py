@@ -7,18 +7,16 @@ window only builds them, places them, and owns the toolbar and the status bar.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (
-    QComboBox, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QTabWidget, QToolBar, QVBoxLayout, QWidget,
-)
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
-from musicrec_gui.core import scan as scan_mod
 from musicrec_gui.core.encoder import bundled_encoder_path
 from musicrec_gui.core.library import Library
-from musicrec_gui.gui.engine import Engine, EncoderFailed, ScanQueued
+from musicrec_gui.gui.actions import SongActions
+from musicrec_gui.gui.commands import Commands
+from musicrec_gui.gui.engine import Engine, EncoderFailed
 from musicrec_gui.gui.panels import FailurePanel, ScanProgressBar
 from musicrec_gui.gui.player import BasePlayer, make_player
 from musicrec_gui.gui.preview import PlayerControls, Preview
@@ -69,16 +67,18 @@ class MainWindow(QMainWindow):
         self.engine = Engine(library, self.session.encoder_path, self, **engine_kwargs)
         self.recommender = Recommender(self.session, self.engine, self.jobs, self)
         self.scans = ScanController(self.session, self.engine, self)
+        self.song_actions = SongActions(self.session, self.preview, self)
 
-        self.songs = SongListPanel(self.session, self.engine)
+        self.songs = SongListPanel(self.session, self.engine, self.song_actions)
         self.spectrogram_panel = SpectrogramPanel(self.session, self.preview, self.jobs)
         self.player_controls = PlayerControls(self.preview, volume=s.volume)
         self.recommendations = RecommendationPanel(
             self.session, self.recommender, self.preview, self.jobs, count=s.n_recommendations,
-            exclude_artist=s.exclude_same_artist, exclude_album=s.exclude_same_album)
+            exclude_artist=s.exclude_same_artist, exclude_album=s.exclude_same_album, actions=self.song_actions)
         self.progress = ScanProgressBar(self.scans)
         self.failures = FailurePanel(self.scans)
-        self._build_toolbar()
+        self.commands = Commands(self, self.scans, self.song_actions)
+        self.mode_box = self.commands.mode_box
         self._lay_out()
         self._connect()
         self._restore_layout()
@@ -96,35 +96,6 @@ class MainWindow(QMainWindow):
             self._start(folder)
 
     # -- construction ------------------------------------------------------------
-    def _build_toolbar(self) -> None:
-        toolbar = QToolBar("Library")
-        toolbar.setObjectName("library-toolbar")
-        toolbar.setMovable(False)
-        self.addToolBar(toolbar)
-        self.open_action = QAction("Open music folder…", self)
-        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
-        self.open_action.setToolTip("Choose the folder that holds your music (or drop a folder on the window)")
-        self.rescan_action = QAction("Rescan", self)
-        self.rescan_action.setShortcut(QKeySequence("F5"))
-        self.rescan_action.setToolTip("Look for new, changed or removed songs in the folder")
-        self.cancel_action = QAction("Cancel scan", self)
-        self.cancel_action.setEnabled(False)
-        for action in (self.open_action, self.rescan_action, self.cancel_action):
-            toolbar.addAction(action)
-        toolbar.addSeparator()
-        toolbar.addWidget(QLabel(" Analyse: "))
-        self.mode_box = QComboBox()
-        self.mode_box.addItem("8 moments across the song", "spread")
-        self.mode_box.addItem("30 s excerpt", "excerpt")
-        self.mode_box.addItem("whole song (slower)", "full")
-        self.mode_box.setCurrentIndex(max(0, self.mode_box.findData(self.session.analysis.mode)))
-        self.mode_box.setToolTip("How much of each song is analysed; changing it rescans the folder")
-        toolbar.addWidget(self.mode_box)
-        toolbar.addSeparator()
-        self.folder_label = QLabel("")
-        self.folder_label.setStyleSheet("color: #555; padding-left: 6px;")
-        toolbar.addWidget(self.folder_label)
-
     def _lay_out(self) -> None:
         top = QWidget()
         top_layout = QVBoxLayout(top)
@@ -145,21 +116,23 @@ class MainWindow(QMainWindow):
         self.main_splitter.setStretchFactor(1, 1)
         self.bottom_tabs = QTabWidget()
         self.bottom_tabs.addTab(self.failures, "Failures (0)")
-        self.bottom_tabs.setMaximumHeight(150)
+        # The failures share a splitter with the rest: a handle to drag, and room given back when small.
+        self.outer_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.outer_splitter.setObjectName("outer-splitter")
+        self.outer_splitter.addWidget(self.main_splitter)
+        self.outer_splitter.addWidget(self.bottom_tabs)
+        self.outer_splitter.setStretchFactor(0, 1)
+        self.outer_splitter.setStretchFactor(1, 0)
+        self.outer_splitter.setCollapsible(0, False)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.main_splitter, 1)
+        layout.addWidget(self.outer_splitter, 1)
         layout.addWidget(self.progress)
-        layout.addWidget(self.bottom_tabs)
         self.setCentralWidget(central)
-        self.resize(1280, 820)
+        self.setMinimumSize(640, 420)
 
     def _connect(self) -> None:
-        self.open_action.triggered.connect(self._on_open_triggered)
-        self.rescan_action.triggered.connect(lambda: self.scans.start_scan())
-        self.cancel_action.triggered.connect(self._on_cancel_triggered)
-        self.mode_box.currentIndexChanged.connect(lambda _i: self.session.set_analysis(self.mode_box.currentData()))
         self.failures.countChanged.connect(lambda n: self.bottom_tabs.setTabText(0, f"Failures ({n})"))
         self.scans.message.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
         self.recommendations.saved.connect(lambda text: self.statusBar().showMessage(text, 8000))
@@ -175,14 +148,28 @@ class MainWindow(QMainWindow):
         s = self.preferences
         if not s.geometry.isEmpty():
             self.restoreGeometry(s.geometry)
-        if not s.main_splitter.isEmpty():
-            self.main_splitter.restoreState(s.main_splitter)
-        else:
-            self.main_splitter.setSizes([560, 720])
-        if not s.side_splitter.isEmpty():
-            self.side_splitter.restoreState(s.side_splitter)
-        else:
-            self.side_splitter.setSizes([360, 300])
+        self._fit_to_screen(restored=not s.geometry.isEmpty())
+        width, height = self.width(), self.height()
+        for splitter, state, sizes in (
+                (self.main_splitter, s.main_splitter, [int(width * 0.44), int(width * 0.56)]),
+                (self.side_splitter, s.side_splitter, [int(height * 0.5), int(height * 0.5)]),
+                (self.outer_splitter, s.outer_splitter, [height - 110, 110])):
+            if state.isEmpty() or not splitter.restoreState(state):
+                splitter.setSizes(sizes)
+        self.songs.sort_by(s.sort_column, descending=s.sort_descending)
+
+    def _fit_to_screen(self, *, restored: bool) -> None:
+        """Open inside the screen it opens on: 1280 × 820 at most, less on a small screen."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        room = screen.availableGeometry()
+        if not restored:
+            self.resize(min(1280, int(room.width() * 0.95)), min(820, int(room.height() * 0.92)))
+            self.move(room.center() - self.rect().center())
+        elif self.width() > room.width() or self.height() > room.height():
+            self.resize(min(self.width(), room.width()), min(self.height(), room.height()))
+            self.move(room.topLeft())
 
     def _start(self, folder) -> None:
         last = self.preferences.last_folder
@@ -191,11 +178,18 @@ class MainWindow(QMainWindow):
         elif last and os.path.isdir(last):
             # Show the cached library at once; an incremental rescan picks up changes.
             self.open_folder(last)
+            self._select_path(self.preferences.anchor_path)
         elif last:
             self.session.show_folder(last)
+            self._select_path(self.preferences.anchor_path)
             self.statusBar().showMessage(f"The music folder {last} is not available.")
         else:
             self.open_folder(str(demo_folder()))
+
+    def _select_path(self, path: str) -> None:
+        track = next((t for t in self.songs.model.tracks() if t.path == path), None) if path else None
+        if track is not None:
+            self.songs.select_track(track.id)
 
     # -- what the window itself shows ---------------------------------------------------
     def open_folder(self, folder: str) -> None:
@@ -206,28 +200,12 @@ class MainWindow(QMainWindow):
             return
         self.preferences.last_folder = self.session.folder
 
-    def _on_open_triggered(self) -> None:
-        start = self.session.folder if self.session.folder and not self.session.is_demo else ""
-        folder = QFileDialog.getExistingDirectory(self, "Open music folder", start or str(Path.home()))
-        if folder:
-            self.open_folder(folder)
-
-    def _on_cancel_triggered(self) -> None:
-        self.scans.cancel()
-        self.cancel_action.setEnabled(False)
-
     def _on_folder_shown(self, _tracks) -> None:
         folder = self.session.folder
-        self.folder_label.setText(f"Folder: {'the demo library' if self.session.is_demo else folder}")
-        self.folder_label.setToolTip(folder)
         self.setWindowTitle(f"musicrec — {os.path.basename(folder) or folder}")
 
     def _on_engine_event(self, event) -> None:
-        if isinstance(event, ScanQueued):
-            self.cancel_action.setEnabled(True)
-        elif isinstance(event, scan_mod.ScanFinished):
-            self.cancel_action.setEnabled(False)
-        elif isinstance(event, EncoderFailed):
+        if isinstance(event, EncoderFailed):
             QMessageBox.warning(self, "Encoder unavailable",
                                 event.message + "\n\nThe cached library can still be browsed.")
 
@@ -280,6 +258,9 @@ class MainWindow(QMainWindow):
         s.geometry = self.saveGeometry()
         s.main_splitter = self.main_splitter.saveState()
         s.side_splitter = self.side_splitter.saveState()
+        s.outer_splitter = self.outer_splitter.saveState()
+        s.sort_column, s.sort_descending = self.songs.sort_order()
+        s.anchor_path = self.session.anchor.path if self.session.anchor is not None else ""
         self._remember_options()
         store_preferences(self.store, s)
 

@@ -1,0 +1,102 @@
+"""What a user can do with songs, as actions with shortcuts: the menus and the context menus share them."""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QObject, QUrl
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QMenu, QWidget
+
+from musicrec_gui.core.library import Track
+from musicrec_gui.gui.preview import ANCHOR, Preview
+from musicrec_gui.gui.session import Session
+
+
+class SongActions(QObject):
+    """Play/pause, stop, Back/Forward through the anchors, and per-song actions for context menus.
+
+    Parameters
+    ----------
+    session : Session
+    preview : Preview
+    """
+
+    def __init__(self, session: Session, preview: Preview, parent: QObject | None = None):
+        super().__init__(parent)
+        self.session, self.preview = session, preview
+        self.play_pause = self._action("Play / Pause", "Space", preview.toggle_anchor,
+                                       "Play the selected song, or pause it")
+        self.stop = self._action("Stop", None, preview.stop, "Stop the preview")
+        self.back = self._action("Back", QKeySequence.StandardKey.Back, lambda: session.go(-1),
+                                 "The song you were looking at before")
+        self.forward = self._action("Forward", QKeySequence.StandardKey.Forward, lambda: session.go(1),
+                                    "The song you went back from")
+        self.reveal = self._action("Show in file manager", None, lambda: self.reveal_song(session.anchor),
+                                   "Open the folder that holds the selected song")
+        self.copy_path = self._action("Copy path", QKeySequence.StandardKey.Copy,
+                                      lambda: self.copy_song_path(session.anchor), "Copy the selected song's path")
+        session.historyChanged.connect(self._update)
+        session.anchorChanged.connect(self._update)
+        preview.changed.connect(self._update)
+        self._update()
+
+    def _action(self, text: str, shortcut, slot, tip: str) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+        action.triggered.connect(lambda _checked=False: slot())
+        return action
+
+    def _update(self, *_args) -> None:
+        anchor = self.session.anchor
+        self.back.setEnabled(self.session.can_go(-1))
+        self.forward.setEnabled(self.session.can_go(1))
+        playable = anchor is not None and anchor.status != "failed" and self.preview.player.available
+        self.play_pause.setEnabled(playable)
+        self.stop.setEnabled(self.preview.player.key is not None)
+        for action in (self.reveal, self.copy_path):
+            action.setEnabled(anchor is not None)
+
+    # -- one song -----------------------------------------------------------------------
+    @staticmethod
+    def reveal_song(track: Track | None) -> bool:
+        """Open the song's folder in the desktop's file manager; False if none could be started."""
+        if track is None:
+            return False
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(track.path)))
+
+    @staticmethod
+    def copy_song_path(track: Track | None) -> None:
+        if track is not None:
+            QGuiApplication.clipboard().setText(track.display_path)
+
+    def menu_for(self, track: Track, parent: QWidget) -> QMenu:
+        """A context menu for ``track``: play it, find songs like it, show it, copy its path."""
+        menu = QMenu(parent)
+        play = menu.addAction("Play")
+        play.setEnabled(self.preview.player.available and track.status != "failed")
+        play.triggered.connect(lambda: self._play(track))
+        similar = menu.addAction("Find similar songs")
+        similar.setEnabled(track.status == "done")
+        similar.triggered.connect(lambda: self.session.set_anchor(self.session.track(track.id) or track))
+        menu.addSeparator()
+        menu.addAction("Show in file manager").triggered.connect(lambda: self.reveal_song(track))
+        menu.addAction("Copy path").triggered.connect(lambda: self.copy_song_path(track))
+        return menu
+
+    def _play(self, track: Track) -> None:
+        anchor = self.session.anchor
+        if anchor is not None and anchor.id == track.id:
+            self.preview.toggle_anchor()
+        else:
+            self.preview.toggle(track)
+
+    def play_as_anchor(self, track: Track) -> None:
+        """Make ``track`` the anchor and play it (double-click or Enter on a song)."""
+        self.session.set_anchor(track)
+        if self.preview.player.available and track.status != "failed":
+            if self.preview.anchor_state() != "playing":
+                self.preview.toggle(track, role=ANCHOR)
