@@ -117,7 +117,10 @@ class SongListPanel(QWidget):
         self._fitting = True
         try:
             for column in range(1, len(self.COLUMN_SHARES)):  # the title stretches into what is left
-                header.resizeSection(column, max(self.COLUMN_MINIMUMS[column], int(width * self.COLUMN_SHARES[column])))
+                # Never narrower than the column's own heading (plus the sort arrow).
+                heading = header.fontMetrics().horizontalAdvance(SongTableModel.COLUMNS[column]) + 26
+                header.resizeSection(column, max(self.COLUMN_MINIMUMS[column], heading,
+                                                 int(width * self.COLUMN_SHARES[column])))
         finally:
             self._fitting = False
 

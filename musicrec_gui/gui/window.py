@@ -116,6 +116,8 @@ class MainWindow(QMainWindow):
         self.main_splitter.setStretchFactor(1, 1)
         self.bottom_tabs = QTabWidget()
         self.bottom_tabs.addTab(self.failures, "Failures (0)")
+        self.bottom_tabs.setMinimumHeight(self.bottom_tabs.tabBar().sizeHint().height() + 4)
+        self.failures.view.setMinimumHeight(24)
         # The failures share a splitter with the rest: a handle to drag, and room given back when small.
         self.outer_splitter = QSplitter(Qt.Orientation.Vertical)
         self.outer_splitter.setObjectName("outer-splitter")
@@ -153,7 +155,7 @@ class MainWindow(QMainWindow):
         for splitter, state, sizes in (
                 (self.main_splitter, s.main_splitter, [int(width * 0.44), int(width * 0.56)]),
                 (self.side_splitter, s.side_splitter, [int(height * 0.5), int(height * 0.5)]),
-                (self.outer_splitter, s.outer_splitter, [height - 110, 110])):
+                (self.outer_splitter, s.outer_splitter, [height - 90, 90])):
             if state.isEmpty() or not splitter.restoreState(state):
                 splitter.setSizes(sizes)
         self.songs.sort_by(s.sort_column, descending=s.sort_descending)
