@@ -46,7 +46,7 @@ class SongTableModel(ColumnTableModel):
     field lookup.
     """
 
-    COLUMNS = ("Title", "Artist", "Album", "Duration", "Status")
+    COLUMNS = ("Title", "Artist", "Album", "Length", "Status")
     TITLE, ARTIST, ALBUM, DURATION, STATUS = range(5)
 
     def __init__(self, session=None, parent=None):
