@@ -785,3 +785,16 @@ def test_the_window_fits_a_small_screen(qtbot, env, tiny_encoder_path, music_dir
     assert window.spectrogram.height() >= 120
     # The failures keep a handle: the splitter between them and the rest.
     assert window.outer_splitter.count() == 2 and window.outer_splitter.sizes()[1] < 200
+
+
+def test_the_rescan_summary_counts_deleted_files(qtbot, env, tiny_encoder_path, good_library_dir, tmp_path):
+    folder = tmp_path / "music"
+    shutil.copytree(good_library_dir, folder)
+    window = make_window(qtbot, env, tiny_encoder_path, folder=folder)
+    wait_scan(qtbot, window)
+    victim = sorted(folder.iterdir())[0]
+    victim.unlink()
+    with qtbot.waitSignal(window.engine.event, check_params_cb=_is_finished, timeout=SCAN_TIMEOUT_MS):
+        window.commands.rescan.trigger()
+    assert ", 1 removed" in window.progress.label.text()
+    assert victim.name not in statuses(window)

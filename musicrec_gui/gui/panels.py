@@ -57,6 +57,7 @@ class ScanProgressBar(QWidget):
         elif isinstance(event, scan_mod.ListingProgress):
             self.set_waiting(f"Looking for songs… {event.found} found")
         elif isinstance(event, scan_mod.ScanStarted):
+            self._gone = (event.pruned, event.missing)
             self.start(event.total, event.to_analyse, event.cached)
         elif isinstance(event, (scan_mod.TrackDone, scan_mod.TrackFailed)):
             self.advance(event.completed, event.to_analyse, failed=isinstance(event, scan_mod.TrackFailed))
@@ -119,7 +120,10 @@ class ScanProgressBar(QWidget):
         if not cancelled:
             self.bar.setValue(self.bar.maximum())
         what = "Scan cancelled" if cancelled else "Scan finished"
-        self.label.setText(f"{what}: {analysed} analysed, {failed} failed, {cached} unchanged ({seconds:.1f} s)")
+        removed, missing = getattr(self, "_gone", (0, 0))
+        self._gone = (0, 0)
+        gone = (f", {removed} removed" if removed else "") + (f", {missing} missing (kept)" if missing else "")
+        self.label.setText(f"{what}: {analysed} analysed, {failed} failed, {cached} unchanged{gone} ({seconds:.1f} s)")
 
 
 class FailurePanel(QWidget):
