@@ -27,7 +27,7 @@ from musicrec_gui.gui.session import Session, demo_folder
 from musicrec_gui.gui.preferences import Preferences, load_preferences
 from musicrec_gui.gui.preferences import save_preferences as store_preferences
 from musicrec_gui.gui.songlist import SongListPanel
-from musicrec_gui.gui.spectrogram import SpectrogramPanel
+from musicrec_gui.gui.spectrogram_panel import SpectrogramPanel
 from musicrec_gui.gui.tasks import BackgroundJobs
 
 
