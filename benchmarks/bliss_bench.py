@@ -56,7 +56,9 @@ def parse_args(argv=None):
     parser.add_argument("--max-seconds", type=float, default=300.0)
     parser.add_argument("--bliss-threads", action="store_true",
                         help="also time bliss with a ThreadPoolExecutor(2) in one process (once)")
-    parser.add_argument("--only", default="", help="comma-separated subset: musicnn,compact,bliss,rescan")
+    parser.add_argument("--only", default="", help="comma-separated subset: musicnn,student,compact,bliss,rescan")
+    parser.add_argument("--student", type=Path, default=ROOT / "resources" / "encoder" / "student.keras",
+                        help="the distilled student encoder (training/distill.py), measured as 'student'")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="another musicrec source tree (e.g. `git archive` of an older commit) to time as "
                              "'musicnn (baseline)' in the same run")
@@ -173,11 +175,13 @@ def main(argv=None) -> None:
         return
     if not (args.corpus / "manifest.tsv").exists():
         sys.exit(f"No corpus at {args.corpus}; fetch it with: python3 ../shared/corpus/fetch_corpus.py {args.corpus}")
-    only = set(filter(None, args.only.split(","))) or {"musicnn", "compact", "bliss", "rescan"}
+    only = set(filter(None, args.only.split(","))) or {"musicnn", "compact", "bliss", "rescan"} | (
+        {"student"} if args.student.is_file() else set())
     picked = pick_songs(args.corpus, args.songs, args.min_seconds, args.max_seconds)
     total_seconds = sum(float(r["seconds"]) for r in picked)
     packages = len({r["package"] for r in picked})
-    encoders = {"musicnn": "", "compact": str(ROOT / "resources" / "encoder" / "compact.keras"), "baseline": ""}
+    encoders = {"musicnn": "", "compact": str(ROOT / "resources" / "encoder" / "compact.keras"), "baseline": "",
+                "student": str(args.student)}
     if args.baseline:
         only.add("baseline")
     runs: dict[str, list[dict]] = {}
@@ -222,7 +226,7 @@ def main(argv=None) -> None:
             print(f"  bliss ({how}): {record['analysed']} songs, {record['seconds']:.1f} s, wall {wall:.1f} s, "
                   f"cpu {cpu:.1f} s, failed {record['failed']}", file=sys.stderr)
 
-        order = [c for c in ("musicnn", "bliss", "baseline", "compact")
+        order = [c for c in ("musicnn", "student", "bliss", "baseline", "compact")
                  if c in only or (c == "musicnn" and "rescan" in only)]
         for rep in range(args.repeats):
             print(f"repeat {rep + 1}/{args.repeats}", file=sys.stderr)
@@ -246,8 +250,9 @@ def main(argv=None) -> None:
     rates = {}
     labels = {"musicnn": "musicrec scan, musicnn encoder, spread 8",
               "baseline": f"baseline: musicrec scan from {args.baseline}, musicnn, spread 8",
-              "compact": "musicrec scan, compact encoder, spread 8"}
-    for name in ("musicnn", "baseline", "compact"):
+              "compact": "musicrec scan, compact encoder, spread 8",
+              "student": "musicrec scan, distilled student of musicnn, spread 8"}
+    for name in ("musicnn", "student", "baseline", "compact"):
         if name not in runs:
             continue
         rs = runs[name]
@@ -284,10 +289,11 @@ def main(argv=None) -> None:
         m, b = rates["musicnn"], rates["baseline"]
         print(f"\nmusicrec (musicnn) / baseline: {m[0] / b[0]:.2f}× whole command, {m[1] / b[1]:.2f}× scan, "
               f"{m[2] / b[2]:.2f}× with the encoder load excluded.")
-    if "musicnn" in rates and "bliss-processes" in rates:
-        m, b = rates["musicnn"], rates["bliss-processes"]
-        print(f"\nmusicrec (musicnn) / bliss-rs: {m[0] / b[0]:.2f}× whole command, {m[1] / b[1]:.2f}× scan, "
-              f"{m[2] / b[1]:.2f}× with the encoder load excluded.")
+    for name in ("musicnn", "student"):
+        if name in rates and "bliss-processes" in rates:
+            m, b = rates[name], rates["bliss-processes"]
+            print(f"\nmusicrec ({name}) / bliss-rs: {m[0] / b[0]:.2f}× whole command, {m[1] / b[1]:.2f}× scan, "
+                  f"{m[2] / b[1]:.2f}× with the encoder load excluded.")
     for rs in runs.values():
         for r in rs:
             r.pop("done_times", None)
