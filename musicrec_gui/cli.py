@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from musicrec_gui.core.config import ANALYSIS_MODES, AnalysisSettings
-from musicrec_gui.core.encoder import (EncoderConfig, EncoderError, LazyEncoder, bundled_encoder_path,
+from musicrec_gui.core.encoder import (EncoderConfig, EncoderError, LazyEncoder, encoder_path_for,
                                        read_encoder_config)
 from musicrec_gui.core.errors import FailureKind, MusicrecError
 from musicrec_gui.core.names import terminal_text
@@ -265,7 +265,10 @@ def _open_library(args) -> Library:
 
 
 def _encoder_path(args) -> Path:
-    path = args.encoder or bundled_encoder_path()
+    try:
+        path = encoder_path_for(args.encoder)
+    except EncoderError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
     if not Path(path).with_suffix(".keras").exists() and not Path(path).exists():
         raise CliError(f"no encoder at {path}; pass --encoder PATH to a .keras file with its .json beside it.")
     return Path(path)

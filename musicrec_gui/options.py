@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from musicrec_gui import __version__
 from musicrec_gui.core.library import default_library_path
@@ -21,5 +20,7 @@ def add_library_options(parser: argparse.ArgumentParser, *, defaults: bool = Tru
 
     parser.add_argument("--library", type=str, default=default(None),  # str: a trailing "/" must reach the check
                         help=f"library cache file (default: $MUSICREC_LIBRARY or {default_library_path()})")
-    parser.add_argument("--encoder", type=Path, default=default(None),
-                        help="a .keras encoder with its .json beside it (default: the bundled one)")
+    parser.add_argument("--encoder", type=str, default=default(None),
+                        help="a bundled encoder: musicnn (the default), fast (a distilled student, several times "
+                             "quicker to scan) or compact (the original recipe's CNN); or a .keras file with its "
+                             ".json beside it")

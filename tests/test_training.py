@@ -328,3 +328,30 @@ def test_evaluation_song_vectors_are_the_apps(fma_root, tmp_path):
     app = np.stack([encoder.embed_song(song_slices(load_audio(t.path))) for t in tracks])
     np.testing.assert_allclose(got_app.vectors, app, atol=2e-3)  # float16 cache
     np.testing.assert_allclose(got_bare.vectors, got_app.vectors, atol=1e-5)
+
+
+def test_distillation_augments_on_mel_power_and_keeps_the_teachers_tag_head():
+    import numpy as np
+
+    from musicrec_gui.core.encoder import bundled_encoder_path, import_keras
+    from training.distill import augment, build_student, macs
+
+    rng = np.random.default_rng(0)
+    # Patches as the front end makes them: log10(1 + 10^4 · mel power) of two different "songs".
+    power = np.concatenate([np.full((3, 96, 187), 1e-3), np.full((3, 96, 187), 1e-1)]) * rng.uniform(0.5, 2, (6, 96, 187))
+    x = np.log10(1 + 1e4 * power).astype(np.float16)
+    song = np.array([0, 0, 0, 1, 1, 1])
+    out = augment(x, song, rng)
+    assert out.shape == x.shape and out.dtype == np.float16 and np.isfinite(out.astype(np.float32)).all()
+    assert (out >= 0).all() and not np.allclose(out, x, atol=0.05)  # gain/EQ/shift changed every patch
+    # Gains of -12 to +6 dB and a ±6 dB EQ move the log-compressed level by a bounded amount.
+    assert np.abs(out.astype(np.float32).mean(axis=(1, 2)) - x.astype(np.float32).mean(axis=(1, 2))).max() < 2.0
+
+    keras = import_keras()
+    teacher = keras.saving.load_model(bundled_encoder_path(), safe_mode=True, compile=False)
+    student = build_student(teacher=teacher)
+    embedding, tags = student(np.zeros((2, 96, 187, 1), np.float32))
+    assert embedding.shape == (2, 200) and tags.shape == (2, 50)
+    np.testing.assert_array_equal(student.get_layer("tags").get_weights()[0], teacher.get_layer("tags").get_weights()[0])
+    assert not student.get_layer("tags").trainable
+    assert macs(student) < macs(teacher) / 10  # what makes it worth having

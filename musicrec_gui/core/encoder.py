@@ -597,6 +597,34 @@ def song_vector(slice_embeddings: np.ndarray) -> np.ndarray:
     return np.asarray(slice_embeddings, dtype=np.float32).mean(axis=0)
 
 
+# Encoders that ship with musicrec, by the name ``--encoder`` accepts.
+BUNDLED_ENCODERS = {"musicnn": "musicnn.keras", "fast": "student.keras", "compact": "compact.keras"}
+
+
+def encoder_path_for(name_or_path: str | os.PathLike | None) -> Path:
+    """The ``.keras`` file of a bundled encoder named ``musicnn`` (the default), ``fast`` or ``compact``, or the path given.
+
+    A name is only a name when it has no suffix and no folder: ``./fast.keras`` is a file.
+
+    Raises
+    ------
+    EncoderError
+        A bundled name whose model this installation does not have.
+    """
+    from musicrec_gui.core.resources import resource_path
+
+    if name_or_path is None or str(name_or_path) == "":
+        return bundled_encoder_path()
+    text = os.fspath(name_or_path)
+    if text in BUNDLED_ENCODERS:
+        path = resource_path("encoder", BUNDLED_ENCODERS[text])
+        if not path.is_file():
+            raise EncoderError(f"the '{text}' encoder is not installed with this musicrec ({path} is missing); "
+                               f"the bundled ones are: {', '.join(BUNDLED_ENCODERS)}.")
+        return path
+    return Path(text)
+
+
 def bundled_encoder_path() -> Path:
     """The encoder musicrec uses by default (``resources/encoder/musicnn.keras``).
 

@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     import pyqtgraph as pg
     from PySide6.QtWidgets import QApplication, QMessageBox
 
+    from musicrec_gui.core.encoder import EncoderError, encoder_path_for
     from musicrec_gui.core.library import Library, LibraryError
     from musicrec_gui.gui.player import make_player
     from musicrec_gui.gui.preferences import APPLICATION, ORGANISATION, open_store
@@ -52,7 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         _SIGNALS["window"] = True
         store = open_store(str(args.settings) if args.settings else None)
         player = make_player(disabled_reason="Audio preview is off (--no-audio)." if args.no_audio else None)
-        window = MainWindow(library, store, encoder_path=args.encoder, player=player, folder=args.folder)
+        try:
+            encoder_path = encoder_path_for(args.encoder)
+        except EncoderError as err:
+            QMessageBox.critical(None, "musicrec", str(err))
+            return 2
+        window = MainWindow(library, store, encoder_path=encoder_path, player=player, folder=args.folder)
         window.show()
         _close_on_signals(window, app)
         if args.screenshot:
