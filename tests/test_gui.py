@@ -800,3 +800,26 @@ def test_the_rescan_summary_counts_deleted_files(qtbot, env, tiny_encoder_path, 
         window.commands.rescan.trigger()
     assert ", 1 removed" in window.progress.label.text()
     assert victim.name not in statuses(window)
+
+
+def test_a_new_analysis_mode_keeps_the_old_vectors_until_the_rescan_reaches_a_song(qtbot, env, tiny_encoder_path,
+                                                                                 music_dir):
+    window = make_window(qtbot, env, tiny_encoder_path, folder=music_dir)
+    wait_scan(qtbot, window)
+    # The song the rescan reaches last (it goes in path order).
+    last = max((t for t in window.songs.model.tracks() if t.status == "done"), key=lambda t: t.path)
+    window.select_track(last.id)
+    qtbot.waitUntil(lambda: len(window.recommendations.rows) == 2, timeout=10_000)
+    before = [r.track.id for r in window.recommendations.rows]
+    # Switch, and stop the rescan at once, long before it reaches that song.
+    window.mode_box.setCurrentIndex(window.mode_box.findData("excerpt"))
+    assert "new mode" in window.statusBar().currentMessage()
+    window.scans.cancel()
+    wait_scan(qtbot, window)
+    assert window.anchor.id == last.id and window.anchor.status == "pending"
+    qtbot.waitUntil(lambda: [r.track.id for r in window.recommendations.rows] == before, timeout=10_000)
+    assert "previous analysis" in window.recommendations.message.text()
+    with qtbot.waitSignal(window.engine.event, check_params_cb=_is_finished, timeout=SCAN_TIMEOUT_MS):
+        window.commands.rescan.trigger()
+    qtbot.waitUntil(lambda: window.anchor.status == "done" and len(window.recommendations.rows) == 2
+                    and not window.recommendations.message.isVisible(), timeout=10_000)

@@ -132,6 +132,9 @@ class RecommendationPanel(QWidget):
                 self.shown.emit()
             return
         self.set_recommendations(answer.recommendations)
+        if answer.note and answer.recommendations:
+            self.message.setText(answer.note)
+            self.message.show()
         self.shown.emit()
 
     def show_message(self, text: str) -> None:

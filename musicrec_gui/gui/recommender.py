@@ -7,11 +7,15 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import QObject, Signal
 
 from musicrec_gui.core import scan as scan_mod
+from musicrec_gui.core.config import AnalysisSettings
 from musicrec_gui.core.library import Track
 from musicrec_gui.core.recommend import Recommendation, VectorIndex
 from musicrec_gui.gui.engine import Engine
 from musicrec_gui.gui.session import Session
 from musicrec_gui.gui.tasks import BackgroundJobs
+
+
+MODE_NAMES = {"spread": "8 moments across the song", "excerpt": "30 s excerpt", "full": "whole song"}
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,8 @@ class Answer:
 
     query: Query
     recommendations: list[Recommendation] = field(default_factory=list)
-    message: str = ""
+    message: str = ""  # why there are no recommendations
+    note: str = ""  # said above recommendations that come with a caveat
 
 
 class Recommender(QObject):
@@ -55,9 +60,26 @@ class Recommender(QObject):
         self._added_while_building: list[tuple[Track, object]] = []
         self._added_since_answer = False
         self._unanswered: Query | None = None  # its anchor had no vector yet when asked
-        session.folderShown.connect(lambda _tracks: self.invalidate())
-        session.analysisChanged.connect(lambda _settings: self.invalidate())
+        # After a change of analysis mode, the old vectors answer for songs the rescan has not
+        # reached yet: (mode, index of the old vectors, or None until built).
+        self._previous: tuple[str, VectorIndex | None] | None = None
+        self._folder, self._mode = session.folder, session.analysis.mode
+        session.folderShown.connect(self._on_folder_shown)
+        session.analysisChanged.connect(self._on_analysis_changed)
         engine.event.connect(self._on_engine_event)
+
+    def _on_folder_shown(self, _tracks) -> None:
+        if self.session.folder != self._folder:
+            self._folder, self._previous = self.session.folder, None
+        self.invalidate()
+
+    def _on_analysis_changed(self, settings) -> None:
+        if self._previous is None or self._previous[0] != settings.mode:
+            self._previous = (self._mode, self.index)
+        else:  # back to the mode whose vectors were kept: nothing older to fall back on
+            self._previous = None
+        self._mode = settings.mode
+        self.invalidate()
 
     def invalidate(self) -> None:
         """Forget the index; the next query builds it again."""
@@ -72,6 +94,8 @@ class Recommender(QObject):
         if track.status == "failed":
             return self.answered.emit(Answer(query, message=f"This song could not be analysed: {track.error}"))
         if track.status != "done":
+            if self._previous is not None:
+                return self._answer_from_previous(query)
             return self.answered.emit(Answer(query, message="This song has not been analysed yet; "
                                                             "it will be when the scan reaches it."))
         if self.index is None:
@@ -91,6 +115,34 @@ class Recommender(QObject):
                                          "it will have one when the scan reaches it.")
         return Answer(query, index.similar(track.id, k=query.count, exclude_same_artist=query.exclude_same_artist,
                                            exclude_same_album=query.exclude_same_album))
+
+    def _answer_from_previous(self, query: Query) -> None:
+        mode, index = self._previous
+        if index is None:  # built once, in a worker, from the vectors of the previous mode
+            generation, library, folder = self._generation, self.session.library, self.session.folder
+            key = AnalysisSettings(mode=mode).key
+            encoder_key = self.session.encoder_key
+            self.answered.emit(Answer(query, message="Finding similar songs…"))
+
+            def build():
+                return VectorIndex.from_library(library, encoder_key=encoder_key, analysis_key=key, under=folder)
+
+            def built(old: VectorIndex) -> None:
+                if generation == self._generation and self._previous is not None and self._previous[0] == mode:
+                    self._previous = (mode, old)
+                    self._answer_from_previous(query)
+
+            self.jobs.submit(build, built, lambda err: None)
+            return
+        track = query.anchor
+        if track.id not in index:
+            self.answered.emit(Answer(query, message="This song has not been analysed yet; "
+                                                     "it will be when the scan reaches it."))
+            return
+        recommendations = index.similar(track.id, k=query.count, exclude_same_artist=query.exclude_same_artist,
+                                        exclude_same_album=query.exclude_same_album)
+        self.answered.emit(Answer(query, recommendations, note=(
+            f"From the previous analysis ({MODE_NAMES.get(mode, mode)}) until the rescan reaches this song.")))
 
     def _build(self) -> None:
         if self._building:
@@ -136,6 +188,11 @@ class Recommender(QObject):
             self._added_since_answer = True
         elif isinstance(event, scan_mod.ScanStarted) and event.pruned:
             self.invalidate()  # songs were forgotten: rebuilding is simpler than removing them
+        elif isinstance(event, scan_mod.ScanFinished) and not event.cancelled and not event.error \
+                and self._previous is not None:
+            self._previous = None  # every song now has its vector under the mode in use
+            self._added_since_answer = False
+            self.indexChanged.emit()
         elif isinstance(event, scan_mod.ScanFinished) and self._added_since_answer:
             self._added_since_answer = False
             self.indexChanged.emit()

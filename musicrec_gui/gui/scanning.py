@@ -28,7 +28,7 @@ class ScanController(QObject):
         self.session = session
         self.engine = engine
         engine.event.connect(self._on_event)
-        session.analysisChanged.connect(lambda _settings: self.start_scan())
+        session.analysisChanged.connect(self._on_analysis_changed)
 
     def open_folder(self, folder: str) -> bool:
         """Show ``folder`` from the cache and scan it for changes; False (and a message) if it is not a folder."""
@@ -50,6 +50,11 @@ class ScanController(QObject):
             return False
         self.engine.start_scan(session.folder, session.analysis, retry_failed=retry_failed)
         return True
+
+    def _on_analysis_changed(self, _settings) -> None:
+        if self.start_scan():
+            self.message.emit("Analysing the folder again in the new mode; until a song is done, its neighbours "
+                              "come from the previous analysis.", 15000)
 
     def cancel(self) -> None:
         self.engine.cancel_scan()
