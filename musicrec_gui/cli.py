@@ -470,10 +470,7 @@ def cmd_song_info(args, settings) -> int:
     config = _encoder_config(args)
     library = _open_library(args)
     try:
-        if args.folder is not None and not args.folder.is_dir():
-            raise CliError(f"--folder {_printable(str(args.folder))} is not a folder; give the music folder to "
-                           "search in (or leave --folder out to search the whole library).", EXIT_USAGE)
-        index = _index(config, settings, library, under=str(args.folder) if args.folder is not None else None)
+        index = _index(config, settings, library)
         anchor = _resolve_song(args.song, library, index)
         tags = library.tag_probabilities(anchor.id, encoder_key=config.key, analysis_key=settings.key)
     finally:
