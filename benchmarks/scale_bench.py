@@ -114,8 +114,12 @@ def child_window(path: str) -> dict:
     from musicrec_gui.core.library import Library
     from musicrec_gui.core.scan import TrackDone
     from musicrec_gui.gui.player import NullPlayer
-    from musicrec_gui.gui.preferences import open_store
     from musicrec_gui.gui.window import MainWindow
+
+    try:
+        from musicrec_gui.gui.preferences import open_store
+    except ImportError:  # a baseline tree from before the rename
+        from musicrec_gui.gui.settings import open_store
 
     app = QApplication([])
     with tempfile.TemporaryDirectory() as tmp:
@@ -240,6 +244,10 @@ def main() -> None:
         result = steps[kind](arg)
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         Path(out).write_text(json.dumps(result))
+        if kind == "window":  # end as the app does (gui/app.py: no interpreter finalization after Qt)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         return
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "big.sqlite3"

@@ -15,6 +15,7 @@ another song. Stages (each resumable; the run's folder keeps its arrays and conf
     python -m training.distill targets  --run training/runs/student --copies 2
     python -m training.distill train    --run training/runs/student --epochs 12
     python -m training.distill export   --run training/runs/student --out resources/encoder/student.keras
+    python -m training.distill plot     --run training/runs/student --out docs/model/distill_history.png
 
 Then measure it through the app's own scan (``python -m training.retrieval --encoder ...``).
 """
@@ -383,7 +384,7 @@ def export(run: Path, out: Path, *, version: str = "1.0.0") -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("stage", choices=["extract", "targets", "train", "export"])
+    parser.add_argument("stage", choices=["extract", "targets", "train", "export", "plot"])
     parser.add_argument("--run", type=Path, default=Path("training/runs/student"))
     parser.add_argument("--copies", type=int, default=2, help="augmented copies of the train split (targets)")
     parser.add_argument("--epochs", type=int, default=12)
@@ -397,6 +398,11 @@ def main(argv=None) -> None:
         targets(args.run, copies=args.copies)
     elif args.stage == "train":
         train(args.run, epochs=args.epochs, learning_rate=args.learning_rate)
+    elif args.stage == "plot":
+        from training.plots import plot_distillation
+
+        history = json.loads((args.run / "state.json").read_text())["history"]
+        print(f"wrote {plot_distillation(history, args.out)}")
     else:
         export(args.run, args.out)
 

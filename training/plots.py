@@ -89,3 +89,32 @@ def plot_scores(scores: dict, path, title: str = "retrieval by album on held-out
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def plot_distillation(history: list[dict], out: Path) -> Path:
+    """Student-vs-teacher agreement per epoch (``training/distill.py``'s ``state.json`` history).
+
+    Left: the embedding's error scaled per dimension (1 = as far off as predicting each
+    dimension's mean). Right: cosine between student and teacher embeddings of a patch.
+    Train (clean and augmented patches of the train split) and validation (clean patches of
+    songs never trained on).
+    """
+    plt = _pyplot()
+    epochs = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    for key, label in (("train_mse", "train"), ("val_mse", "validation")):
+        ax[0].plot(epochs, [h[key] for h in history], marker="o", label=label)
+    ax[0].set_title("embedding error (scaled MSE, lower is better)")
+    ax[0].set_xlabel("epoch")
+    ax[0].legend()
+    for key, label in (("train_cosine", "train"), ("val_cosine", "validation")):
+        ax[1].plot(epochs, [h[key] for h in history], marker="o", label=label)
+    ax[1].set_title("cosine(student, teacher) per patch (higher is better)")
+    ax[1].set_xlabel("epoch")
+    ax[1].set_ylim(0.7, 1.0)
+    ax[1].legend()
+    fig.suptitle("Distilling musicnn into the student")
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out

@@ -22,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, end_process: bool = True) -> int:
+    """Run the app; when it closes, end the process (``end_process=False`` returns the exit code instead)."""
     args = build_parser().parse_args(argv)
     _quit_quietly_until_the_window_exists()
     from musicrec_gui.core.runtime import quiet_tensorflow
@@ -57,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             encoder_path = encoder_path_for(args.encoder)
         except EncoderError as err:
             QMessageBox.critical(None, "musicrec", str(err))
-            return 2
+            code = 2
+            return code
         window = MainWindow(library, store, encoder_path=encoder_path, player=player, folder=args.folder)
         window.show()
         _close_on_signals(window, app)
@@ -72,29 +74,26 @@ def main(argv: list[str] | None = None) -> int:
         # closeEvent has saved the preferences, stopped PortAudio and the workers, and joined the
         # engine (or given up on a load that cannot be interrupted); closing the library checkpoints its WAL.
         library.close()
-        _exit_now_if_threads_remain(code)
+        if end_process:
+            _end_process(code)
     return code
 
 
-def _exit_now_if_threads_remain(code: int) -> None:
-    """End the process at once when a worker is still inside an uninterruptible call.
+def _end_process(code: int) -> None:
+    """End the process now, without finalizing the interpreter.
 
-    By now everything worth keeping is written (preferences synced, library closed). What may
-    still run is TensorFlow's import in the engine thread or a spectrogram being decoded for a
-    window that is gone: waiting for it kept the process alive for seconds after the window
-    closed, and finalizing the interpreter around a running thread is what crashed at exit
-    ("Fatal Python error … Garbage-collecting"). With no such thread, the exit is the normal one.
+    By now everything worth keeping is written: preferences synced, PortAudio stopped, the
+    engine joined (or inside a load that cannot be interrupted and writes nothing), the library
+    closed. Finalizing the interpreter adds nothing to that, and it is where the app crashed at
+    exit ("Fatal Python error: … deallocating None … Garbage-collecting": Qt's objects collected
+    in an order PySide6 does not survive, or around a thread still importing TensorFlow), and
+    where the process lingered for seconds waiting for such a thread.
     """
     import os
-    import threading
 
-    from musicrec_gui.gui import engine
-
-    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
-    if others or not engine.all_stopped():
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 _SIGNALS = {"window": False, "received": False}
