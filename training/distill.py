@@ -16,6 +16,7 @@ another song. Stages (each resumable; the run's folder keeps its arrays and conf
     python -m training.distill train    --run training/runs/student --epochs 12
     python -m training.distill export   --run training/runs/student --out resources/encoder/student.keras
     python -m training.distill plot     --run training/runs/student --out docs/model/distill_history.png
+    python -m training.distill agreement --out resources/encoder/student.keras   # teacher–student cosine
 
 Then measure it through the app's own scan (``python -m training.retrieval --encoder ...``).
 """
@@ -347,6 +348,44 @@ def train(run: Path, *, epochs: int = 12, batch: int = 64, learning_rate: float 
               flush=True)
 
 
+# --------------------------------------------------------------------------- agreement
+
+
+def agreement(student_path: Path, *, teacher_path: Path = DEFAULT_TEACHER, sets=("outside", "validation")) -> dict:
+    """Cosine of the student's and the teacher's embeddings of the same patches (8 spread per song).
+
+    On the corpus's validation songs and on the outside set (music neither was trained on): a
+    student that only learned the corpus agrees less outside it.
+    """
+    from musicrec_gui.core.audio import load_song_windows
+    from musicrec_gui.core.encoder import Encoder
+    from musicrec_gui.core.features import window_slices
+    from training.retrieval import held_out_set
+
+    teacher, student = Encoder(teacher_path), Encoder(student_path)
+    features = teacher.config.features
+    out = {}
+    for set_name in sets:
+        cosines = []
+        for path, _label in held_out_set(set_name):
+            try:
+                windows, _offset = load_song_windows(str(path), config=features, patches=8)
+            except Exception as err:  # noqa: BLE001 - a bad file is skipped, and said
+                print(f"  skipped {path}: {err}")
+                continue
+            x = window_slices(np.asarray(windows), config=features)
+            a, b = teacher.embed_slices(x), student.embed_slices(x)
+            a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-9)
+            b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-9)
+            cosines.extend((a * b).sum(axis=1).tolist())
+        c = np.asarray(cosines)
+        out[set_name] = {"patches": int(len(c)), "median": float(np.median(c)), "mean": float(c.mean()),
+                         "p10": float(np.percentile(c, 10))}
+        print(f"{set_name}: {len(c)} patches, cosine(student, teacher) median {out[set_name]['median']:.3f}, "
+              f"mean {out[set_name]['mean']:.3f}, 10th percentile {out[set_name]['p10']:.3f}")
+    return out
+
+
 # --------------------------------------------------------------------------- export
 
 
@@ -384,7 +423,7 @@ def export(run: Path, out: Path, *, version: str = "1.0.0") -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("stage", choices=["extract", "targets", "train", "export", "plot"])
+    parser.add_argument("stage", choices=["extract", "targets", "train", "export", "plot", "agreement"])
     parser.add_argument("--run", type=Path, default=Path("training/runs/student"))
     parser.add_argument("--copies", type=int, default=2, help="augmented copies of the train split (targets)")
     parser.add_argument("--epochs", type=int, default=12)
@@ -398,6 +437,8 @@ def main(argv=None) -> None:
         targets(args.run, copies=args.copies)
     elif args.stage == "train":
         train(args.run, epochs=args.epochs, learning_rate=args.learning_rate)
+    elif args.stage == "agreement":
+        agreement(args.out)
     elif args.stage == "plot":
         from training.plots import plot_distillation
 
