@@ -33,17 +33,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 
-def _null_device_home() -> None:
-    home = Path(tempfile.mkdtemp(prefix="musicrec-alsa-"))
-    (home / ".asoundrc").write_text("pcm.!default { type null }\nctl.!default { type hw card 0 }\n")
-    old = os.environ.get("HOME")
-    os.environ["HOME"] = str(home)
-    try:
-        import sounddevice  # noqa: F401  (initialises PortAudio with this HOME)
-    finally:
-        os.environ["HOME"] = old or ""
-
-
 def _spin(stop) -> None:
     x = 0
     while not stop.is_set():
@@ -128,7 +117,9 @@ def main() -> int:
     parser.add_argument("--busy", type=int, default=0, help="CPU-spinning processes meanwhile")
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    _null_device_home()
+    from audio_factory import portaudio_on_null_device
+
+    portaudio_on_null_device()
     import sounddevice as sd
     from PySide6.QtCore import QCoreApplication
 

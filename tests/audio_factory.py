@@ -131,3 +131,25 @@ def make_bad_files(root: Path) -> dict[str, str]:
     os.mkfifo(root / "pipe.wav")
     made["pipe.wav"] = "fail"
     return made
+
+
+def portaudio_on_null_device() -> None:
+    """Import sounddevice (which initialises PortAudio) with HOME pointing at an ``.asoundrc``
+    whose default PCM is ALSA's null device (a device that takes audio faster than real time on
+    a machine without a sound card), then restore HOME. Does nothing if sounddevice is loaded."""
+    import sys
+    import tempfile
+
+    if "sounddevice" in sys.modules:
+        return
+    home = Path(tempfile.mkdtemp(prefix="musicrec-alsa-"))
+    (home / ".asoundrc").write_text("pcm.!default { type null }\nctl.!default { type hw card 0 }\n")
+    old = os.environ.get("HOME")
+    os.environ["HOME"] = str(home)
+    try:
+        import sounddevice  # noqa: F401
+    finally:
+        if old is None:
+            os.environ.pop("HOME", None)
+        else:
+            os.environ["HOME"] = old

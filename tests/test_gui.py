@@ -6,35 +6,19 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import tempfile
+
 import time
 from pathlib import Path
 
 
-def _portaudio_on_null_device() -> None:
-    """Import sounddevice (which initialises PortAudio) with HOME pointing at an
-    ``.asoundrc`` whose default PCM is ALSA's null device, then restore HOME."""
-    if "sounddevice" in sys.modules:
-        return
-    home = Path(tempfile.mkdtemp(prefix="musicrec-alsa-"))
-    (home / ".asoundrc").write_text("pcm.!default { type null }\nctl.!default { type hw card 0 }\n")
-    old = os.environ.get("HOME")
-    os.environ["HOME"] = str(home)
-    try:
-        import sounddevice  # noqa: F401
-    finally:
-        if old is None:
-            os.environ.pop("HOME", None)
-        else:
-            os.environ["HOME"] = old
-
-
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-_portaudio_on_null_device()
+from audio_factory import portaudio_on_null_device  # noqa: E402
+
+portaudio_on_null_device()
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
 
