@@ -28,7 +28,7 @@ from musicrec_gui.core.names import terminal_text
 from musicrec_gui.options import add_library_options, add_version_option
 from musicrec_gui.core.output import OutputRefused, check_embed_path, write_embed_npz
 from musicrec_gui.core.playlist import PlaylistError, check_playlist_path, playlist_title, song_label, write_m3u8
-from musicrec_gui.core.library import Library, Track
+from musicrec_gui.core.library import Library, Track, is_below
 from musicrec_gui.core.tags import tags_text, top_tags
 from musicrec_gui.core.recommend import VectorIndex, closeness_percent
 from musicrec_gui.core import scan as scan_mod
@@ -348,14 +348,19 @@ def _index(config: EncoderConfig, settings: AnalysisSettings, library: Library, 
                                     dimension=config.embedding_size, tracks=tracks, under=under, centre=centre)
 
 
-def _resolve_song(song: str, library: Library, index: VectorIndex) -> Track:
+def _resolve_song(song: str, library: Library, index: VectorIndex, *, folder: Path | None = None) -> Track:
     if os.path.exists(song):
         track = library.track_by_path(song)
         if track is None:
             raise CliError(f"{_printable(song)} is not in the library; run 'musicrec scan' on its folder first.")
         if track.id not in index:
-            reason = f" (analysis failed: {_printable(track.error)})" if track.status == "failed" else ""
-            raise CliError(f"{_printable(song)} has not been analysed with this encoder and mode{reason}; run 'musicrec scan'.")
+            if folder is not None and not is_below(track.path, folder):
+                raise CliError(f"{_printable(song)} is not below --folder {_printable(str(folder))}; leave --folder "
+                               "out, or give the folder that holds it.", EXIT_USAGE)
+            if track.status == "failed":
+                raise CliError(f"{_printable(song)} could not be analysed ({_printable(track.error)}); repair it, "
+                               "then run 'musicrec scan --retry-failed' on its folder.")
+            raise CliError(f"{_printable(song)} has not been analysed with this encoder and mode; run 'musicrec scan'.")
         return track
     needle = song.casefold()
     matches = [t for t in index.tracks if needle in song_label(t).casefold() or needle in t.display_path.casefold()]
@@ -385,7 +390,7 @@ def _recommend(args, settings):
             raise CliError(f"--folder {_printable(str(args.folder))} is not a folder; give the music folder to "
                            "search in (or leave --folder out to search the whole library).", EXIT_USAGE)
         index = _index(config, settings, library, under=str(args.folder) if args.folder is not None else None)
-        anchor = _resolve_song(args.song, library, index)
+        anchor = _resolve_song(args.song, library, index, folder=args.folder)
         results = index.similar(anchor.id, k=args.k, exclude_same_artist=args.exclude_artist,
                                 exclude_same_album=args.exclude_album, drop_duplicates=not args.keep_duplicates)
     finally:

@@ -383,3 +383,14 @@ def test_streaming_decodes_what_load_audio_does_block_by_block(tmp_path, ext, ra
     stream = audio.stream_audio(path, sample_rate=44100)
     next(stream)
     stream.close()
+
+
+def test_an_index_refuses_vectors_that_are_not_finite():
+    from musicrec_gui.core.recommend import VectorIndex
+
+    tracks = [Track(i, f"/m/{i}.ogg", 1, 1, f"song {i}", "", "", 1.0, "done", "") for i in range(12)]
+    index = VectorIndex(tracks[:9], np.random.default_rng(0).normal(size=(9, 4)))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        index.add(tracks[9], np.array([np.nan, 1.0, 1.0, 1.0]))
+    index.add(tracks[9], np.ones(4))  # the index is unharmed and still grows
+    assert len(index) == 10 and np.isfinite(index.unit).all()

@@ -807,3 +807,23 @@ def test_a_new_analysis_mode_keeps_the_old_vectors_until_the_rescan_reaches_a_so
         window.commands.rescan.trigger()
     qtbot.waitUntil(lambda: window.anchor.status == "done" and len(window.recommendations.rows) == 2
                     and not window.recommendations.message.isVisible(), timeout=10_000)
+
+
+def test_a_recommendation_hidden_by_the_filter_leaves_no_row_selected(qtbot, env, tiny_encoder_path, music_dir):
+    window = make_window(qtbot, env, tiny_encoder_path, folder=music_dir)
+    wait_scan(qtbot, window)
+    drone = next(t for t in window.songs.model.tracks() if t.path.endswith("low_drone.wav"))
+    window.select_track(drone.id)
+    qtbot.waitUntil(lambda: len(window.recommendations.rows) == 2, timeout=10_000)
+    qtbot.keyClicks(window.songs.filter_box, "low_drone")
+    qtbot.waitUntil(lambda: window.songs.proxy.rowCount() < window.songs.model.rowCount(), timeout=5_000)
+    shown = {window.songs.proxy.index(r, 0).data(TRACK_ROLE).id for r in range(window.songs.proxy.rowCount())}
+    row = next(r for r in window.recommendations.rows if r.track.id not in shown)
+    qtbot.mouseClick(row.text, Qt.MouseButton.LeftButton)
+    assert window.anchor.id == row.track.id
+    assert not window.songs.view.currentIndex().isValid()  # the old anchor's row no longer looks picked
+    # So clicking it picks it again.
+    at = window.songs.proxy.mapFromSource(window.songs.model.index(window.songs.model.row_of(drone.id), 0))
+    rect = window.songs.view.visualRect(at)
+    qtbot.mouseClick(window.songs.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert window.anchor.id == drone.id

@@ -280,6 +280,11 @@ def _under_prefix(folder: str | os.PathLike) -> bytes:
     return _key(os.path.join(real_path(folder), ""))
 
 
+def is_below(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
+    """Whether ``path`` lies below ``folder`` (links resolved), as ``Library.tracks(under=folder)`` sees it."""
+    return _key(real_path(path)).startswith(_under_prefix(folder))
+
+
 def library_error(err: sqlite3.Error, path: Path, *, doing: str) -> LibraryError:
     """Turn an SQLite error into a :class:`LibraryError` a user can act on.
 

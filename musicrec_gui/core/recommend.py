@@ -123,6 +123,9 @@ class VectorIndex:
             Same length as the index's vectors.
         """
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if not np.isfinite(vector).all():
+            raise ValueError(f"The vector of {track.display_path} holds NaN or infinite numbers; an encoder that "
+                             "gives such vectors is broken, and one would spoil every score of the index.")
         n = len(self.tracks)
         if n and vector.size != self._raw.shape[1]:
             raise ValueError(f"A vector of {vector.size} numbers cannot join an index of {self._raw.shape[1]}; "

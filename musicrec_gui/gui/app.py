@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None, *, end_process: bool = True) -> int:
 
     quiet_tensorflow()
     import pyqtgraph as pg
-    from PySide6.QtWidgets import QApplication, QMessageBox
+    from PySide6.QtWidgets import QApplication
 
     from musicrec_gui.core.encoder import EncoderError, encoder_path_for
     from musicrec_gui.core.library import Library, LibraryError
@@ -41,11 +41,12 @@ def main(argv: list[str] | None = None, *, end_process: bool = True) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
+    _wake_qt_on_signals(app)
     pg.setConfigOptions(antialias=True)
     try:
         library = Library(args.library)
     except LibraryError as err:
-        QMessageBox.critical(None, "musicrec", str(err))
+        _tell_error(str(err))
         return 1
     code = 1
     try:
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None, *, end_process: bool = True) -> int:
         try:
             encoder_path = encoder_path_for(args.encoder)
         except EncoderError as err:
-            QMessageBox.critical(None, "musicrec", str(err))
+            _tell_error(str(err))
             code = 2
             return code
         window = MainWindow(library, store, encoder_path=encoder_path, player=player, folder=args.folder)
@@ -96,28 +97,58 @@ def _end_process(code: int) -> None:
     os._exit(code)
 
 
-_SIGNALS = {"window": False, "received": False}
+_SIGNALS: dict = {"window": False, "received": False, "close": None}
+
+
+def _tell_error(message: str) -> None:
+    """An error that stops the app before its window: on stderr (for a terminal, or no display) and in a dialog."""
+    from PySide6.QtWidgets import QMessageBox
+
+    print(f"musicrec-gui: {message}", file=sys.stderr, flush=True)
+    QMessageBox.critical(None, "musicrec", message)
 
 
 def _quit_quietly_until_the_window_exists() -> None:
-    """SIGINT/SIGTERM before the window: exit code 0 at once while nothing has been changed that
-    would need saving; once the window is being built, it is closed as soon as it exists."""
+    """SIGINT (Ctrl-C in the terminal) and SIGTERM (a desktop logout) end the app the way its close
+    button would, whatever it is doing:
+
+    - before the window is being built (imports, opening the library): exit code 0 at once,
+      nothing has been changed that would need saving;
+    - while a dialog waits for a click (an error at start, a warning, the About box): the dialog
+      is closed, as no one may be there to click it (a logout, a machine without a display);
+    - once the window exists: it is closed, which saves the preferences and stops everything;
+      arriving while it is being built, as soon as it is.
+    """
     import signal
 
     def handle(_signum, _frame) -> None:
         _SIGNALS["received"] = True
-        if not _SIGNALS["window"]:
+        if not _SIGNALS["window"] and not _closing_dialogs():
             sys.exit(0)
+        _closing_dialogs(close=True)
+        if _SIGNALS["close"] is not None:
+            _SIGNALS["close"]()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, handle)
 
 
-def _close_on_signals(window, app) -> None:
-    """SIGINT (Ctrl-C in the terminal) and SIGTERM (a desktop logout) close the window like its close button.
+def _closing_dialogs(*, close: bool = False) -> bool:
+    """Whether a modal dialog is open (and, with ``close``, close it)."""
+    from PySide6.QtWidgets import QApplication
 
-    Python runs signal handlers only between bytecodes, and Qt's event loop is C++: the handler's
-    wake-up byte on a socket is what gives Python control promptly.
+    app = QApplication.instance()
+    dialog = app.activeModalWidget() if app is not None else None
+    if dialog is not None and close:
+        dialog.close()
+    return dialog is not None
+
+
+def _wake_qt_on_signals(app) -> None:
+    """Let Python's signal handler run promptly inside Qt's event loops (the app's and every dialog's).
+
+    Python runs signal handlers only between bytecodes, and Qt's loops are C++: the handler's
+    wake-up byte on a socket, watched by Qt, is what hands control back to Python.
     """
     import signal
     import socket
@@ -139,16 +170,18 @@ def _close_on_signals(window, app) -> None:
     notifier.activated.connect(drain)
     app._musicrec_signal_sockets = (reader, writer, notifier)  # kept alive as long as the app
 
-    def close(_signum, _frame) -> None:
+
+def _close_on_signals(window, app) -> None:
+    """From now on a signal closes the window like its close button (and one that came meanwhile does now)."""
+    def close() -> None:
         window.close()
         app.quit()
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, close)
+    _SIGNALS["close"] = close
     if _SIGNALS["received"]:  # it came while the window was being built
         from PySide6.QtCore import QTimer
 
-        QTimer.singleShot(0, lambda: close(None, None))
+        QTimer.singleShot(0, close)
 
 
 def _arm_screenshot(window, path: Path, app, timeout_s: float = 300.0) -> None:

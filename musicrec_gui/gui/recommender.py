@@ -132,7 +132,11 @@ class Recommender(QObject):
                     self._previous = (mode, old)
                     self._answer_from_previous(query)
 
-            self.jobs.submit(build, built, lambda err: None)
+            def failed(err: BaseException) -> None:
+                if generation == self._generation:
+                    self.answered.emit(Answer(query, message=f"Cannot compute recommendations: {err}"))
+
+            self.jobs.submit(build, built, failed)
             return
         track = query.anchor
         if track.id not in index:

@@ -93,8 +93,12 @@ class SongListPanel(QWidget):
                 self.view.selectionModel().clearSelection()
                 self.view.selectionModel().setCurrentIndex(self.proxy.index(-1, -1),
                                                            QItemSelectionModel.SelectionFlag.Clear)
-        elif current is None or current.id != track.id:
-            self.select_track(track.id)
+        elif (current is None or current.id != track.id) and not self.select_track(track.id) \
+                and current is not None:
+            # The new anchor is not in the list as filtered: no row may look selected, or clicking
+            # that row (the old anchor) would not pick it again.
+            self.view.selectionModel().clearSelection()
+            self.view.selectionModel().setCurrentIndex(self.proxy.index(-1, -1), QItemSelectionModel.SelectionFlag.Clear)
 
     def _on_engine_event(self, event) -> None:
         if isinstance(event, scan_mod.ScanFinished):
