@@ -306,13 +306,13 @@ def test_an_index_grown_song_by_song_answers_like_one_built_at_once():
         grown.add(track, vector)
     built = VectorIndex(tracks, vectors)
     assert len(grown) == 300 and grown.centred
-    # Re-centred when it doubled (from 10 to 20, ... 160 to 320 songs): the mean of the first 160 songs
-    # is close to the mean of all 300, so the neighbours agree.
+    # Small enough to be re-centred at every addition: exactly the answers of an index built at once.
     for anchor in (0, 150, 299):
-        got = [r.track.id for r in grown.similar(anchor, k=10, exclude_same_artist=True)]
-        want = [r.track.id for r in built.similar(anchor, k=10, exclude_same_artist=True)]
-        assert len(set(got) & set(want)) >= 9
-        assert all(tracks[i].artist != tracks[anchor].artist for i in got)
+        got = grown.similar(anchor, k=10, exclude_same_artist=True)
+        want = built.similar(anchor, k=10, exclude_same_artist=True)
+        assert [r.track.id for r in got] == [r.track.id for r in want]
+        np.testing.assert_allclose([r.score for r in got], [r.score for r in want], atol=1e-5)
+        assert all(tracks[r.track.id].artist != tracks[anchor].artist for r in got)
     np.testing.assert_allclose(np.linalg.norm(grown.unit, axis=1), 1.0, rtol=1e-5)
     # A song analysed again (a changed file) replaces its vector instead of adding a row.
     grown.add(tracks[5], vectors[7])
@@ -324,6 +324,21 @@ def test_an_index_grown_song_by_song_answers_like_one_built_at_once():
     empty.add(tracks[0], vectors[0])
     empty.add(tracks[1], vectors[1])
     assert [r.track.id for r in empty.similar(0, k=1)] == [1]
+
+
+def test_a_large_index_recentres_when_it_has_grown_by_a_quarter(monkeypatch):
+    from musicrec_gui.core import recommend
+
+    monkeypatch.setattr(recommend, "EXACT_CENTRE_BELOW", 50)  # what 5 000 songs do, at test size
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(400, 8)) + 3.0
+    tracks = [Track(i, f"/m/{i}.ogg", 1, 1, f"song {i}", "", "", 1.0, "done", "") for i in range(400)]
+    index = recommend.VectorIndex(tracks[:100], vectors[:100])
+    index.add(tracks[100], vectors[100])
+    np.testing.assert_allclose(index._mean[0], vectors[:100].mean(axis=0), atol=1e-5)  # not re-centred yet
+    for track, vector in zip(tracks[101:125], vectors[101:125]):
+        index.add(track, vector)
+    np.testing.assert_allclose(index._mean[0], vectors[:125].mean(axis=0), atol=1e-5)  # 125 = 1.25 × 100
 
 
 def test_vectors_and_index_of_one_folder(tmp_path):

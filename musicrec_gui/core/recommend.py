@@ -19,6 +19,9 @@ class StoredVectorsError(LibraryError):
 
 # Below this many songs the library's mean is too noisy to centre on.
 CENTRE_MIN_SONGS = 10
+# Up to this many songs an added song re-centres the whole index (≈ 1 ms), so a growing index answers
+# exactly as one built at once; above it, when it has grown by a quarter since the last centring.
+EXACT_CENTRE_BELOW = 5000
 # Pairs of songs sampled to tell how close a pair is compared with the rest of the library.
 PAIR_SAMPLE = 20_000
 
@@ -77,8 +80,10 @@ class VectorIndex:
     Notes
     -----
     Songs analysed while the index is open are added with :meth:`add`, without rebuilding it.
-    The mean they are centred on is the one of the last full centring, redone whenever the
-    index has doubled since: a mean of thousands of songs hardly moves with a few more.
+    Up to :data:`EXACT_CENTRE_BELOW` songs each addition re-centres the index, so it answers
+    exactly as one built at once (what ``musicrec similar --folder`` builds); above, the mean is
+    the one of the last centring, redone when the index has grown by a quarter: the mean of
+    thousands of songs hardly moves with a few more.
     """
 
     def __init__(self, tracks: Sequence[Track], vectors: np.ndarray, *, centre: bool = True):
@@ -153,7 +158,7 @@ class VectorIndex:
         self._raw[row] = vector
         size = len(self.tracks)
         if (self._centre and not self.centred and size >= CENTRE_MIN_SONGS) or \
-                (self.centred and size >= 2 * self._centred_at):
+                (self.centred and (size < EXACT_CENTRE_BELOW or size >= 1.25 * self._centred_at)):
             self._recentre()
         else:
             centred = vector - self._mean[0] if self.centred else vector
