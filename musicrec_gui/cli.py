@@ -408,7 +408,8 @@ def cmd_similar(args, settings) -> int:
     anchor, results = _recommend(args, settings)
     print(f"songs like: {_printable(song_label(anchor))}  ({_printable(anchor.path)})")
     if not results:
-        print("no other analysed songs to compare with.")
+        print("no song to recommend: there is no other analysed song, or every other one is excluded or "
+              "sounds identical to this one (a copy? --keep-duplicates lists those).")
     else:
         print("  #  closer than N % of the song pairs in this library  |  title  |  artist  |  file")
     for rank, rec in enumerate(results, 1):

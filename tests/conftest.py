@@ -88,3 +88,24 @@ def music_dir(tmp_path, good_library_dir) -> Path:
     shutil.copytree(good_library_dir, root)
     make_bad_files(root / "bad")
     return root
+
+
+# PySide6 can crash while the interpreter finalizes after Qt was used ("Fatal Python error:
+# … deallocating None … Garbage-collecting"), turning a green run red at random. The app ends
+# without finalizing (gui/app.py, _end_process); the test process does the same once pytest has
+# reported everything, with pytest's own exit status.
+_EXIT_STATUS: dict[str, int] = {}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _EXIT_STATUS["code"] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    import sys
+
+    if "PySide6" in sys.modules and "code" in _EXIT_STATUS and not hasattr(config, "workerinput"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT_STATUS["code"])

@@ -149,7 +149,8 @@ class RecommendationPanel(QWidget):
         self.recommendations = list(recs)
         self.save_button.setEnabled(self.session.anchor is not None)
         if not recs:
-            self.message.setText("No other analysed songs to compare with (or all are excluded).")
+            self.message.setText("No song to recommend: there is no other analysed song, or every other one is "
+                                 "excluded or sounds identical to this one (a copy).")
             self.message.show()
             return
         self.message.hide()
