@@ -383,12 +383,11 @@ def _resolve_song(song: str, library: Library, index: VectorIndex, *, folder: Pa
 def _recommend(args, settings):
     if args.k < 1:
         raise CliError(f"-k must be at least 1, got {args.k}.", EXIT_USAGE)
+    if args.folder is not None:
+        _check_folder(args.folder)  # the same checks (and messages) as a scan's folder
     config = _encoder_config(args)
     library = _open_library(args)
     try:
-        if args.folder is not None and not args.folder.is_dir():
-            raise CliError(f"--folder {_printable(str(args.folder))} is not a folder; give the music folder to "
-                           "search in (or leave --folder out to search the whole library).", EXIT_USAGE)
         index = _index(config, settings, library, under=str(args.folder) if args.folder is not None else None)
         anchor = _resolve_song(args.song, library, index, folder=args.folder)
         results = index.similar(anchor.id, k=args.k, exclude_same_artist=args.exclude_artist,

@@ -90,15 +90,12 @@ class SongListPanel(QWidget):
         current = self.view.currentIndex().data(TRACK_ROLE)
         if track is None:
             if current is not None:
-                self.view.selectionModel().clearSelection()
-                self.view.selectionModel().setCurrentIndex(self.proxy.index(-1, -1),
-                                                           QItemSelectionModel.SelectionFlag.Clear)
+                self._clear_current()
         elif (current is None or current.id != track.id) and not self.select_track(track.id) \
                 and current is not None:
             # The new anchor is not in the list as filtered: no row may look selected, or clicking
             # that row (the old anchor) would not pick it again.
-            self.view.selectionModel().clearSelection()
-            self.view.selectionModel().setCurrentIndex(self.proxy.index(-1, -1), QItemSelectionModel.SelectionFlag.Clear)
+            self._clear_current()
 
     def _on_engine_event(self, event) -> None:
         if isinstance(event, scan_mod.ScanFinished):
@@ -141,6 +138,11 @@ class SongListPanel(QWidget):
         header = self.view.horizontalHeader()
         return header.sortIndicatorSection(), header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
 
+    def _clear_current(self) -> None:
+        """No row selected or current (the anchor is left as it is)."""
+        self.view.selectionModel().clearSelection()
+        self.view.selectionModel().setCurrentIndex(self.proxy.index(-1, -1), QItemSelectionModel.SelectionFlag.Clear)
+
     def resort(self) -> None:
         header = self.view.horizontalHeader()
         self.proxy.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
@@ -173,8 +175,7 @@ class SongListPanel(QWidget):
             self._filtering = False
         anchor = self.session.anchor
         if anchor is None or not self.select_track(anchor.id):
-            self.view.selectionModel().clearSelection()
-            self.view.selectionModel().setCurrentIndex(self.proxy.index(-1, -1), QItemSelectionModel.SelectionFlag.Clear)
+            self._clear_current()
 
     def _update_count(self, *args) -> None:
         total, shown = self.model.rowCount(), self.proxy.rowCount()
