@@ -1177,6 +1177,39 @@ class Library:
             return None
         return np.frombuffer(row[0], dtype=np.float32).copy()
 
+    def tag_table(
+        self, *, encoder_key: str, analysis_key: str, under: str | os.PathLike | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every song's tag probabilities under one encoder and analysis, in one read.
+
+        Songs without tags (an encoder with no tag head, a damaged row) are left out.
+
+        Returns
+        -------
+        track_ids : np.ndarray [shape=(n,)], int64
+        probabilities : np.ndarray [shape=(n, n_tags)], float32
+            ``(0, 0)`` when no song has tags.
+        """
+        query = "SELECT v.track_id, v.tags FROM vectors v"
+        args: list = [encoder_key, analysis_key]
+        where = "WHERE v.encoder_key = ? AND v.analysis_key = ? AND v.tags IS NOT NULL"
+        if under is not None:
+            prefix = _under_prefix(under)
+            query += " JOIN tracks t ON t.id = v.track_id"
+            where += f" AND substr(t.path, 1, {len(prefix)}) = ?"
+            args.append(prefix)
+        with self._reading() as conn:
+            rows = conn.execute(f"{query} {where} ORDER BY v.track_id", args).fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        size = max(len(r[1]) for r in rows)
+        rows = [r for r in rows if len(r[1]) == size and size % 4 == 0 and size]
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        if not rows:
+            return ids, np.zeros((0, 0), dtype=np.float32)
+        flat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        return ids, flat.reshape(len(rows), -1).copy()
+
     def stats(self) -> dict[str, int]:
         with self._reading() as conn:
             counts = dict(conn.execute("SELECT status, count(*) FROM tracks GROUP BY status").fetchall())
