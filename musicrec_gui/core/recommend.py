@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -250,6 +250,50 @@ class VectorIndex:
     def __contains__(self, track_id: int) -> bool:
         return track_id in self._row
 
+    @property
+    def dimension(self) -> int:
+        """Numbers per vector."""
+        return int(self._raw.shape[1]) if self._raw.ndim == 2 else 0
+
+    def row_of(self, track_id: int) -> int:
+        """The row of ``unit`` that holds a song (KeyError if it is not indexed)."""
+        return self._row[track_id]
+
+    def query_units(self, vectors: np.ndarray) -> np.ndarray:
+        """Raw vectors of this encoder (a passage's, a moment's) in the index's space: centred like it, unit length.
+
+        Parameters
+        ----------
+        vectors : np.ndarray [shape=(m, d)]
+
+        Returns
+        -------
+        np.ndarray [shape=(m, d)], float32
+        """
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self.dimension)
+        return normalise_rows(vectors - self._mean if self.centred else vectors)
+
+    def query_unit(self, vector: np.ndarray) -> np.ndarray:
+        """One raw vector in the index's space [shape=(d,)] (see :meth:`query_units`)."""
+        return self.query_units(np.asarray(vector).reshape(1, -1))[0]
+
+    def allowed(self, track_id: int, *, exclude_same_artist: bool = False, exclude_same_album: bool = False,
+                exclude_ids: Iterable[int] = ()) -> np.ndarray:
+        """Which songs may be recommended for ``track_id`` [shape=(n,)], bool: not itself, not excluded."""
+        row = self._row[track_id]
+        allowed = np.ones(len(self.tracks), dtype=bool)
+        allowed[row] = False
+        anchor = self.tracks[row]
+        if exclude_same_artist and anchor.artist:
+            allowed &= self._artist != self._artist[row]
+        if exclude_same_album and anchor.album:
+            allowed &= self._album != self._album[row]
+        for other in exclude_ids:
+            position = self._row.get(other)
+            if position is not None:
+                allowed[position] = False
+        return allowed
+
     def similar(
         self,
         track_id: int,
@@ -258,8 +302,11 @@ class VectorIndex:
         exclude_same_artist: bool = False,
         exclude_same_album: bool = False,
         drop_duplicates: bool = True,
+        exclude_ids: Iterable[int] = (),
     ) -> list[Recommendation]:
         """The ``k`` songs nearest to ``track_id``, best first, the anchor excluded.
+
+        ``exclude_ids`` are never recommended (songs a radio has played).
 
         Raises
         ------
@@ -273,13 +320,8 @@ class VectorIndex:
         row = self._row[track_id]
         # einsum, not BLAS: a multi-threaded sgemv on a busy 2-core machine is 10x slower than one thread.
         scores = np.einsum("ij,j->i", self.unit, self.unit[row])
-        allowed = np.ones(len(scores), dtype=bool)
-        allowed[row] = False
-        anchor = self.tracks[row]
-        if exclude_same_artist and anchor.artist:
-            allowed &= self._artist != self._artist[row]
-        if exclude_same_album and anchor.album:
-            allowed &= self._album != self._album[row]
+        allowed = self.allowed(track_id, exclude_same_artist=exclude_same_artist,
+                               exclude_same_album=exclude_same_album, exclude_ids=exclude_ids)
         if drop_duplicates:
             allowed &= scores < DUPLICATE_SIMILARITY
         candidates = np.flatnonzero(allowed)
