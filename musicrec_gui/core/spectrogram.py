@@ -92,3 +92,25 @@ def mel_bin_frequencies(n_mels: int = 128, fmin: float = 0.0, fmax: float = 8000
     import librosa
 
     return librosa.mel_frequencies(n_mels=n_mels, fmin=fmin, fmax=fmax)
+
+
+# A match view shows whole songs; past this, only the beginning (an hour-long mix stays cheap).
+OVERVIEW_MAX_SECONDS = 600.0
+
+
+def compute_overview(path: str, *, config: FeatureConfig = FeatureConfig(), duration: float = 0.0,
+                     max_seconds: float = OVERVIEW_MAX_SECONDS) -> SpectrogramData:
+    """The log-mel of a whole song (at most ``max_seconds`` of it), to show where its moments lie.
+
+    Slow (decodes the song): call it from a worker thread.
+
+    Raises
+    ------
+    core.audio.AudioError
+        The file cannot be decoded.
+    """
+    total = duration if duration > 0 else audio_mod.probe_duration(path)
+    length = min(total, max_seconds) if total > 0 else max_seconds
+    audio = audio_mod.load_audio(path, sample_rate=config.sample_rate, offset=0.0, duration=length)
+    mel = log_mel_spectrogram(audio, config=config)
+    return SpectrogramData(mel, 0.0, config.hop_length / config.sample_rate, (), total)

@@ -35,3 +35,29 @@ def top_tags(probabilities: np.ndarray | None, names: Sequence[str], *, count: i
 def tags_text(tags: list[tuple[str, float]]) -> str:
     """"ambient 41 %, electronic 22 %" — the same in the app and the CLI."""
     return ", ".join(f"{name} {round(100 * probability)} %" for name, probability in tags)
+
+
+def top_tag_names(probabilities: np.ndarray, names: Sequence[str], *, count: int = 4,
+                  minimum: float = 0.05) -> list[tuple[str, ...]]:
+    """Each song's most probable tag names, as :func:`top_tags` gives them, for many songs at once.
+
+    Parameters
+    ----------
+    probabilities : np.ndarray [shape=(n, n_tags)]
+        ``Library.tag_table`` rows.
+    names : sequence of str [shape=(n_tags,)]
+    count, minimum
+        As for :func:`top_tags`.
+
+    Returns
+    -------
+    list of tuple of str [n]
+        Empty tuples when the probabilities do not match the names.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    if probabilities.ndim != 2 or probabilities.shape[1] != len(names) or not len(names):
+        return [()] * (len(probabilities) if probabilities.ndim == 2 else 0)
+    count = min(count, len(names))
+    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :count]
+    kept = np.take_along_axis(probabilities, order, axis=1) >= minimum
+    return [tuple(names[j] for j, keep in zip(row, keeps) if keep) for row, keeps in zip(order, kept)]

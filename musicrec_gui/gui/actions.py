@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QObject, QUrl
+from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QMenu, QWidget
 
@@ -21,6 +21,9 @@ class SongActions(QObject):
     session : Session
     preview : Preview
     """
+
+    pathRequested = Signal(object, object)  # start, end Track: show a path between them
+    radioRequested = Signal(object)  # Track: play it, and then the songs nearest to what plays
 
     def __init__(self, session: Session, preview: Preview, parent: QObject | None = None):
         super().__init__(parent)
@@ -82,6 +85,15 @@ class SongActions(QObject):
         similar = menu.addAction("Find similar songs")
         similar.setEnabled(track.status == "done")
         similar.triggered.connect(lambda: self.session.set_anchor(self.session.track(track.id) or track))
+        anchor = self.session.anchor
+        path = menu.addAction("Path from the selected song to this one…")
+        path.setEnabled(anchor is not None and anchor.id != track.id and anchor.status == "done"
+                        and track.status == "done")
+        path.setToolTip("A playlist that moves step by step from the selected song to this one")
+        path.triggered.connect(lambda: self.pathRequested.emit(anchor, track))
+        radio = menu.addAction("Start radio from this song")
+        radio.setEnabled(self.preview.player.available and track.status == "done")
+        radio.triggered.connect(lambda: self.radioRequested.emit(self.session.track(track.id) or track))
         menu.addSeparator()
         menu.addAction("Show in file manager").triggered.connect(lambda: self.reveal_song(track))
         menu.addAction("Copy path").triggered.connect(lambda: self.copy_song_path(track))

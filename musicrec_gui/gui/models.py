@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from typing import Iterable, Sequence
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
@@ -115,6 +117,9 @@ class SongTableModel(ColumnTableModel):
     def haystack(self, row: int) -> str:
         return self._haystack[row]
 
+    def track_at(self, row: int) -> Track:
+        return self._tracks[row]
+
     @staticmethod
     def _search_text(track: Track) -> str:
         return f"{track.title}\n{track.artist}\n{track.album}\n{track.display_path}".casefold()
@@ -165,6 +170,9 @@ class SongFilterProxy(QSortFilterProxyModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._words: list[str] = []
+        self._tag_words: list[str] = []
+        # "|ambient|electronic|" per track id: the tags its chips show (``tag:amb`` matches "ambient").
+        self.tag_text: dict[int, str] = {}
         self.setDynamicSortFilter(False)
         self._sort_column = -1
         self._sort_order = Qt.SortOrder.AscendingOrder
@@ -178,23 +186,55 @@ class SongFilterProxy(QSortFilterProxyModel):
         if self.sourceModel() is not None:
             self.sourceModel().sort(column, order)
 
-    def set_filter_text(self, text: str) -> None:
-        words = text.casefold().split()
-        if words == self._words:
+    def set_filter_text(self, text: str, *, force: bool = False) -> None:
+        """Filter by every word; ``tag:NAME`` keeps songs whose tags include NAME (``tag:"hard rock"`` too).
+
+        ``force`` filters again with the same words (the songs' tags changed).
+        """
+        words, tag_words = filter_words(text)
+        if (words, tag_words) == (self._words, self._tag_words) and not force:
             return
         if hasattr(self, "beginFilterChange"):  # Qt >= 6.9
             self.beginFilterChange()
-            self._words = words
+            self._words, self._tag_words = words, tag_words
             self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
         else:
-            self._words = words
+            self._words, self._tag_words = words, tag_words
             self.invalidateRowsFilter()
 
+    @property
+    def filters_tags(self) -> bool:
+        return bool(self._tag_words)
+
     def filterAcceptsRow(self, source_row: int, source_parent) -> bool:
-        if not self._words:
+        if not self._words and not self._tag_words:
             return True
-        text = self.sourceModel().haystack(source_row)
-        return all(word in text for word in self._words)
+        model = self.sourceModel()
+        if self._words:
+            text = model.haystack(source_row)
+            if not all(word in text for word in self._words):
+                return False
+        if self._tag_words:
+            tags = self.tag_text.get(model.track_at(source_row).id, "")
+            return all(word in tags for word in self._tag_words)
+        return True
+
+
+def filter_words(text: str) -> tuple[list[str], list[str]]:
+    """Plain words and ``tag:`` words of a filter, case-folded; quotes keep a tag of several words."""
+    try:
+        parts = shlex.split(text)
+    except ValueError:  # an unclosed quote while typing
+        parts = text.split()
+    words, tag_words = [], []
+    for part in parts:
+        part = part.casefold().strip()
+        if part.startswith("tag:"):
+            if part[4:].strip():
+                tag_words.append(part[4:].strip())
+        elif part:
+            words.append(part)
+    return words, tag_words
 
 
 class FailureTableModel(ColumnTableModel):

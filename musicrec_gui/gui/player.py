@@ -35,6 +35,7 @@ class BasePlayer(QObject):
     stateChanged = Signal(str, object)  # state, key of the song (None when stopped)
     positionChanged = Signal(float)  # seconds in the song
     failed = Signal(str)
+    ended = Signal(object)  # key of a song that played to its end (not stopped by the user)
 
     available = True
     unavailable_reason = ""
@@ -274,7 +275,9 @@ class Player(BasePlayer):
             at = clock_text(feed.position())
             self._fail(f"Playback stopped at {at}: {error}")
         else:
+            key = self.key
             self.stop()
+            self.ended.emit(key)
 
     # -- audio thread ---------------------------------------------------------
     def _callback(self, outdata, frames, time_info, status) -> None:

@@ -72,6 +72,20 @@ class Preview(QObject):
         else:
             self.player.play(key, anchor.path, seconds)
 
+    def play_at(self, track: Track, seconds: float, *, role: str = RECOMMENDATION) -> None:
+        """Play ``track`` from ``seconds`` into it (a matching moment, a radio's next song from its start)."""
+        if not self.player.available:
+            return
+        key = (role, track.id)
+        self._asked = (key, track)
+        seconds = max(0.0, min(float(seconds), track.duration)) if track.duration > 0 else max(0.0, float(seconds))
+        if self.player.key == key and self.player.state != STOPPED:
+            self.player.seek(seconds)
+            if self.player.state == PAUSED:
+                self.player.resume()
+        else:
+            self.player.play(key, track.path, seconds)
+
     def stop(self) -> None:
         self.player.stop()
 
@@ -171,6 +185,17 @@ class PlayerControls(QWidget):
                 widget.setEnabled(False)
                 widget.setToolTip(player.unavailable_reason)
         self.refresh()
+
+    def attach_radio(self, radio) -> None:
+        """Add the radio's on/off button (a ``gui.radio.Radio``)."""
+        self.radio_button = QPushButton("Radio")
+        self.radio_button.setCheckable(True)
+        self.radio_button.setToolTip("Radio: when a song ends, play the nearest song not played yet "
+                                     "(with the same exclusions as the recommendations)")
+        self.radio_button.setEnabled(self.preview.player.available)
+        self.radio_button.toggled.connect(radio.set_enabled)
+        radio.changed.connect(self.radio_button.setChecked)
+        self.layout().insertWidget(2, self.radio_button)
 
     def refresh(self) -> None:
         state = self.preview.anchor_state()

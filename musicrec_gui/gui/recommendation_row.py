@@ -53,6 +53,7 @@ class RecommendationRow(QFrame):
     playClicked = Signal(object)  # Track
     clicked = Signal(object)  # Track: the row itself, to make it the anchor
     menuRequested = Signal(object, object)  # Track, global position
+    whyClicked = Signal(object)  # Track: show where the two songs match
 
     def __init__(self, rank: int, rec: Recommendation, can_play: bool, parent=None):
         super().__init__(parent)
@@ -79,6 +80,9 @@ class RecommendationRow(QFrame):
         self.thumbnail.setToolTip("Spectrogram of the analysed excerpt")
         t = rec.track
         details = " · ".join(x for x in (t.artist, t.album, format_duration(t.duration)) if x)
+        moment = getattr(rec, "moment", None)  # found by a passage: where its matching moment is
+        if moment is not None:
+            details = f"its moment at {clock_text(moment)} · " + details
         self.text = QLabel(f"<b>{_html(t.title)}</b><br><span style='color:#555'>{_html(details)}</span>")
         self.text.setToolTip(t.display_path)
         self.text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -92,6 +96,11 @@ class RecommendationRow(QFrame):
         for widget in (self.rank_label, self.play_button, self.score_label, self.thumbnail):
             layout.addWidget(widget)
         layout.addWidget(self.text, 1)
+        self.why_button = QToolButton()
+        self.why_button.setText("Why?")
+        self.why_button.setToolTip("Show which moments of the two songs sound most alike")
+        self.why_button.clicked.connect(lambda: self.whyClicked.emit(self.track))
+        layout.addWidget(self.why_button)
 
     def mouseReleaseEvent(self, event) -> None:
         if event.button() == Qt.MouseButton.LeftButton and self.rect().contains(event.position().toPoint()):

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
-    QCheckBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QMessageBox, QPushButton, QScrollArea, QSizePolicy,
+    QCheckBox, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy,
     QSpinBox, QVBoxLayout, QWidget,
 )
 
 from musicrec_gui.core.config import AnalysisSettings
-from musicrec_gui.core.playlist import PLAYLIST_SUFFIXES, display_name, playlist_title, write_m3u8
+from musicrec_gui.core.playback import clock_text
+from musicrec_gui.core.playlist import display_name, playlist_title
 from musicrec_gui.core.recommend import Recommendation
 from musicrec_gui.core.spectrogram import compute_spectrogram
+from musicrec_gui.gui.playlist_save import ask_and_save, saved_text, write_playlist
 from musicrec_gui.gui.preview import RECOMMENDATION, Preview
 from musicrec_gui.gui.recommendation_row import RecommendationRow
 from musicrec_gui.gui.recommender import Answer, Query, Recommender
@@ -40,6 +41,7 @@ class RecommendationPanel(QWidget):
 
     shown = Signal()  # recommendations (or a message saying why there are none) are on screen
     saved = Signal(str)  # status text after a playlist was written
+    explainRequested = Signal(object)  # Track: show why it is like the anchor
 
     def __init__(self, session: Session, recommender: Recommender, preview: Preview, jobs: BackgroundJobs, *,
                  count: int = 2, exclude_artist: bool = False, exclude_album: bool = False, actions=None,
@@ -61,10 +63,17 @@ class RecommendationPanel(QWidget):
         self.count_box.setToolTip("How many similar songs to show")
         self.exclude_artist = QCheckBox("Exclude same artist")
         self.exclude_artist.setChecked(exclude_artist)
+        self.exclude_artist.setToolTip("Leave out songs by the selected song's artist (the radio follows this too)")
         self.exclude_album = QCheckBox("Exclude same album")
         self.exclude_album.setChecked(exclude_album)
+        self.exclude_album.setToolTip("Leave out songs from the selected song's album (the radio follows this too)")
         self.save_button = QPushButton("Save as playlist (M3U8)…")
         self.save_button.setEnabled(False)
+        self.save_button.setToolTip("Write the selected song and these recommendations as an M3U8 playlist")
+        self.whole_song_button = QPushButton("Whole song")
+        self.whole_song_button.setToolTip("Forget the selected passage: songs like the whole song again")
+        self.whole_song_button.hide()
+        self.whole_song_button.clicked.connect(lambda: session.set_passage(None))
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Show"))
         for widget in (self.count_box, self.exclude_artist, self.exclude_album):
@@ -85,7 +94,10 @@ class RecommendationPanel(QWidget):
         self.message.setStyleSheet("color: #555;")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.heading)
+        heading = QHBoxLayout()
+        heading.addWidget(self.heading, 1)
+        heading.addWidget(self.whole_song_button)
+        layout.addLayout(heading)
         layout.addLayout(controls)
         layout.addWidget(self.message)
         layout.addWidget(self.scroll, 1)
@@ -95,6 +107,7 @@ class RecommendationPanel(QWidget):
         self.exclude_album.toggled.connect(self.refresh)
         self.save_button.clicked.connect(self._on_save_clicked)
         session.anchorChanged.connect(self.refresh)
+        session.passageChanged.connect(self.refresh)
         session.analysisChanged.connect(lambda _settings: self._thumbnails.clear())
         recommender.answered.connect(self._on_answered)
         recommender.indexChanged.connect(self.refresh)
@@ -109,12 +122,20 @@ class RecommendationPanel(QWidget):
         anchor = self.session.anchor
         if anchor is None:
             return None
-        return Query(anchor, self.count, self.exclude_artist.isChecked(), self.exclude_album.isChecked())
+        return Query(anchor, self.count, self.exclude_artist.isChecked(), self.exclude_album.isChecked(),
+                     self.session.passage)
 
     def refresh(self, *_args) -> None:
         anchor = self.session.anchor
         text = display_name(anchor) if anchor else "…"
-        self.heading.setText(f"Songs like {text if len(text) <= 90 else text[:89] + '…'}")
+        text = text if len(text) <= 90 else text[:89] + "…"
+        passage = self.session.passage
+        if passage is not None and anchor is not None:
+            self.heading.setText(f"Songs with a moment like {clock_text(passage[0])}–{clock_text(passage[1])} "
+                                 f"of {text}")
+        else:
+            self.heading.setText(f"Songs like {text}")
+        self.whole_song_button.setVisible(passage is not None and anchor is not None)
         self.heading.setToolTip(display_name(anchor) if anchor else "")
         query = self.query()
         if query is None:
@@ -156,7 +177,8 @@ class RecommendationPanel(QWidget):
         self.message.hide()
         for rank, rec in enumerate(recs, 1):
             row = RecommendationRow(rank, rec, self.can_play)
-            row.playClicked.connect(lambda track: self.preview.toggle(track, role=RECOMMENDATION))
+            row.playClicked.connect(lambda track, rec=rec: self._play(rec))
+            row.whyClicked.connect(lambda track: self.explainRequested.emit(track))
             # Clicking a neighbour makes it the anchor (Back returns), as following a link does.
             row.clicked.connect(lambda track: self.session.set_anchor(self.session.track(track.id) or track))
             if self.actions is not None:
@@ -165,6 +187,14 @@ class RecommendationPanel(QWidget):
             self.rows.append(row)
             self._load_thumbnail(row)
         self._show_playing()
+
+    def _play(self, rec: Recommendation) -> None:
+        """Play a recommendation; one found by a passage plays from its matching moment."""
+        moment = getattr(rec, "moment", None)
+        if moment is None or self.preview.held_id(RECOMMENDATION) == rec.track.id:
+            self.preview.toggle(rec.track, role=RECOMMENDATION)
+        else:
+            self.preview.play_at(rec.track, moment, role=RECOMMENDATION)
 
     def _show_playing(self) -> None:
         playing = self.preview.playing_id(RECOMMENDATION)
@@ -223,42 +253,22 @@ class RecommendationPanel(QWidget):
         if anchor is None:
             return
         folder = self.session.folder if self.session.folder and not self.session.is_demo else str(Path.home())
-        default = os.path.join(folder, f"Songs like {anchor.title}.m3u8".replace(os.sep, "_"))
-        path, _ = QFileDialog.getSaveFileName(self, "Save playlist", default, "M3U8 playlist (*.m3u8 *.m3u)")
-        if not path:
-            return
-        # The file dialog has already asked "replace?" for an existing file. That answer
-        # stands in for the command line's --force only for a file that is a playlist by
-        # name (.m3u8/.m3u), and only if it is the very file the dialog asked about: any
-        # other existing file musicrec did not write is still refused.
-        confirmed = os.path.lexists(path) and Path(path).suffix.lower() in PLAYLIST_SUFFIXES
-        try:
-            self.save_playlist(path, force=confirmed)
-        except (OSError, ValueError) as err:
-            QMessageBox.warning(self, "Playlist not saved", str(err))
-            return
-        if self.last_playlist_warnings:
-            QMessageBox.information(self, "Some songs left out", "\n\n".join(self.last_playlist_warnings))
+        written = ask_and_save(self, [anchor] + [r.track for r in self.recommendations], folder=folder,
+                               name=f"Songs like {anchor.title}.m3u8", title=playlist_title(anchor))
+        if written is not None:
+            self.last_playlist_warnings = written.warnings
+            self.saved.emit(saved_text(written))
 
     def save_playlist(self, path: str, *, force: bool = False) -> Path:
-        """Write the anchor and its recommendations as an M3U8 playlist.
+        """Write the anchor and its recommendations as an M3U8 playlist (see ``playlist_save.write_playlist``).
 
-        A name without an extension gets ``.m3u8``. The rules of
-        :func:`musicrec_gui.core.playlist.check_playlist_path` apply: any other extension,
-        a folder or special file, or an existing file musicrec did not write (unless
-        ``force``) is refused with a ValueError. Songs that could not be named in the
-        playlist are described in ``last_playlist_warnings``.
+        Songs that could not be named in the playlist are described in ``last_playlist_warnings``.
         """
-        output = Path(path)
-        if not output.suffix:
-            output = output.with_name(output.name + ".m3u8")
         anchor = self.session.anchor
         if anchor is None:
             raise ValueError("Select a song first.")
-        tracks = [anchor] + [r.track for r in self.recommendations]
-        written = write_m3u8(output, tracks, title=playlist_title(anchor),
-                             force=force and output == Path(path))
+        written = write_playlist(path, [anchor] + [r.track for r in self.recommendations],
+                                 title=playlist_title(anchor), force=force)
         self.last_playlist_warnings = written.warnings
-        skipped = f" ({len(written.skipped)} left out)" if written.skipped else ""
-        self.saved.emit(f"Saved {written.written} songs to {written.path}{skipped}")
+        self.saved.emit(saved_text(written))
         return written.path

@@ -8,9 +8,11 @@ from PySide6.QtCore import QObject, Signal
 
 from musicrec_gui.core import scan as scan_mod
 from musicrec_gui.core.config import AnalysisSettings
+from musicrec_gui.core.explore import passage_neighbours, patch_spans, patches_in
 from musicrec_gui.core.library import Track
 from musicrec_gui.core.recommend import Recommendation, VectorIndex
 from musicrec_gui.gui.engine import Engine
+from musicrec_gui.core.playback import clock_text
 from musicrec_gui.gui.session import Session
 from musicrec_gui.gui.tasks import BackgroundJobs
 
@@ -26,6 +28,7 @@ class Query:
     count: int = 2
     exclude_same_artist: bool = False
     exclude_same_album: bool = False
+    passage: tuple[float, float] | None = None  # seconds of the anchor: songs with a moment like it
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,32 @@ class Recommender(QObject):
             self._unanswered = query
             return Answer(query, message="This song has no vector for the current encoder and analysis mode yet; "
                                          "it will have one when the scan reaches it.")
+        if query.passage is not None:
+            return self._answer_passage(query)
         return Answer(query, index.similar(track.id, k=query.count, exclude_same_artist=query.exclude_same_artist,
                                            exclude_same_album=query.exclude_same_album))
+
+    def _answer_passage(self, query: Query) -> Answer:
+        """Songs with a moment like part of the anchor, from the moments the library already holds."""
+        session, track = self.session, query.anchor
+        keys = {"encoder_key": session.encoder_key, "analysis_key": session.analysis.key}
+        stored = session.library.slice_vectors(track.id, **keys)
+        if stored is None:
+            return Answer(query, message="This song's analysed moments are not in the library; scan it again.")
+        spans = patch_spans(n_patches=len(stored[0]), duration=track.duration, offset_seconds=stored[1],
+                            settings=session.analysis, features=session.encoder_features)
+        used = patches_in(spans, *query.passage)
+        found = passage_neighbours(self.index, session.library, anchor_id=track.id, passage=stored[0][used],
+                                   k=query.count, exclude_same_artist=query.exclude_same_artist,
+                                   exclude_same_album=query.exclude_same_album, settings=session.analysis,
+                                   features=session.encoder_features, **keys)
+        start, end = query.passage
+        inside = all(start - 0.5 <= spans[i, 0] and spans[i, 1] <= end + 0.5 for i in used)
+        where = "" if inside else (
+            f" The encoder analysed no moment inside your selection ({MODE_NAMES.get(session.analysis.mode, '')}); "
+            f"the nearest one, at {clock_text(spans[used[0], 0])}, stands for it.")
+        return Answer(query, found, note=f"Songs with a moment like {clock_text(start)}–{clock_text(end)} of this "
+                                         f"song; each plays from that moment.{where}")
 
     def _answer_from_previous(self, query: Query) -> None:
         mode, index = self._previous

@@ -41,6 +41,8 @@ class Session(QObject):
     analysisChanged = Signal(object)  # AnalysisSettings
     anchorChanged = Signal(object)  # Track or None
     historyChanged = Signal()  # Back/Forward became possible or impossible
+    passageChanged = Signal(object)  # (start, end) seconds of the anchor, or None for the whole song
+    filterRequested = Signal(str)  # text for the song list's filter (a tag chip was clicked)
 
     def __init__(self, library: Library, encoder_path: str, *, analysis_mode: str = "spread",
                  parent: QObject | None = None):
@@ -53,18 +55,21 @@ class Session(QObject):
         # own front end (musicnn's log-compressed power has no fixed [0, 1] range to colour).
         self.display_features = FeatureConfig()
         self.tag_names: tuple[str, ...] = ()
+        self.encoder_features = FeatureConfig()  # where the encoder's patches lie in a song
         try:
             config = read_encoder_config(encoder_path)
         except (EncoderError, OSError, ValueError) as err:
             self.encoder_error = str(err)
         else:
             self.encoder_key = config.key
+            self.encoder_features = config.features
             if config.features.kind == "logmel-db":
                 self.display_features = config.features
             self.tag_names = config.labels if config.has_tags else ()
         self.analysis = AnalysisSettings(mode=analysis_mode)
         self.folder = ""
         self.anchor: Track | None = None
+        self.passage: tuple[float, float] | None = None  # part of the anchor the user selected
         # Songs picked as the anchor, like a browser's history: Back and Forward walk it.
         self._history: list[int] = []
         self._position = -1
@@ -125,8 +130,20 @@ class Session(QObject):
             self._history.append(track.id)
             self._position = len(self._history) - 1
             self.historyChanged.emit()
+        if self.passage is not None and (track is None or self.anchor is None or track.id != self.anchor.id):
+            self.passage = None
+            self.passageChanged.emit(None)
         self.anchor = track
         self.anchorChanged.emit(track)
+
+    def set_passage(self, passage: tuple[float, float] | None) -> None:
+        """Ask for songs like part of the anchor (start, end in seconds), or like all of it (None)."""
+        if passage is not None:
+            passage = (float(min(passage)), float(max(passage)))
+        if passage == self.passage or (passage is not None and self.anchor is None):
+            return
+        self.passage = passage
+        self.passageChanged.emit(passage)
 
     def can_go(self, step: int) -> bool:
         """Whether Back (``step=-1``) or Forward (``step=1``) leads to a song."""

@@ -7,6 +7,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget
 
 from musicrec_gui.core import scan as scan_mod
+from musicrec_gui.core.tags import top_tag_names
 from musicrec_gui.gui.engine import Engine
 from musicrec_gui.gui.models import TRACK_ROLE, SongFilterProxy, SongTableModel
 from musicrec_gui.gui.session import Session
@@ -22,15 +23,18 @@ class SongListPanel(QWidget):
     leaves it (and its spectrogram and neighbours) as they are.
     """
 
-    def __init__(self, session: Session, engine: Engine, actions=None, parent: QWidget | None = None):
+    def __init__(self, session: Session, engine: Engine, actions=None, jobs=None, parent: QWidget | None = None):
         super().__init__(parent)
         self.session = session
+        self.jobs = jobs  # a gui.tasks.BackgroundJobs: the songs' tags for ``tag:`` are read there
         self.actions = actions  # a gui.actions.SongActions: double-click, Enter and the context menu
         self.model = SongTableModel(session, self)
         self.proxy = SongFilterProxy(self)
         self.proxy.setSourceModel(self.model)
         self.filter_box = QLineEdit()
-        self.filter_box.setPlaceholderText("Filter by title, artist, album or path…")
+        self.filter_box.setPlaceholderText("Filter by title, artist, album or path… or tag:ambient")
+        self.filter_box.setToolTip("Shows the songs whose title, artist, album or path hold every word (Ctrl+F).\n"
+                                   "tag:NAME keeps songs tagged NAME (tag:\"hard rock\" for a tag of two words).")
         self.filter_box.setClearButtonEnabled(True)
         # With a large library each filter pass takes ~0.2 s: wait for a pause in typing.
         self._filter_timer = QTimer(self)
@@ -79,12 +83,41 @@ class SongListPanel(QWidget):
             signal.connect(self._update_count)
         session.folderShown.connect(self._on_folder_shown)
         session.anchorChanged.connect(self._on_anchor_changed)
+        session.analysisChanged.connect(lambda _settings: self._load_tags())
+        session.filterRequested.connect(self.filter_box.setText)
         engine.event.connect(self._on_engine_event)
+        self._tags_token = 0
+        self._fresh_tags: dict[int, str] = {}
 
     # -- following the session and the scan ------------------------------------------
     def _on_folder_shown(self, _tracks) -> None:
         self.resort()
         self._on_anchor_changed(self.session.anchor)
+        self._load_tags()
+
+    def _load_tags(self) -> None:
+        """Read every song's tags for ``tag:`` (one query, in a worker: 100 000 songs take ~0.3 s)."""
+        self._tags_token += 1
+        self._fresh_tags = {}
+        token, session = self._tags_token, self.session
+        if self.jobs is None or not session.tag_names or not session.folder:
+            self.proxy.tag_text = {}
+            return
+        library, folder, names = session.library, session.folder, session.tag_names
+        keys = {"encoder_key": session.encoder_key, "analysis_key": session.analysis.key}
+
+        def read():
+            ids, table = library.tag_table(under=folder, **keys)
+            return {int(i): _tag_text(tags) for i, tags in zip(ids, top_tag_names(table, names))}
+
+        def done(tag_text):
+            if token == self._tags_token:
+                tag_text.update(self._fresh_tags)  # songs analysed while this was read
+                self.proxy.tag_text = tag_text
+                if self.proxy.filters_tags:
+                    self.proxy.set_filter_text(self.filter_box.text(), force=True)
+
+        self.jobs.submit(read, done, lambda _err: None)
 
     def _on_anchor_changed(self, track) -> None:
         current = self.view.currentIndex().data(TRACK_ROLE)
@@ -98,6 +131,9 @@ class SongListPanel(QWidget):
             self._clear_current()
 
     def _on_engine_event(self, event) -> None:
+        if isinstance(event, scan_mod.TrackDone) and self.session.tag_names:
+            text = _tag_text(tuple(name for name, _ in self.session.song_tags(event.track)))
+            self.proxy.tag_text[event.track.id] = self._fresh_tags[event.track.id] = text
         if isinstance(event, scan_mod.ScanFinished):
             if event.analysed:
                 self.resort()  # titles and artists came from the tags
@@ -209,3 +245,7 @@ class SongListPanel(QWidget):
             if track.status == "done":
                 self.select_track(track.id)
                 return
+
+
+def _tag_text(tags) -> str:
+    return "|" + "|".join(name.casefold() for name in tags) + "|" if tags else ""

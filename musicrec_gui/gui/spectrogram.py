@@ -48,6 +48,33 @@ class MelFrequencyAxis(pg.AxisItem):
         return [_format_hz(round(self.hz_of(v), -1) if self.hz_of(v) > 50 else 0) for v in values]
 
 
+class _SelectingViewBox(pg.ViewBox):
+    """A left-drag selects a stretch of time (as in an audio editor); Shift+drag pans, the wheel zooms."""
+
+    def __init__(self, view: "SpectrogramView"):
+        super().__init__()
+        self._view = view
+        self._drag_from: float | None = None
+
+    def mouseDragEvent(self, ev, axis=None) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton or ev.modifiers() & Qt.KeyboardModifier.ShiftModifier \
+                or not self._view.selectable or self._view.data is None:
+            return super().mouseDragEvent(ev, axis)
+        ev.accept()
+        x = self.mapSceneToView(ev.scenePos()).x()
+        if ev.isStart():
+            self._drag_from = self.mapSceneToView(ev.buttonDownScenePos()).x()
+        if self._drag_from is None:
+            return
+        self._view._drag_selection(self._drag_from, x, finished=ev.isFinish())
+        if ev.isFinish():
+            self._drag_from = None
+
+
+# Colours of marked moments (pairs of matching moments share one).
+MOMENT_COLOURS = ("#ff9f0a", "#30d158", "#64d2ff", "#ff375f", "#bf5af2")
+
+
 class SpectrogramView(pg.GraphicsLayoutWidget):
     """Log-mel of the selected song: perceptual colormap + colour bar, time in seconds,
     frequency in Hz on the mel scale, slice boundaries, and a playhead.
@@ -63,14 +90,19 @@ class SpectrogramView(pg.GraphicsLayoutWidget):
     """
 
     seekRequested = Signal(float)  # seconds in the song that were clicked
+    passageSelected = Signal(object)  # (start, end) seconds dragged across, or None when cleared
 
-    def __init__(self, config: FeatureConfig = FeatureConfig(), parent=None):
+    MIN_PASSAGE_SECONDS = 0.5  # a shorter drag is a shaky click
+
+    def __init__(self, config: FeatureConfig = FeatureConfig(), parent=None, *, selectable: bool = False):
         super().__init__(parent=parent)
         self.setBackground("w")
         self.config = config
+        self.selectable = selectable
         self.data: SpectrogramData | None = None
         self.frequency_axis = MelFrequencyAxis(config.n_mels, config.fmin, config.fmax)
-        self.plot = self.addPlot(row=0, col=0, axisItems={"left": self.frequency_axis})
+        self.plot = self.addPlot(row=0, col=0, axisItems={"left": self.frequency_axis},
+                                 viewBox=_SelectingViewBox(self))
         self.plot.setLabel("bottom", "time in song", units="s")
         self.plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.plot.setMouseEnabled(x=True, y=False)
@@ -105,6 +137,13 @@ class SpectrogramView(pg.GraphicsLayoutWidget):
         self.plot.getViewBox().sigXRangeChanged.connect(self._on_x_range_changed)
         self.scene().sigMouseClicked.connect(self._on_mouse_clicked)
         self._boundaries: list[pg.InfiniteLine] = []
+        self._moments: list[pg.GraphicsObject] = []  # analysed moments, or matching ones
+        self.selection = pg.LinearRegionItem(values=(0, 1), movable=True, brush=pg.mkBrush(255, 255, 255, 60),
+                                             pen=pg.mkPen("#ffffff", width=2))
+        self.selection.setZValue(15)
+        self.selection.hide()
+        self.selection.sigRegionChangeFinished.connect(self._on_selection_moved)
+        self.plot.addItem(self.selection)
         self.message = pg.TextItem("", color="#555", anchor=(0.5, 0.5))
         self.plot.addItem(self.message)
         self.show_message("Select a song to see its spectrogram.")
@@ -113,6 +152,8 @@ class SpectrogramView(pg.GraphicsLayoutWidget):
         self.data = None
         self.image.clear()
         self._clear_boundaries()
+        self.clear_moments()
+        self.selection.hide()
         self.set_playhead(None)
         self.plot.setXRange(0, 1, padding=0)
         self.plot.setYRange(0, self.config.n_mels, padding=0)
@@ -127,6 +168,8 @@ class SpectrogramView(pg.GraphicsLayoutWidget):
     def set_data(self, data: SpectrogramData, title: str = "") -> None:
         self.message.hide()
         self.data = data
+        self.clear_moments()
+        self.selection.hide()
         self.image.setImage(data.mel, autoLevels=False, levels=(0.0, 1.0))
         width = data.mel.shape[1] * data.seconds_per_frame
         self.image.setRect(QRectF(data.offset, 0, width, data.mel.shape[0]))
@@ -145,6 +188,69 @@ class SpectrogramView(pg.GraphicsLayoutWidget):
         if self.playhead_seconds is not None:
             self.set_playhead(self.playhead_seconds)
         self._on_x_range_changed()
+
+    # -- a selected passage -------------------------------------------------------------
+    def _drag_selection(self, start: float, end: float, *, finished: bool) -> None:
+        lo, hi = self.data.offset, self.data.end
+        start, end = sorted((min(max(start, lo), hi), min(max(end, lo), hi)))
+        self.selection.blockSignals(True)
+        self.selection.setRegion((start, end))
+        self.selection.blockSignals(False)
+        self.selection.setVisible(end - start >= self.MIN_PASSAGE_SECONDS or not finished)
+        if finished:
+            self._on_selection_moved()
+
+    def _on_selection_moved(self, *_args) -> None:
+        if self.data is None:
+            return
+        start, end = self.selection.getRegion()
+        if end - start < self.MIN_PASSAGE_SECONDS:
+            self.selection.hide()
+            return self.passageSelected.emit(None)
+        self.passageSelected.emit((float(start), float(end)))
+
+    def set_selection(self, passage: tuple[float, float] | None) -> None:
+        """Show a selected passage (seconds), or none; says nothing back through ``passageSelected``."""
+        self.selection.blockSignals(True)
+        if passage is None or self.data is None:
+            self.selection.hide()
+        else:
+            self.selection.setRegion(passage)
+            self.selection.show()
+        self.selection.blockSignals(False)
+
+    def selected_passage(self) -> tuple[float, float] | None:
+        return tuple(float(x) for x in self.selection.getRegion()) if self.selection.isVisible() else None
+
+    # -- marked moments ----------------------------------------------------------------------
+    def mark_moments(self, moments, *, strip: bool = False) -> None:
+        """Mark stretches of the song: ``(start, end, label, colour)`` each (colour may be None).
+
+        ``strip`` draws them as a thin band along the top (where the encoder listened) instead
+        of over the whole height (where two songs match).
+        """
+        self.clear_moments()
+        for start, end, label, colour in moments:
+            colour = pg.mkColor(colour or "#ffffff")
+            fill = pg.mkColor(colour)
+            fill.setAlpha(170 if strip else 55)
+            region = pg.LinearRegionItem(values=(start, end), movable=False, brush=pg.mkBrush(fill),
+                                         pen=pg.mkPen(colour, width=1 if strip else 2),
+                                         span=(0.93, 1.0) if strip else (0.0, 1.0))
+            region.setZValue(12)
+            self.plot.addItem(region)
+            self._moments.append(region)
+            if label:
+                text = pg.TextItem(label, color="#ffffff", fill=pg.mkBrush(colour), anchor=(0, 0))
+                text.setPos(start, self.config.n_mels * (0.93 if strip else 1.0))
+                text.setZValue(13)
+                self.plot.addItem(text)
+                self._moments.append(text)
+
+    def clear_moments(self) -> None:
+        for item in self._moments:
+            self.plot.removeItem(item)
+        self._moments = []
 
     def _clear_boundaries(self) -> None:
         for line in self._boundaries:

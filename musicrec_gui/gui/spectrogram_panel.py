@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
+from musicrec_gui.core.explore import patch_spans
 from musicrec_gui.core.spectrogram import SpectrogramData, compute_spectrogram
 from musicrec_gui.gui.spectrogram import SpectrogramView
 
@@ -29,22 +30,30 @@ class SpectrogramPanel(QWidget):
     def __init__(self, session, preview, jobs, parent: QWidget | None = None):
         super().__init__(parent)
         self.session, self.preview, self.jobs = session, preview, jobs
-        self.view = SpectrogramView(session.display_features)
+        self.view = SpectrogramView(session.display_features, selectable=True)
         self.view.setMinimumHeight(160)
+        self.chips = TagChips()
+        self.chips.tagClicked.connect(lambda name: session.filterRequested.emit(f'tag:"{name}"' if " " in name
+                                                                                 else f"tag:{name}"))
         self.ready = False
+        self.moments = None  # (n, 2) seconds of the anchor's analysed moments, once shown
         self._token = 0
         self._cache: OrderedDict[int, SpectrogramData] = OrderedDict()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
+        layout.addWidget(self.chips)
         session.anchorChanged.connect(self.refresh)
+        session.passageChanged.connect(self.view.set_selection)
+        self.view.passageSelected.connect(session.set_passage)
         session.analysisChanged.connect(self._on_analysis_changed)
         preview.positionChanged.connect(self._on_position)
         preview.changed.connect(self._on_preview_changed)
         self.view.seekRequested.connect(self._on_seek_requested)
-        if preview.player.available:
-            self.view.setToolTip("Click to play from there · wheel to zoom in time, drag to pan · "
-                                 "double-click to see it all")
+        self.view.setToolTip(("Click to play from there · " if preview.player.available else "")
+                             + "drag across a passage to find songs with a moment like it · "
+                             "wheel to zoom in time, Shift+drag to pan · double-click to see it all.\n"
+                             "The bands along the top mark the moments the encoder analysed.")
 
     def _on_analysis_changed(self, _settings) -> None:
         self._cache.clear()
@@ -52,18 +61,28 @@ class SpectrogramPanel(QWidget):
 
     def _title(self, track) -> str:
         from musicrec_gui.core.playlist import display_name
-        from musicrec_gui.core.tags import tags_text
 
-        title = f"<b>{_elide(display_name(track), 70)}</b>" + (f" — {_elide(track.album, 40)}" if track.album else "")
-        tags = self.session.song_tags(track)
-        if tags:
-            title += f"<br><small>tags: {_elide(tags_text(tags), 90)}</small>"
-        return title
+        return f"<b>{_elide(display_name(track), 70)}</b>" + (f" — {_elide(track.album, 40)}" if track.album else "")
+
+    def _mark_analysed(self, track) -> None:
+        """Bands along the top where the encoder listened: what a selected passage can be matched by."""
+        stored = self.session.library.slice_vectors(track.id, encoder_key=self.session.encoder_key,
+                                                    analysis_key=self.session.analysis.key) \
+            if track.status == "done" and self.session.encoder_key else None
+        if stored is None or self.view.data is None:
+            return
+        spans = patch_spans(n_patches=len(stored[0]), duration=track.duration, offset_seconds=stored[1],
+                            settings=self.session.analysis, features=self.session.encoder_features)
+        self.moments = spans
+        self.view.mark_moments([(a, b, "", "#ffffff") for a, b in spans], strip=True)
+        self.view.set_selection(self.session.passage)
 
     def refresh(self, *_args) -> None:
         track = self.session.anchor
         self._token += 1
         token = self._token
+        self.moments = None
+        self.chips.set_tags(self.session.song_tags(track) if track is not None else [])
         if track is None:
             self.view.title.setText("")
             self.view.show_message("Select a song to see its spectrogram.")
@@ -73,6 +92,7 @@ class SpectrogramPanel(QWidget):
         cached = self._cache.get(track.id)
         if cached is not None:
             self.view.set_data(cached, title)
+            self._mark_analysed(track)
             self._on_preview_changed()
             self._set_ready()
             return
@@ -90,6 +110,7 @@ class SpectrogramPanel(QWidget):
             while len(self._cache) > SPECTROGRAM_CACHE:
                 self._cache.popitem(last=False)
             self.view.set_data(data, title)
+            self._mark_analysed(track)
             self._set_ready()
 
         def failed(err):
@@ -119,6 +140,50 @@ class SpectrogramPanel(QWidget):
         if anchor is not None and self.view.data is not None and anchor.status != "failed":
             self.preview.seek_anchor(seconds)
             self.view.set_playhead(seconds)
+
+
+class TagChips(QWidget):
+    """The anchor's most probable tags as chips; clicking one filters the song list by it."""
+
+    tagClicked = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(0, 2, 0, 0)
+        self._layout.setSpacing(6)
+        self.buttons: list[QToolButton] = []
+        self.hide()
+
+    def set_tags(self, tags: list[tuple[str, float]]) -> None:
+        for button in self.buttons:
+            self._layout.removeWidget(button)
+            button.deleteLater()
+        self.buttons = []
+        while self._layout.count():
+            self._layout.takeAt(0)
+        if tags:
+            self._layout.addWidget(_caption("Tags:"))
+        for name, probability in tags:
+            button = QToolButton()
+            button.setText(f"{name}  {round(100 * probability)} %")
+            button.setAutoRaise(True)
+            button.setCursor(Qt.CursorShape.PointingHandCursor)
+            button.setStyleSheet("QToolButton { border: 1px solid #b9c4d0; border-radius: 9px; padding: 1px 8px; "
+                                 "background: #eef3f8; color: #1d3b57; } QToolButton:hover { background: #dbe7f3; }")
+            button.setToolTip(f"The encoder hears “{name}” with {round(100 * probability)} % probability. "
+                              f"Click to list the songs tagged {name}.")
+            button.clicked.connect(lambda _checked=False, n=name: self.tagClicked.emit(n))
+            self._layout.addWidget(button)
+            self.buttons.append(button)
+        self._layout.addStretch(1)
+        self.setVisible(bool(tags))
+
+
+def _caption(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setStyleSheet("color: #555;")
+    return label
 
 
 def _elide(text: str, n: int) -> str:

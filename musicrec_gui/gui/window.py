@@ -17,6 +17,7 @@ from musicrec_gui.core.library import Library
 from musicrec_gui.gui.actions import SongActions
 from musicrec_gui.gui.commands import Commands
 from musicrec_gui.gui.engine import Engine, EncoderFailed
+from musicrec_gui.gui.explorer import Explorer
 from musicrec_gui.gui.panels import FailurePanel, ScanProgressBar
 from musicrec_gui.gui.player import BasePlayer, make_player
 from musicrec_gui.gui.preview import PlayerControls, Preview
@@ -69,12 +70,15 @@ class MainWindow(QMainWindow):
         self.scans = ScanController(self.session, self.engine, self)
         self.song_actions = SongActions(self.session, self.preview, self)
 
-        self.songs = SongListPanel(self.session, self.engine, self.song_actions)
+        self.songs = SongListPanel(self.session, self.engine, self.song_actions, jobs=self.jobs)
         self.spectrogram_panel = SpectrogramPanel(self.session, self.preview, self.jobs)
         self.player_controls = PlayerControls(self.preview, volume=s.volume)
         self.recommendations = RecommendationPanel(
             self.session, self.recommender, self.preview, self.jobs, count=s.n_recommendations,
             exclude_artist=s.exclude_same_artist, exclude_album=s.exclude_same_album, actions=self.song_actions)
+        self.explorer = Explorer(self.session, self.recommender, self.preview, self.jobs, self.song_actions,
+                                 self.recommendations, self)
+        self.player_controls.attach_radio(self.explorer.radio)
         self.progress = ScanProgressBar(self.scans)
         self.failures = FailurePanel(self.scans)
         self.commands = Commands(self, self.scans, self.song_actions)
@@ -138,6 +142,7 @@ class MainWindow(QMainWindow):
         self.failures.countChanged.connect(lambda n: self.bottom_tabs.setTabText(0, f"Failures ({n})"))
         self.scans.message.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
         self.recommendations.saved.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.explorer.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.preview.message.connect(self._on_preview_failed)
         self.session.folderShown.connect(self._on_folder_shown)
         self.engine.event.connect(self._on_engine_event)

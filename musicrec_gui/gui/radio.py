@@ -1,0 +1,96 @@
+"""Radio: when a song plays to its end, the nearest song not played yet follows, as the new anchor."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from PySide6.QtCore import QObject, Signal
+
+from musicrec_gui.core.explore import radio_next
+from musicrec_gui.gui.preview import ANCHOR, Preview
+from musicrec_gui.gui.recommender import Recommender
+from musicrec_gui.gui.session import Session
+
+
+class Radio(QObject):
+    """Keeps music going: each song that ends is followed by its nearest song not played yet.
+
+    Parameters
+    ----------
+    session, recommender, preview
+        What it follows and drives.
+    exclusions : callable returning (bool, bool)
+        The recommendation panel's "exclude same artist" and "exclude same album": the radio
+        honours the same choices.
+    queue : list of int, optional
+        Set with :meth:`play_queue`: these songs play first, in order (a path between two songs).
+    """
+
+    changed = Signal(bool)  # on or off
+    message = Signal(str)  # what it did, for the status bar
+
+    def __init__(self, session: Session, recommender: Recommender, preview: Preview, *,
+                 exclusions: Callable[[], tuple[bool, bool]] = lambda: (False, False), parent: QObject | None = None):
+        super().__init__(parent)
+        self.session, self.recommender, self.preview = session, recommender, preview
+        self.exclusions = exclusions
+        self.enabled = False
+        self.played: list[int] = []
+        self.queue: list[int] = []
+        preview.player.ended.connect(self._on_ended)
+        session.folderShown.connect(lambda _tracks: self.played.clear())
+
+    def set_enabled(self, enabled: bool) -> None:
+        """Turn the radio on (the songs played so far start afresh) or off."""
+        if enabled == self.enabled:
+            return
+        self.enabled = enabled
+        self.played = []
+        if not enabled:
+            self.queue = []
+        playing = self.preview.track
+        if enabled and playing is not None:
+            self.played.append(playing.id)
+        self.changed.emit(enabled)
+
+    def play_queue(self, track_ids: list[int]) -> None:
+        """Play these songs in order, then go on as a radio from the last one."""
+        tracks = [t for t in (self.session.track(i) for i in track_ids) if t is not None]
+        if not tracks:
+            return
+        self.set_enabled(True)
+        self.queue = [t.id for t in tracks[1:]]
+        self._play(tracks[0])
+
+    def next_track(self, current_id: int):
+        """The song that follows ``current_id``: the queue's next, else the nearest song not played (None if none)."""
+        while self.queue:
+            track = self.session.track(self.queue.pop(0))
+            if track is not None:
+                return track
+        index = self.recommender.index
+        if index is None or current_id not in index:
+            return None
+        artist, album = self.exclusions()
+        found = radio_next(index, current_id=current_id, played=self.played,
+                           exclude_same_artist=artist, exclude_same_album=album)
+        return None if found is None else (self.session.track(found.track.id) or found.track)
+
+    def _on_ended(self, key) -> None:
+        if not self.enabled or not isinstance(key, tuple):
+            return
+        current = key[1]
+        if current not in self.played:
+            self.played.append(current)
+        following = self.next_track(current)
+        if following is None:
+            self.message.emit("Radio: every song of this folder like the last one has been played.")
+            self.set_enabled(False)
+            return
+        self._play(following)
+
+    def _play(self, track) -> None:
+        self.played.append(track.id)
+        self.session.set_anchor(track)
+        self.preview.play_at(track, 0.0, role=ANCHOR)
+        self.message.emit(f"Radio: playing {track.title or track.display_path}")
