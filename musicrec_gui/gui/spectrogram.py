@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
@@ -53,12 +55,14 @@ class _SelectingViewBox(pg.ViewBox):
 
     def __init__(self, view: "SpectrogramView"):
         super().__init__()
-        self._view = view
+        # Weakly: a strong reference back to the widget crashes pyqtgraph's close().
+        self._owner = weakref.ref(view)
         self._drag_from: float | None = None
 
     def mouseDragEvent(self, ev, axis=None) -> None:
-        if ev.button() != Qt.MouseButton.LeftButton or ev.modifiers() & Qt.KeyboardModifier.ShiftModifier \
-                or not self._view.selectable or self._view.data is None:
+        view = self._owner()
+        if view is None or ev.button() != Qt.MouseButton.LeftButton \
+                or ev.modifiers() & Qt.KeyboardModifier.ShiftModifier or not view.selectable or view.data is None:
             return super().mouseDragEvent(ev, axis)
         ev.accept()
         x = self.mapSceneToView(ev.scenePos()).x()
@@ -66,7 +70,7 @@ class _SelectingViewBox(pg.ViewBox):
             self._drag_from = self.mapSceneToView(ev.buttonDownScenePos()).x()
         if self._drag_from is None:
             return
-        self._view._drag_selection(self._drag_from, x, finished=ev.isFinish())
+        view._drag_selection(self._drag_from, x, finished=ev.isFinish())
         if ev.isFinish():
             self._drag_from = None
 
