@@ -6,7 +6,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QSpinBox, QVBoxLayout, QWidget,
+    QDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSpinBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
+    QWidget,
 )
 
 from musicrec_gui.core.explore import ExploreError, PathStep, song_path
@@ -48,8 +49,15 @@ class PathView(QDialog):
         self.length_box.setRange(3, 50)
         self.length_box.setValue(DEFAULT_LENGTH)
         self.length_box.setToolTip("How many songs the path holds, the start and the end included")
-        self.list = QListWidget()
-        self.list.setToolTip("Each song is near the one before it and nearer the end. Double-click to play it.")
+        self.list = QTreeWidget()
+        self.list.setRootIsDecorated(False)
+        self.list.setHeaderLabels(["#", "Song", "Like the song before"])
+        self.list.header().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.list.header().setStretchLastSection(False)
+        self.list.headerItem().setToolTip(2, "How alike each song is to the one before it: closer than this share "
+                                             "of the song pairs of this folder")
+        self.list.setToolTip("Each song is near the one before it and nearer the end. "
+                             "Double-click to play the path from there.")
         self.message = QLabel("")
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color: #555;")
@@ -96,13 +104,13 @@ class PathView(QDialog):
             self.message.setText(str(err))
         else:
             for number, step in enumerate(self.steps, 1):
-                text = f"{number}. {display_name(step.track)}"
-                if number > 1:
-                    text += f"   · closer than {closeness_percent(index.closeness(step.from_previous))} % " \
-                            "of pairs to the song before"
-                item = QListWidgetItem(text)
-                item.setToolTip(step.track.display_path)
-                self.list.addItem(item)
+                likeness = f"closer than {closeness_percent(index.closeness(step.from_previous))} %" \
+                    if number > 1 else ""
+                item = QTreeWidgetItem([str(number), display_name(step.track), likeness])
+                item.setToolTip(1, step.track.display_path)
+                self.list.addTopLevelItem(item)
+            for column in (0, 2):
+                self.list.resizeColumnToContents(column)
             short = len(self.steps) < self.length_box.value()
             self.message.setText("This folder has too few analysed songs for a longer path." if short else "")
         self.save_button.setEnabled(bool(self.steps))
@@ -117,9 +125,9 @@ class PathView(QDialog):
         if self.radio is not None and self.steps:
             self.radio.play_queue(self.track_ids())
 
-    def _play_item(self, item: QListWidgetItem) -> None:
+    def _play_item(self, item: QTreeWidgetItem, _column: int = 0) -> None:
         if self.radio is not None:
-            self.radio.play_queue(self.track_ids()[self.list.row(item):])
+            self.radio.play_queue(self.track_ids()[self.list.indexOfTopLevelItem(item):])
 
     def _save(self) -> None:
         folder = self.session.folder if self.session.folder and not self.session.is_demo else str(Path.home())

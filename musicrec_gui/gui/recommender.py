@@ -140,8 +140,8 @@ class Recommender(QObject):
         where = "" if inside else (
             f" The encoder analysed no moment inside your selection ({MODE_NAMES.get(session.analysis.mode, '')}); "
             f"the nearest one, at {clock_text(spans[used[0], 0])}, stands for it.")
-        return Answer(query, found, note=f"Songs with a moment like {clock_text(start)}–{clock_text(end)} of this "
-                                         f"song; each plays from that moment.{where}")
+        return Answer(query, found, note=f"Each plays from its moment most like {clock_text(start)}–"
+                                         f"{clock_text(end)} of this song.{where}")
 
     def _answer_from_previous(self, query: Query) -> None:
         mode, index = self._previous
