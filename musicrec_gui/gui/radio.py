@@ -84,7 +84,13 @@ class Radio(QObject):
             self.played.append(current)
         following = self.next_track(current)
         if following is None:
-            self.message.emit("Radio: every song of this folder like the last one has been played.")
+            index = self.recommender.index
+            if index is None or current not in index:
+                self.message.emit("Radio stopped: the song that ended has no vector yet (the scan has not reached "
+                                  "it, or the similar songs are still being gathered).")
+            else:
+                self.message.emit("Radio stopped: every song of this folder has been played, or the rest are "
+                                  "excluded.")
             self.set_enabled(False)
             return
         self._play(following)
