@@ -91,6 +91,12 @@ def test_dragging_across_the_spectrogram_finds_songs_like_that_passage(qtbot, en
     window = make_window(qtbot, env, tiny_encoder_path, folder=long_songs)
     _ready(qtbot, window)
     panel, view, recs = window.spectrogram_panel, window.spectrogram, window.recommendations
+    # An encoder without a tag head: tag: says why it matches nothing, and there are no chips.
+    window.songs.filter_box.setText("tag:rock")
+    assert "gives no tags" in window.songs.count_label.text() and window.songs.proxy.rowCount() == 0
+    assert not panel.chips.isVisibleTo(window)
+    window.songs.filter_box.setText("")
+    assert "gives no tags" not in window.songs.count_label.text()
     qtbot.waitUntil(lambda: panel.moments is not None, timeout=5000)
     assert len(view._moments) >= 1  # the analysed moments are marked along the top
     whole = [r.track.id for r in recs.rows]
