@@ -52,23 +52,27 @@ class Explorer(QObject):
 
     def show_path(self, start, end) -> PathView:
         if self.path_view is not None:
-            self.path_view.close()
+            self.path_view.close()  # deletes it
         view = PathView(self.session, self.recommender, self.radio, start, end, parent=self.window)
         view.pathChanged.connect(self.pathShown)
         view.saved.connect(self.message)
+        view.destroyed.connect(lambda *_: self._forget("path_view", view))
         self.path_view = view
         self.pathShown.emit(view.track_ids())
         view.show()
         return view
 
     def explain(self, track) -> MatchView | None:
-        """Show where the anchor and ``track`` match best."""
+        """Show where the anchor and ``track`` match best (one match view, shown again for each pair)."""
         anchor = self.session.anchor
         if anchor is None:
             return None
-        if self.match_view is not None:
-            self.match_view.close()
-        self.match_view = MatchView(self.session, self.preview, self.jobs, self.recommender.index, anchor, track,
-                                    parent=self.window)
-        self.match_view.show()
+        if self.match_view is None:
+            self.match_view = MatchView(self.session, self.preview, self.jobs, parent=self.window)
+        self.match_view.show_pair(self.recommender.index, anchor, track)
         return self.match_view
+
+    def _forget(self, name: str, view) -> None:
+        """A dialog closed (and was deleted): drop the reference, unless a newer one replaced it."""
+        if getattr(self, name) is view:
+            setattr(self, name, None)

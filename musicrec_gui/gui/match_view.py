@@ -30,40 +30,61 @@ class MatchView(QDialog):
     first, second : Track
     """
 
-    def __init__(self, session: Session, preview: Preview, jobs: BackgroundJobs, index, first: Track,
-                 second: Track, parent: QWidget | None = None):
+    def __init__(self, session: Session, preview: Preview, jobs: BackgroundJobs, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setWindowTitle(f"Why these sound alike — {display_name(second)}")
         self.session, self.preview, self.jobs = session, preview, jobs
-        self.tracks = (first, second)
+        self.tracks: tuple[Track, Track] | None = None
         self.pairs: list[MomentPair] = []
         self.spans: list = [None, None]
+        # Made once and shown again for each pair: pyqtgraph views are not deleted while the app runs
+        # (deleting them can crash a later garbage collection).
         self.views = [SpectrogramView(session.display_features), SpectrogramView(session.display_features)]
         self.ready = [False, False]
+        self._token = 0
         layout = QVBoxLayout(self)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         layout.addWidget(self.summary)
-        for view, track in zip(self.views, self.tracks):
+        for side, view in enumerate(self.views):
             view.setMinimumHeight(150)
-            view.title.setText(f"<b>{_html(display_name(track))}</b>")
             view.setToolTip("Coloured stretches of the same colour are the moments that match. Click to play "
-                            "from there; wheel to zoom, Shift+drag to pan.")
+                            "from there; wheel to zoom, drag to pan.")
+            view.seekRequested.connect(lambda seconds, side=side: self._play(side, seconds))
             layout.addWidget(view, 1)
-        self.pair_rows = QVBoxLayout()
-        layout.addLayout(self.pair_rows)
+        self.pair_box = QWidget()
+        self.pair_rows = QVBoxLayout(self.pair_box)
+        self.pair_rows.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.pair_box)
         close = QPushButton("Close")
+        close.setToolTip("Close this view")
         close.clicked.connect(self.close)
         bottom = QHBoxLayout()
         bottom.addStretch(1)
         bottom.addWidget(close)
         layout.addLayout(bottom)
-        self.views[0].seekRequested.connect(lambda s: preview.play_at(first, s, role=RECOMMENDATION))
-        self.views[1].seekRequested.connect(lambda s: preview.play_at(second, s, role=RECOMMENDATION))
         self.resize(900, 640)
+
+    def show_pair(self, index, first: Track, second: Track) -> None:
+        """Show where ``first`` and ``second`` match best; ``index`` centres the moments as recommendations do."""
+        self._token += 1
+        self.tracks = (first, second)
+        self.pairs, self.spans, self.ready = [], [None, None], [False, False]
+        self.setWindowTitle(f"Why these sound alike — {display_name(second)}")
+        while self.pair_rows.count():
+            item = self.pair_rows.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        for view, track in zip(self.views, self.tracks):
+            view.title.setText(f"<b>{_html(display_name(track))}</b>")
         self._match(index)
         for side in (0, 1):
             self._load(side)
+        self.show()
+        self.raise_()
+
+    def _play(self, side: int, seconds: float) -> None:
+        if self.tracks is not None:
+            self.preview.play_at(self.tracks[side], seconds, role=RECOMMENDATION)
 
     def _match(self, index) -> None:
         session = self.session
@@ -102,24 +123,22 @@ class MatchView(QDialog):
             button = QPushButton(text)
             button.setToolTip(f"Play {display_name(self.tracks[side])} from {clock_text(seconds)}")
             button.setEnabled(self.preview.player.available)
-            button.clicked.connect(lambda _c=False, t=self.tracks[side], s=seconds:
-                                   self.preview.play_at(t, s, role=RECOMMENDATION))
+            button.clicked.connect(lambda _c=False, side=side, s=seconds: self._play(side, s))
             layout.addWidget(button)
         return row
 
     def _load(self, side: int) -> None:
         track, view = self.tracks[side], self.views[side]
         view.show_message("Computing spectrogram…")
-        features = self.session.display_features
+        features, token = self.session.display_features, self._token
 
         def work():
             return compute_overview(track.path, config=features, duration=track.duration)
 
         def done(data) -> None:
-            try:
-                view.set_data(data)
-            except RuntimeError:  # the dialog was closed meanwhile
-                return
+            if token != self._token:
+                return  # another pair is shown now
+            view.set_data(data)
             if self.pairs and self.spans[side] is not None:
                 moments = []
                 for number, pair in enumerate(self.pairs, 1):
@@ -130,11 +149,9 @@ class MatchView(QDialog):
             self.ready[side] = True
 
         def failed(err) -> None:
-            try:
+            if token == self._token:
                 view.show_message(f"Cannot show this song: {err}")
-            except RuntimeError:
-                return
-            self.ready[side] = True
+                self.ready[side] = True
 
         self.jobs.submit(work, done, failed)
 

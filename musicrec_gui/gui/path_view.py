@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSpinBox, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
     QWidget,
@@ -39,6 +39,7 @@ class PathView(QDialog):
     def __init__(self, session: Session, recommender, radio, start: Track, end: Track,
                  parent: QWidget | None = None):
         super().__init__(parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setWindowTitle("A path between two songs")
         self.session, self.recommender, self.radio = session, recommender, radio
         self.start, self.end = start, end

@@ -106,7 +106,7 @@ class SpectrogramView(pg.GraphicsLayoutWidget):
         self.data: SpectrogramData | None = None
         self.frequency_axis = MelFrequencyAxis(config.n_mels, config.fmin, config.fmax)
         self.plot = self.addPlot(row=0, col=0, axisItems={"left": self.frequency_axis},
-                                 viewBox=_SelectingViewBox(self))
+                                 viewBox=_SelectingViewBox(self) if selectable else pg.ViewBox())
         self.plot.setLabel("bottom", "time in song", units="s")
         self.plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.plot.setMouseEnabled(x=True, y=False)
