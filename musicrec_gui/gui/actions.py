@@ -12,6 +12,9 @@ from musicrec_gui.core.library import Track
 from musicrec_gui.gui.preview import ANCHOR, Preview
 from musicrec_gui.gui.session import Session
 
+REANALYSE_TIP = ("Analyse the song again with the current encoder and analysis mode, even if it was analysed "
+                 "before (a result you doubt, or a file that changed); a running scan goes on after it")
+
 
 class SongActions(QObject):
     """Play/pause, stop, Back/Forward through the anchors, and per-song actions for context menus.
@@ -20,11 +23,13 @@ class SongActions(QObject):
     ----------
     session : Session
     preview : Preview
+    scans : ScanController or None
+        Carries out Re-analyse (without it, there is no such action).
     """
 
-    def __init__(self, session: Session, preview: Preview, parent: QObject | None = None):
+    def __init__(self, session: Session, preview: Preview, parent: QObject | None = None, *, scans=None):
         super().__init__(parent)
-        self.session, self.preview = session, preview
+        self.session, self.preview, self.scans = session, preview, scans
         self.play_pause = self._action("Play / Pause", "Space", preview.toggle_anchor,
                                        "Play the selected song, or pause it")
         self.stop = self._action("Stop", None, preview.stop, "Stop the preview")
@@ -36,6 +41,8 @@ class SongActions(QObject):
                                    "Open the folder that holds the selected song")
         self.copy_path = self._action("Copy path", QKeySequence.StandardKey.Copy,
                                       lambda: self.copy_song_path(session.anchor), "Copy the selected song's path")
+        self.reanalyse = self._action("Re-analyse", None, lambda: self.reanalyse_songs([session.anchor]),
+                                      REANALYSE_TIP)
         session.historyChanged.connect(self._update)
         session.anchorChanged.connect(self._update)
         preview.changed.connect(self._update)
@@ -59,6 +66,7 @@ class SongActions(QObject):
         self.stop.setEnabled(self.preview.player.key is not None)
         for action in (self.reveal, self.copy_path):
             action.setEnabled(anchor is not None)
+        self.reanalyse.setEnabled(self.can_reanalyse(anchor))
 
     # -- one song -----------------------------------------------------------------------
     @staticmethod
@@ -73,8 +81,17 @@ class SongActions(QObject):
         if track is not None:
             QGuiApplication.clipboard().setText(track.display_path)
 
+    def can_reanalyse(self, track: Track | None) -> bool:
+        """Whether ``track`` can be analysed again: there is an encoder and its file was found by the last scan."""
+        return self.scans is not None and track is not None and not track.missing and bool(self.session.encoder_key)
+
+    def reanalyse_songs(self, tracks: list[Track | None]) -> bool:
+        """Analyse these songs again with the encoder and analysis mode in use (see ``Engine.reanalyse``)."""
+        tracks = [t for t in tracks if self.can_reanalyse(t)]
+        return bool(tracks) and self.scans.reanalyse(tracks)
+
     def menu_for(self, track: Track, parent: QWidget) -> QMenu:
-        """A context menu for ``track``: play it, find songs like it, show it, copy its path."""
+        """A context menu for ``track``: play it, find songs like it, show it, copy its path, analyse it again."""
         menu = QMenu(parent)
         play = menu.addAction("Play")
         play.setEnabled(self.preview.player.available and track.status != "failed")
@@ -85,6 +102,13 @@ class SongActions(QObject):
         menu.addSeparator()
         menu.addAction("Show in file manager").triggered.connect(lambda: self.reveal_song(track))
         menu.addAction("Copy path").triggered.connect(lambda: self.copy_song_path(track))
+        if self.scans is not None:
+            menu.addSeparator()
+            again = menu.addAction("Re-analyse")
+            again.setStatusTip(REANALYSE_TIP)
+            again.setToolTip(REANALYSE_TIP)
+            again.setEnabled(self.can_reanalyse(track))
+            again.triggered.connect(lambda: self.reanalyse_songs([self.session.track(track.id) or track]))
         return menu
 
     def _play(self, track: Track) -> None:

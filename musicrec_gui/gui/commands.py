@@ -101,7 +101,8 @@ class Commands(QObject):
         library.addAction(self.quit)
         song = bar.addMenu("&Song")
         s = self.songs
-        for item in (s.play_pause, s.stop, None, s.back, s.forward, None, self.find, None, s.reveal, s.copy_path):
+        for item in (s.play_pause, s.stop, None, s.back, s.forward, None, self.find, None, s.reveal, s.copy_path,
+                     None, s.reanalyse):
             song.addSeparator() if item is None else song.addAction(item)
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.shortcuts)
@@ -127,7 +128,7 @@ class Commands(QObject):
         rows = [(a.shortcut().toString(QKeySequence.SequenceFormat.NativeText), a.text().replace("&", ""))
                 for a in actions if not a.shortcut().isEmpty()]
         return rows + [("Enter / double-click", "Play the song in the list"),
-                       ("Right-click", "More for a song: play, find similar, show, copy path"),
+                       ("Right-click", "More for a song: play, find similar, show, copy path, re-analyse"),
                        ("Click the spectrogram", "Play from there"),
                        ("Double-click the spectrogram", "Reset the zoom")]
 

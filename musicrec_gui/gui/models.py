@@ -13,6 +13,7 @@ from musicrec_gui.core.names import display_text
 TRACK_ROLE = Qt.ItemDataRole.UserRole + 2
 
 STATUS_TEXT = {"done": "analysed", "pending": "waiting", "failed": "failed"}
+REANALYSING_TEXT = "analysing again…"
 
 
 def format_duration(seconds: float) -> str:
@@ -54,6 +55,7 @@ class SongTableModel(ColumnTableModel):
         self._tracks: list[Track] = []
         self._row: dict[int, int] = {}
         self._haystack: list[str] = []
+        self._reanalysing: set[int] = set()  # songs queued or being analysed again on request
         self._failed_brush = QBrush(QColor(200, 60, 60))
         self._pending_brush = QBrush(QColor(130, 130, 130))
         if session is not None:  # a gui.session.Session: the model follows its folder
@@ -106,6 +108,20 @@ class SongTableModel(ColumnTableModel):
         self.changePersistentIndexList(old_indexes, new_indexes)
         self.layoutChanged.emit()
 
+    def set_reanalysing(self, track_ids, reanalysing: bool) -> None:
+        """Mark songs as queued or being analysed again (their Status says so), or clear the mark."""
+        for track_id in track_ids:
+            if reanalysing:
+                self._reanalysing.add(track_id)
+            else:
+                self._reanalysing.discard(track_id)
+            row = self._row.get(track_id)
+            if row is not None:
+                self.dataChanged.emit(self.index(row, self.STATUS), self.index(row, self.STATUS))
+
+    def is_reanalysing(self, track_id: int) -> bool:
+        return track_id in self._reanalysing
+
     def row_of(self, track_id: int) -> int | None:
         return self._row.get(track_id)
 
@@ -137,6 +153,8 @@ class SongTableModel(ColumnTableModel):
                 return track.album
             if column == self.DURATION:
                 return format_duration(track.duration)
+            if track.id in self._reanalysing:
+                return REANALYSING_TEXT
             return STATUS_TEXT.get(track.status, track.status)
         if role == TRACK_ROLE:
             return track
@@ -147,7 +165,7 @@ class SongTableModel(ColumnTableModel):
         if role == Qt.ItemDataRole.ForegroundRole:
             if track.status == "failed":
                 return self._failed_brush
-            if track.status == "pending":
+            if track.status == "pending" or track.id in self._reanalysing:
                 return self._pending_brush
             return None
         if role == Qt.ItemDataRole.TextAlignmentRole and column == self.DURATION:
@@ -227,6 +245,16 @@ class FailureTableModel(ColumnTableModel):
         self._rows.append((path, reason))
         self._index[path] = row
         self.endInsertRows()
+
+    def remove(self, path: str) -> None:
+        """Forget a file's failure (it was analysed again, successfully)."""
+        row = self._index.get(path)
+        if row is None:
+            return
+        self.beginRemoveRows(QModelIndex(), row, row)
+        del self._rows[row]
+        self._index = {p: i for i, (p, _) in enumerate(self._rows)}
+        self.endRemoveRows()
 
     def failures(self) -> list[tuple[str, str]]:
         return list(self._rows)

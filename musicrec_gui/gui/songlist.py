@@ -7,7 +7,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget
 
 from musicrec_gui.core import scan as scan_mod
-from musicrec_gui.gui.engine import Engine
+from musicrec_gui.gui.engine import Engine, Reanalysed, ReanalysisFinished, ReanalysisQueued, Seeded
 from musicrec_gui.gui.models import TRACK_ROLE, SongFilterProxy, SongTableModel
 from musicrec_gui.gui.session import Session
 
@@ -98,6 +98,14 @@ class SongListPanel(QWidget):
             self._clear_current()
 
     def _on_engine_event(self, event) -> None:
+        if isinstance(event, ReanalysisQueued):
+            self.model.set_reanalysing(event.track_ids, True)
+        elif isinstance(event, Reanalysed):
+            self.model.set_reanalysing((event.track_id,), False)
+        elif isinstance(event, ReanalysisFinished):
+            self.model.set_reanalysing(event.track_ids, False)
+        elif isinstance(event, Seeded) and self.session.anchor is None:
+            self.select_first_analysed()  # the demo, shown analysed before the encoder has loaded
         if isinstance(event, scan_mod.ScanFinished):
             if event.analysed:
                 self.resort()  # titles and artists came from the tags

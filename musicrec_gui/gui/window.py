@@ -67,7 +67,7 @@ class MainWindow(QMainWindow):
         self.engine = Engine(library, self.session.encoder_path, self, **engine_kwargs)
         self.recommender = Recommender(self.session, self.engine, self.jobs, self)
         self.scans = ScanController(self.session, self.engine, self)
-        self.song_actions = SongActions(self.session, self.preview, self)
+        self.song_actions = SongActions(self.session, self.preview, self, scans=self.scans)
 
         self.songs = SongListPanel(self.session, self.engine, self.song_actions)
         self.spectrogram_panel = SpectrogramPanel(self.session, self.preview, self.jobs)
