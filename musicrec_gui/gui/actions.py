@@ -12,6 +12,12 @@ from musicrec_gui.core.library import Track
 from musicrec_gui.gui.preview import ANCHOR, Preview
 from musicrec_gui.gui.session import Session
 
+def tooltip_with_shortcut(tip: str, shortcut: QKeySequence) -> str:
+    """``tip`` followed by the shortcut as the platform writes it ("… (Ctrl+O)"), if there is one."""
+    keys = shortcut.toString(QKeySequence.SequenceFormat.NativeText)
+    return f"{tip} ({keys})" if keys else tip
+
+
 REANALYSE_TIP = ("Analyse the song again with the current encoder and analysis mode, even if it was analysed "
                  "before (a result you doubt, or a file that changed); a running scan goes on after it")
 
@@ -52,7 +58,7 @@ class SongActions(QObject):
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
-        action.setToolTip(tip)
+        action.setToolTip(tooltip_with_shortcut(tip, action.shortcut()))
         action.setStatusTip(tip)
         action.triggered.connect(lambda _checked=False: slot())
         return action
@@ -93,22 +99,26 @@ class SongActions(QObject):
     def menu_for(self, track: Track, parent: QWidget) -> QMenu:
         """A context menu for ``track``: play it, find songs like it, show it, copy its path, analyse it again."""
         menu = QMenu(parent)
-        play = menu.addAction("Play")
-        play.setEnabled(self.preview.player.available and track.status != "failed")
-        play.triggered.connect(lambda: self._play(track))
-        similar = menu.addAction("Find similar songs")
-        similar.setEnabled(track.status == "done")
-        similar.triggered.connect(lambda: self.session.set_anchor(self.session.track(track.id) or track))
+        menu.setToolTipsVisible(True)
+
+        def add(text: str, tip: str, slot, enabled: bool = True) -> None:
+            action = menu.addAction(text)
+            action.setToolTip(tip)
+            action.setStatusTip(tip)  # shown in the window's status bar while the item is highlighted
+            action.setEnabled(enabled)
+            action.triggered.connect(lambda _checked=False: slot())
+
+        add("Play", "Play a preview of this song, or pause it", lambda: self._play(track),
+            self.preview.player.available and track.status != "failed")
+        add("Find similar songs", "Make this the song whose neighbours are shown",
+            lambda: self.session.set_anchor(self.session.track(track.id) or track), track.status == "done")
         menu.addSeparator()
-        menu.addAction("Show in file manager").triggered.connect(lambda: self.reveal_song(track))
-        menu.addAction("Copy path").triggered.connect(lambda: self.copy_song_path(track))
+        add("Show in file manager", "Open the folder that holds this song", lambda: self.reveal_song(track))
+        add("Copy path", "Copy this song's path to the clipboard", lambda: self.copy_song_path(track))
         if self.scans is not None:
             menu.addSeparator()
-            again = menu.addAction("Re-analyse")
-            again.setStatusTip(REANALYSE_TIP)
-            again.setToolTip(REANALYSE_TIP)
-            again.setEnabled(self.can_reanalyse(track))
-            again.triggered.connect(lambda: self.reanalyse_songs([self.session.track(track.id) or track]))
+            add("Re-analyse", REANALYSE_TIP, lambda: self.reanalyse_songs([self.session.track(track.id) or track]),
+                self.can_reanalyse(track))
         return menu
 
     def _play(self, track: Track) -> None:

@@ -29,6 +29,7 @@ class ColumnTableModel(QAbstractTableModel):
     """A flat table whose column titles are the class's ``COLUMNS``."""
 
     COLUMNS: tuple[str, ...] = ()
+    COLUMN_TIPS: tuple[str, ...] = ()  # what each column shows, as the header's tooltip
 
     def columnCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.COLUMNS)
@@ -36,6 +37,9 @@ class ColumnTableModel(QAbstractTableModel):
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole \
+                and section < len(self.COLUMN_TIPS):
+            return self.COLUMN_TIPS[section]
         return None
 
 
@@ -48,6 +52,12 @@ class SongTableModel(ColumnTableModel):
     """
 
     COLUMNS = ("Title", "Artist", "Album", "Length", "Status")
+    COLUMN_TIPS = ("The song's title from its tags (its file name when it has none); click to sort",
+                   "The artist from the song's tags; click to sort",
+                   "The album from the song's tags; click to sort",
+                   "How long the song is; click to sort",
+                   "Whether the song is analysed, waiting for the scan, or failed (hover a failed row for why); "
+                   "click to sort")
     TITLE, ARTIST, ALBUM, DURATION, STATUS = range(5)
 
     def __init__(self, session=None, parent=None):
@@ -219,6 +229,7 @@ class FailureTableModel(ColumnTableModel):
     """Files the scan could not analyse: path and reason."""
 
     COLUMNS = ("File", "Reason")
+    COLUMN_TIPS = ("The file that could not be analysed", "Why it could not be analysed (hover for the whole text)")
 
     def __init__(self, parent=None):
         super().__init__(parent)

@@ -61,10 +61,14 @@ class RecommendationPanel(QWidget):
         self.count_box.setToolTip("How many similar songs to show")
         self.exclude_artist = QCheckBox("Exclude same artist")
         self.exclude_artist.setChecked(exclude_artist)
+        self.exclude_artist.setToolTip("Leave out songs by the same artist as the selected song")
         self.exclude_album = QCheckBox("Exclude same album")
         self.exclude_album.setChecked(exclude_album)
+        self.exclude_album.setToolTip("Leave out songs from the same album as the selected song")
         self.save_button = QPushButton("Save as playlist (M3U8)…")
         self.save_button.setEnabled(False)
+        self.save_button.setToolTip("Save the selected song and the songs like it as a playlist file (M3U8) "
+                                    "that music players open")
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Show"))
         for widget in (self.count_box, self.exclude_artist, self.exclude_album):

@@ -32,6 +32,8 @@ class SongListPanel(QWidget):
         self.filter_box = QLineEdit()
         self.filter_box.setPlaceholderText("Filter by title, artist, album or path…")
         self.filter_box.setClearButtonEnabled(True)
+        self.filter_box.setToolTip("Show only the songs whose title, artist, album or path contain every word "
+                                   "typed here (Ctrl+F)")
         # With a large library each filter pass takes ~0.2 s: wait for a pause in typing.
         self._filter_timer = QTimer(self)
         self._filter_timer.setSingleShot(True)

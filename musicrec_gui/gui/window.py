@@ -116,6 +116,7 @@ class MainWindow(QMainWindow):
         self.main_splitter.setStretchFactor(1, 1)
         self.bottom_tabs = QTabWidget()
         self.bottom_tabs.addTab(self.failures, "Failures (0)")
+        self.bottom_tabs.setTabToolTip(0, "Files of this folder that could not be analysed, and why")
         self.bottom_tabs.setMinimumHeight(self.bottom_tabs.tabBar().sizeHint().height() + 4)
         self.failures.view.setMinimumHeight(24)
         # The failures share a splitter with the rest: a handle to drag, and room given back when small.
