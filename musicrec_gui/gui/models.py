@@ -13,7 +13,7 @@ from musicrec_gui.core.names import display_text
 TRACK_ROLE = Qt.ItemDataRole.UserRole + 2
 
 STATUS_TEXT = {"done": "analysed", "pending": "waiting", "failed": "failed"}
-REANALYSING_TEXT = "analysing again…"
+REANALYSING_TEXT = "updating"  # queued or being analysed again on request (as narrow as "analysed")
 
 
 def format_duration(seconds: float) -> str:
@@ -169,6 +169,8 @@ class SongTableModel(ColumnTableModel):
         if role == TRACK_ROLE:
             return track
         if role == Qt.ItemDataRole.ToolTipRole:
+            if track.id in self._reanalysing:
+                return f"{track.display_path}\nBeing analysed again (Re-analyse); the result is shown when it is done."
             if track.status == "failed":
                 return f"{track.display_path}\nFailed: {track.error}"
             return track.display_path
