@@ -956,6 +956,26 @@ class Library:
                 todo.append(_track(row))
         return ScanPlan(todo=todo, cached=done, pruned=pruned, missing=missing, failed=failed)
 
+    def update_identity(self, item: FileIdentity) -> Track | None:
+        """Store a known file's identity as found now, as :meth:`plan_scan` does for one file.
+
+        A file whose size or mtime changed goes back to ``pending`` and loses its vectors and
+        failures. Returns the track as stored now, or None if the library does not know the path.
+        """
+        key = _key(item.path)
+        with self._writing() as conn:
+            row = conn.execute("SELECT id, size, mtime_ns FROM tracks WHERE path = ?", (key,)).fetchone()
+            if row is None:
+                return None
+            if (row[1], row[2]) != (item.size, item.mtime_ns):
+                conn.execute("DELETE FROM vectors WHERE track_id = ?", (row[0],))
+                conn.execute("DELETE FROM failures WHERE track_id = ?", (row[0],))
+                conn.execute(
+                    "UPDATE tracks SET size = ?, mtime_ns = ?, status = 'pending', error = '', error_kind = '', "
+                    "missing = 0, updated_at = ? WHERE id = ?", (item.size, item.mtime_ns, time.time(), row[0]))
+            stored = conn.execute(f"SELECT {_TRACK_COLUMNS} FROM tracks t WHERE t.id = ?", (row[0],)).fetchone()
+        return _track(stored)
+
     def record_result(
         self,
         track_id: int,
@@ -1009,6 +1029,7 @@ class Library:
         analysis_key: str,
         kind: FailureKind | str = FailureKind.UNREADABLE,
         title: str | None = None,
+        forget_vector: bool = False,
     ) -> None:
         """Store why a track could not be analysed under one encoder and analysis.
 
@@ -1023,9 +1044,15 @@ class Library:
             A kind in :data:`RETRIED_KINDS` (timed out, vanished, changed) is tried again by the
             next scan; other kinds wait until the file changes or the user asks to retry.
         title : str or None
+        forget_vector : bool
+            Also delete the track's vector under this key: a song analysed again on request whose
+            file now fails no longer has a valid analysis (a scan never fails an analysed file).
         """
         kind = FailureKind.parse(kind).value
         with self._writing() as conn:
+            if forget_vector:
+                conn.execute("DELETE FROM vectors WHERE track_id = ? AND encoder_key = ? AND analysis_key = ?",
+                             (track_id, encoder_key, analysis_key))
             conn.execute(
                 "UPDATE tracks SET status = 'failed', error = ?, error_kind = ?, title = COALESCE(?, title), "
                 "updated_at = ? WHERE id = ?",

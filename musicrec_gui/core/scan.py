@@ -22,7 +22,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol, Union
+from typing import Iterator, Protocol, Sequence, Union
 
 import numpy as np
 import threadpoolctl
@@ -177,6 +177,33 @@ def prepare_track(
     else:
         slices = features_mod.song_slices(audio, config=config)
     return _Prepared(slices, offset, tags, decoded - start, time.perf_counter() - decoded, " ".join(notes))
+
+
+def embed(encoder: SongEncoder, slices: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Run the encoder on a song's slices: (slice embeddings, mean tag probabilities or None).
+
+    Raises
+    ------
+    ValueError
+        The encoder gave the wrong shape or values that are not finite (a fault of the encoder,
+        not of the song). Anything the encoder itself raises is passed on.
+    """
+    tag_probabilities = None
+    with_tags = getattr(encoder, "embed_slices_with_tags", None)
+    if with_tags is not None:
+        embeddings, patch_tags = with_tags(slices)
+        if patch_tags is not None:
+            tag_probabilities = np.asarray(patch_tags, dtype=np.float32).mean(axis=0)
+    else:
+        embeddings = encoder.embed_slices(slices)
+    embeddings = np.asarray(embeddings, dtype=np.float32)
+    if embeddings.ndim != 2 or len(embeddings) != len(slices):
+        raise ValueError(f"it returned an array of shape {embeddings.shape} for "
+                         f"{len(slices)} slices; expected ({len(slices)}, d)")
+    if not np.all(np.isfinite(embeddings)) or (
+            tag_probabilities is not None and not np.all(np.isfinite(tag_probabilities))):
+        raise ValueError("it produced non-finite values (NaN or infinity)")
+    return embeddings, tag_probabilities
 
 
 class _AnySet:
@@ -338,22 +365,8 @@ def scan(
                 stages["decode"] += prepared.decode_seconds
                 stages["features"] += prepared.feature_seconds
                 t0 = time.perf_counter()
-                tag_probabilities = None
                 try:
-                    with_tags = getattr(encoder, "embed_slices_with_tags", None)
-                    if with_tags is not None:
-                        embeddings, patch_tags = with_tags(prepared.slices)
-                        if patch_tags is not None:
-                            tag_probabilities = np.asarray(patch_tags, dtype=np.float32).mean(axis=0)
-                    else:
-                        embeddings = encoder.embed_slices(prepared.slices)
-                    embeddings = np.asarray(embeddings, dtype=np.float32)
-                    if embeddings.ndim != 2 or len(embeddings) != len(prepared.slices):
-                        raise ValueError(f"it returned an array of shape {embeddings.shape} for "
-                                         f"{len(prepared.slices)} slices; expected ({len(prepared.slices)}, d)")
-                    if not np.all(np.isfinite(embeddings)) or (
-                            tag_probabilities is not None and not np.all(np.isfinite(tag_probabilities))):
-                        raise ValueError("it produced non-finite values (NaN or infinity)")
+                    embeddings, tag_probabilities = embed(encoder, prepared.slices)
                 except Exception as err:  # noqa: BLE001
                     # A fault of the encoder, not of the song: nothing is recorded against the file,
                     # and the scan stops instead of marking every song as bad.
@@ -398,3 +411,111 @@ def scan(
         pool.shutdown(wait=not hung, cancel_futures=True)
         blas_limit.restore_original_limits()
     yield ScanFinished(analysed, failed, cached, cancelled, time.perf_counter() - started, stages, error)
+
+
+def reanalyse(
+    tracks: Sequence[Track],
+    *,
+    library: Library,
+    encoder: SongEncoder,
+    settings: AnalysisSettings = AnalysisSettings(),
+    cancel: threading.Event | None = None,
+    hang_seconds: float | None = None,
+) -> Iterator[TrackDone | TrackFailed]:
+    """Analyse these songs again now, even where their cache entry looks valid.
+
+    For a result the user doubts, or a file changed in a way its size and mtime do not show.
+    Each file's identity is stored as found now (a changed file loses its stale entries, as in
+    a scan); the new analysis replaces the old one, and a file that now fails is recorded as
+    failed and loses its vector under this encoder and analysis. A file that is not there is
+    reported and nothing is written (the next scan decides whether it is gone or missing).
+    Files are only read.
+
+    Parameters
+    ----------
+    tracks : sequence of Track
+        Songs the library knows.
+    library : Library
+        Written from this generator's thread only.
+    encoder : SongEncoder
+    settings : AnalysisSettings
+    cancel : threading.Event or None
+        Set it to stop after the song in hand (a decode under way stops within a block; its
+        song keeps its old analysis).
+    hang_seconds : float or None
+        As in :func:`scan`.
+
+    Yields
+    ------
+    TrackDone or TrackFailed
+        One per song, ``completed`` counting within these songs.
+
+    Raises
+    ------
+    MusicrecError
+        The encoder failed (nothing is recorded against the song), or the library cannot be written.
+    """
+    from musicrec_gui.core.errors import MusicrecError
+
+    cancel = cancel or threading.Event()
+    if hang_seconds is None:
+        hang_seconds = 2 * audio_mod.DECODE_TIME_LIMIT + 30
+    total = len(tracks)
+    # One decode thread: a file stuck inside a decoder's C code is given up on, as in a scan.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="musicrec-reanalyse")
+    hung = False
+    try:
+        if tracks:
+            features_mod.load_backend()
+        for completed, track in enumerate(tracks, 1):
+            if cancel.is_set():
+                return
+            found = next(iter_identities([track.path]))
+            if not isinstance(found, FileIdentity):
+                yield TrackFailed(track.path, found[1], completed, total, kind=FailureKind.VANISHED)
+                continue
+            current = library.update_identity(found)
+            if current is None:
+                yield TrackFailed(track.path, "the library no longer knows this file; rescan its folder",
+                                  completed, total, kind=FailureKind.VANISHED)
+                continue
+            future = pool.submit(prepare_track, current.path, settings=settings, config=encoder.features,
+                                 identity=(current.size, current.mtime_ns), cancel=cancel)
+            kind = FailureKind.OTHER
+            try:
+                prepared = future.result(timeout=hang_seconds)
+            except audio_mod.DecodeCancelled:
+                return
+            except FutureTimeout:
+                hung = True
+                reason, kind = (f"decoding got stuck for over {hang_seconds:g} s (the file is probably damaged); "
+                                "the next scan tries it again", FailureKind.TIMED_OUT)
+            except audio_mod.AudioError as err:
+                reason, kind = str(err), err.kind
+            except MemoryError:
+                reason, kind = "the file is too large to analyse (out of memory)", FailureKind.TOO_LARGE
+            except Exception as err:  # noqa: BLE001 - one bad file must never stop the app
+                reason = f"musicrec failed on this file (an unexpected error, a bug: {type(err).__name__}: {err})"
+            else:
+                reason = None
+                try:
+                    embeddings, tag_probabilities = embed(encoder, prepared.slices)
+                except Exception as err:  # noqa: BLE001 - the encoder's fault: nothing recorded against the song
+                    raise MusicrecError(f"the encoder {encoder.key} failed on {display_text(current.path)}: {err}") \
+                        from err
+            if reason is not None:
+                library.record_failure(current.id, reason, encoder_key=encoder.key, analysis_key=settings.key,
+                                       kind=kind, forget_vector=True)
+                yield TrackFailed(current.path, reason, completed, total, kind=kind)
+                continue
+            tags, vector = prepared.tags, song_vector(embeddings)
+            library.record_result(
+                current.id, encoder_key=encoder.key, analysis_key=settings.key, vector=vector,
+                slice_vectors=embeddings, offset_seconds=prepared.offset, title=tags.title, artist=tags.artist,
+                album=tags.album, duration=tags.duration, tag_probabilities=tag_probabilities)
+            done = dataclasses.replace(current, title=tags.title, artist=tags.artist, album=tags.album,
+                                       duration=tags.duration, status="done", error="", missing=False,
+                                       error_kind=None)
+            yield TrackDone(done, len(embeddings), completed, total, vector, prepared.note)
+    finally:
+        pool.shutdown(wait=not hung, cancel_futures=True)

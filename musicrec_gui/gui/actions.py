@@ -12,6 +12,15 @@ from musicrec_gui.core.library import Track
 from musicrec_gui.gui.preview import ANCHOR, Preview
 from musicrec_gui.gui.session import Session
 
+def tooltip_with_shortcut(tip: str, shortcut: QKeySequence) -> str:
+    """``tip`` followed by the shortcut as the platform writes it ("… (Ctrl+O)"), if there is one."""
+    keys = shortcut.toString(QKeySequence.SequenceFormat.NativeText)
+    return f"{tip} ({keys})" if keys else tip
+
+
+REANALYSE_TIP = ("Analyse the song again with the current encoder and analysis mode, even if it was analysed "
+                 "before (a result you doubt, or a file that changed); a running scan goes on after it")
+
 
 class SongActions(QObject):
     """Play/pause, stop, Back/Forward through the anchors, and per-song actions for context menus.
@@ -20,14 +29,16 @@ class SongActions(QObject):
     ----------
     session : Session
     preview : Preview
+    scans : ScanController or None
+        Carries out Re-analyse (without it, there is no such action).
     """
 
     pathRequested = Signal(object, object)  # start, end Track: show a path between them
     radioRequested = Signal(object)  # Track: play it, and then the songs nearest to what plays
 
-    def __init__(self, session: Session, preview: Preview, parent: QObject | None = None):
+    def __init__(self, session: Session, preview: Preview, parent: QObject | None = None, *, scans=None):
         super().__init__(parent)
-        self.session, self.preview = session, preview
+        self.session, self.preview, self.scans = session, preview, scans
         self.play_pause = self._action("Play / Pause", "Space", preview.toggle_anchor,
                                        "Play the selected song, or pause it")
         self.stop = self._action("Stop", None, preview.stop, "Stop the preview")
@@ -39,6 +50,8 @@ class SongActions(QObject):
                                    "Open the folder that holds the selected song")
         self.copy_path = self._action("Copy path", QKeySequence.StandardKey.Copy,
                                       lambda: self.copy_song_path(session.anchor), "Copy the selected song's path")
+        self.reanalyse = self._action("Re-analyse", None, lambda: self.reanalyse_songs([session.anchor]),
+                                      REANALYSE_TIP)
         session.historyChanged.connect(self._update)
         session.anchorChanged.connect(self._update)
         preview.changed.connect(self._update)
@@ -48,7 +61,7 @@ class SongActions(QObject):
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
-        action.setToolTip(tip)
+        action.setToolTip(tooltip_with_shortcut(tip, action.shortcut()))
         action.setStatusTip(tip)
         action.triggered.connect(lambda _checked=False: slot())
         return action
@@ -62,6 +75,7 @@ class SongActions(QObject):
         self.stop.setEnabled(self.preview.player.key is not None)
         for action in (self.reveal, self.copy_path):
             action.setEnabled(anchor is not None)
+        self.reanalyse.setEnabled(self.can_reanalyse(anchor))
 
     # -- one song -----------------------------------------------------------------------
     @staticmethod
@@ -76,27 +90,46 @@ class SongActions(QObject):
         if track is not None:
             QGuiApplication.clipboard().setText(track.display_path)
 
+    def can_reanalyse(self, track: Track | None) -> bool:
+        """Whether ``track`` can be analysed again: there is an encoder and its file was found by the last scan."""
+        return self.scans is not None and track is not None and not track.missing and bool(self.session.encoder_key)
+
+    def reanalyse_songs(self, tracks: list[Track | None]) -> bool:
+        """Analyse these songs again with the encoder and analysis mode in use (see ``Engine.reanalyse``)."""
+        tracks = [t for t in tracks if self.can_reanalyse(t)]
+        return bool(tracks) and self.scans.reanalyse(tracks)
+
     def menu_for(self, track: Track, parent: QWidget) -> QMenu:
-        """A context menu for ``track``: play it, find songs like it, show it, copy its path."""
+        """A context menu for ``track``: play it, find songs like it, show it, copy its path, analyse it again."""
         menu = QMenu(parent)
-        play = menu.addAction("Play")
-        play.setEnabled(self.preview.player.available and track.status != "failed")
-        play.triggered.connect(lambda: self._play(track))
-        similar = menu.addAction("Find similar songs")
-        similar.setEnabled(track.status == "done")
-        similar.triggered.connect(lambda: self.session.set_anchor(self.session.track(track.id) or track))
+        menu.setToolTipsVisible(True)
+
+        def add(text: str, tip: str, slot, enabled: bool = True) -> None:
+            action = menu.addAction(text)
+            action.setToolTip(tip)
+            action.setStatusTip(tip)  # shown in the window's status bar while the item is highlighted
+            action.setEnabled(enabled)
+            action.triggered.connect(lambda _checked=False: slot())
+
+        add("Play", "Play a preview of this song, or pause it", lambda: self._play(track),
+            self.preview.player.available and track.status != "failed")
+        add("Find similar songs", "Make this the song whose neighbours are shown",
+            lambda: self.session.set_anchor(self.session.track(track.id) or track), track.status == "done")
         anchor = self.session.anchor
-        path = menu.addAction("Path from the selected song to this one…")
-        path.setEnabled(anchor is not None and anchor.id != track.id and anchor.status == "done"
-                        and track.status == "done")
-        path.setToolTip("A playlist that moves step by step from the selected song to this one")
-        path.triggered.connect(lambda: self.pathRequested.emit(anchor, track))
-        radio = menu.addAction("Start radio from this song")
-        radio.setEnabled(self.preview.player.available and track.status == "done")
-        radio.triggered.connect(lambda: self.radioRequested.emit(self.session.track(track.id) or track))
+        add("Path from the selected song to this one…",
+            "A playlist that moves step by step from the selected song to this one",
+            lambda: self.pathRequested.emit(anchor, track),
+            anchor is not None and anchor.id != track.id and anchor.status == "done" and track.status == "done")
+        add("Start radio from this song", "Play this song, then the nearest song not played yet, and so on",
+            lambda: self.radioRequested.emit(self.session.track(track.id) or track),
+            self.preview.player.available and track.status == "done")
         menu.addSeparator()
-        menu.addAction("Show in file manager").triggered.connect(lambda: self.reveal_song(track))
-        menu.addAction("Copy path").triggered.connect(lambda: self.copy_song_path(track))
+        add("Show in file manager", "Open the folder that holds this song", lambda: self.reveal_song(track))
+        add("Copy path", "Copy this song's path to the clipboard", lambda: self.copy_song_path(track))
+        if self.scans is not None:
+            menu.addSeparator()
+            add("Re-analyse", REANALYSE_TIP, lambda: self.reanalyse_songs([self.session.track(track.id) or track]),
+                self.can_reanalyse(track))
         return menu
 
     def _play(self, track: Track) -> None:

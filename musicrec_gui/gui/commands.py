@@ -13,7 +13,7 @@ from musicrec_gui import __version__
 from musicrec_gui.core import scan as scan_mod
 from musicrec_gui.core.encoder import read_encoder_config
 from musicrec_gui.core.resources import resource_path
-from musicrec_gui.gui.actions import SongActions
+from musicrec_gui.gui.actions import SongActions, tooltip_with_shortcut
 from musicrec_gui.gui.engine import ScanQueued
 from musicrec_gui.gui.scanning import ScanController
 
@@ -47,7 +47,7 @@ class Commands(QObject):
             made = QAction(text, window)
             if shortcut is not None:
                 made.setShortcut(QKeySequence(shortcut))
-            made.setToolTip(tip or text)
+            made.setToolTip(tooltip_with_shortcut(tip or text, made.shortcut()))
             made.setStatusTip(tip)
             made.triggered.connect(lambda _checked=False: slot())
             return made
@@ -60,17 +60,21 @@ class Commands(QObject):
         self.cancel.setEnabled(False)
         self.retry = action("Retry failed files", None, lambda: scans.start_scan(retry_failed=True),
                             "Analyse again the files that could not be analysed")
-        self.quit = action("Quit", "Ctrl+Q", window.close, "Close musicrec")
+        self.quit = action("Quit", "Ctrl+Q", window.close,
+                           "Close musicrec; the window layout and your choices are kept")
         self.find = action("Find…", QKeySequence.StandardKey.Find, self.focus_filter,
                            "Type to filter the song list")
-        self.shortcuts = action("Keyboard shortcuts", QKeySequence.StandardKey.HelpContents, self.show_shortcuts)
-        self.about = action("About musicrec", None, self.show_about)
+        self.shortcuts = action("Keyboard shortcuts", QKeySequence.StandardKey.HelpContents, self.show_shortcuts,
+                                "List every keyboard shortcut and mouse gesture")
+        self.about = action("About musicrec", None, self.show_about,
+                            "The version, the encoder in use and the licences of musicrec and its parts")
 
         self.mode_box = QComboBox()
         for text, mode in ANALYSIS_CHOICES:
             self.mode_box.addItem(text, mode)
         self.mode_box.setCurrentIndex(max(0, self.mode_box.findData(self.session.analysis.mode)))
-        self.mode_box.setToolTip("How much of each song is analysed; changing it rescans the folder")
+        self.mode_box.setToolTip("How much of each song is analysed; changing it analyses the folder again "
+                                 "(songs keep their previous neighbours until then)")
         self.mode_box.currentIndexChanged.connect(lambda _i: self.session.set_analysis(self.mode_box.currentData()))
         self.folder_label = QLabel("")
         self.folder_label.setStyleSheet("color: #555; padding-left: 6px;")
@@ -101,7 +105,8 @@ class Commands(QObject):
         library.addAction(self.quit)
         song = bar.addMenu("&Song")
         s = self.songs
-        for item in (s.play_pause, s.stop, None, s.back, s.forward, None, self.find, None, s.reveal, s.copy_path):
+        for item in (s.play_pause, s.stop, None, s.back, s.forward, None, self.find, None, s.reveal, s.copy_path,
+                     None, s.reanalyse):
             song.addSeparator() if item is None else song.addAction(item)
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.shortcuts)
@@ -127,7 +132,7 @@ class Commands(QObject):
         rows = [(a.shortcut().toString(QKeySequence.SequenceFormat.NativeText), a.text().replace("&", ""))
                 for a in actions if not a.shortcut().isEmpty()]
         return rows + [("Enter / double-click", "Play the song in the list"),
-                       ("Right-click", "More for a song: play, find similar, show, copy path"),
+                       ("Right-click", "More for a song: play, find similar, show, copy path, re-analyse"),
                        ("Click the spectrogram", "Play from there"),
                        ("Double-click the spectrogram", "Reset the zoom")]
 

@@ -12,6 +12,7 @@ travels through one typed signal, ``Engine.event``.
 from __future__ import annotations
 
 import atexit
+import collections
 import threading
 import traceback
 from dataclasses import dataclass
@@ -24,8 +25,10 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from musicrec_gui.core import features as features_mod
 from musicrec_gui.core import scan as scan_mod
 from musicrec_gui.core.config import AnalysisSettings
+from musicrec_gui.core.encoder import read_encoder_config
 from musicrec_gui.core.errors import MusicrecError
-from musicrec_gui.core.library import Library
+from musicrec_gui.core.library import Library, Track, real_path
+from musicrec_gui.core.precomputed import load_precomputed, seed_library
 
 
 def _load_encoder(path: str):
@@ -63,9 +66,42 @@ class ScanQueued:
     encoder_loaded: bool
 
 
-# Every event the engine sends: the core scan's own events and the four above.
-EngineEvent = (EncoderReady, EncoderFailed, ScanError, ScanQueued, scan_mod.ListingProgress, scan_mod.ScanStarted,
-               scan_mod.TrackDone, scan_mod.TrackFailed, scan_mod.ScanFinished)
+@dataclass(frozen=True)
+class Seeded:
+    """Songs of ``folder`` were stored from shipped, precomputed analyses (the demo), before the encoder loaded."""
+
+    folder: str
+    tracks: tuple[Track, ...]
+
+
+@dataclass(frozen=True)
+class ReanalysisQueued:
+    """Songs were queued to be analysed again (sent at once, from the GUI thread)."""
+
+    track_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Reanalysed:
+    """One song of a re-analysis is done: ``result`` is the core's ``TrackDone`` or ``TrackFailed``."""
+
+    track_id: int
+    result: object
+
+
+@dataclass(frozen=True)
+class ReanalysisFinished:
+    """A re-analysis request ended (all its songs done, cancelled, or stopped on ``error``)."""
+
+    track_ids: tuple[int, ...]
+    cancelled: bool = False
+    error: str = ""
+
+
+# Every event the engine sends: the core scan's own events and the ones above.
+EngineEvent = (EncoderReady, EncoderFailed, ScanError, ScanQueued, Seeded, ReanalysisQueued, Reanalysed,
+               ReanalysisFinished, scan_mod.ListingProgress, scan_mod.ScanStarted, scan_mod.TrackDone,
+               scan_mod.TrackFailed, scan_mod.ScanFinished)
 NO_SCAN = -1  # generation of events that belong to no scan (the encoder's)
 
 
@@ -81,6 +117,9 @@ class EngineWorker(QObject):
         self._loader = loader
         self._encoder = None
         self._encoder_error = ""
+        # Re-analysis requests: (tracks, settings, cancel). Appended from the GUI thread (a deque's
+        # append and popleft are atomic); taken here, between two songs of a running scan or alone.
+        self._reanalysis: collections.deque = collections.deque()
 
     @Slot()
     def load_encoder(self) -> None:
@@ -107,11 +146,19 @@ class EngineWorker(QObject):
 
     @Slot(int, str, object, object)
     def run_scan(self, generation: int, folder: str, options: dict, cancel: threading.Event) -> None:
-        """Run one scan; ``options`` are :func:`core.scan.scan`'s keyword options (settings, retry_failed)."""
+        """Run one scan; ``options`` are :func:`core.scan.scan`'s keyword options (settings, retry_failed).
+
+        ``options["precomputed"]``, if given, is a precomputed file (the demo's) whose matching songs
+        are stored first, before the encoder is loaded, so they are shown analysed at once.
+        """
         stopped = scan_mod.ScanFinished(0, 0, 0, True, 0.0)
         if cancel.is_set():
             self.event.emit(generation, stopped)
             return
+        options = dict(options)
+        precomputed = options.pop("precomputed", None)
+        if precomputed:
+            self._seed(generation, folder, precomputed, options.get("settings") or AnalysisSettings())
         self.load_encoder()
         if self._encoder is None:
             self.event.emit(generation, ScanError(f"Cannot analyse: {self._encoder_error or 'no encoder loaded'}"))
@@ -121,6 +168,8 @@ class EngineWorker(QObject):
             for event in scan_mod.scan(folder, library=self._library, encoder=self._encoder,
                                        cancel=cancel, **options):
                 self.event.emit(generation, event)
+                if self._reanalysis:  # asked for by the user: before the scan's next song
+                    self.run_reanalysis()
         except (MusicrecError, OSError) as err:  # e.g. the folder vanished: said, and the app goes on
             self.event.emit(generation, ScanError(f"The scan stopped: {err}"))
             self.event.emit(generation, stopped)
@@ -130,6 +179,48 @@ class EngineWorker(QObject):
                 f"The scan stopped on an unexpected error ({type(err).__name__}: {err}); this is a bug in "
                 "musicrec, please report it. Songs analysed so far are kept."))
             self.event.emit(generation, stopped)
+
+    def _seed(self, generation: int, folder: str, precomputed: str, settings: AnalysisSettings) -> None:
+        try:
+            config = read_encoder_config(self._encoder_path)
+            seeded = seed_library(self._library, real_path(folder), load_precomputed(precomputed),
+                                  encoder_key=config.key, analysis_key=settings.key, dimension=config.embedding_size)
+        except (MusicrecError, OSError, ValueError):
+            return  # nothing seeded: the scan analyses these songs as it would any others
+        if seeded:
+            self.event.emit(generation, Seeded(real_path(folder), tuple(track for track, _ in seeded)))
+
+    def queue_reanalysis(self, tracks: tuple[Track, ...], settings: AnalysisSettings, cancel: threading.Event) -> None:
+        """Called from the GUI thread: the songs are analysed by :meth:`run_reanalysis`."""
+        self._reanalysis.append((tracks, settings, cancel))
+
+    @Slot()
+    def run_reanalysis(self) -> None:
+        """Analyse again the songs asked for (in the engine thread, alone or between two songs of a scan)."""
+        while self._reanalysis:
+            tracks, settings, cancel = self._reanalysis.popleft()
+            ids = tuple(track.id for track in tracks)
+            if cancel.is_set():
+                self.event.emit(NO_SCAN, ReanalysisFinished(ids, cancelled=True))
+                continue
+            self.load_encoder()
+            if self._encoder is None:
+                self.event.emit(NO_SCAN, ReanalysisFinished(
+                    ids, error=f"Cannot analyse: {self._encoder_error or 'no encoder loaded'}"))
+                continue
+            error = ""
+            try:
+                for result in scan_mod.reanalyse(tracks, library=self._library, encoder=self._encoder,
+                                                 settings=settings, cancel=cancel):
+                    # One result per song, in order: ``completed`` says which.
+                    self.event.emit(NO_SCAN, Reanalysed(tracks[result.completed - 1].id, result))
+            except (MusicrecError, OSError) as err:
+                error = f"The re-analysis stopped: {err}"
+            except Exception as err:  # noqa: BLE001 - a bug: reported with its traceback, the app goes on
+                traceback.print_exc()
+                error = (f"The re-analysis stopped on an unexpected error ({type(err).__name__}: {err}); this is a "
+                         "bug in musicrec, please report it.")
+            self.event.emit(NO_SCAN, ReanalysisFinished(ids, cancelled=cancel.is_set(), error=error))
 
 
 ENCODER_LOAD_DELAY_MS = 250
@@ -160,6 +251,7 @@ class Engine(QObject):
 
     _requestScan = Signal(int, str, object, object)
     _requestEncoder = Signal()
+    _requestReanalysis = Signal()
 
     def __init__(self, library: Library, encoder_path: str, parent: QObject | None = None,
                  loader: Callable[[str], object] = _load_encoder):
@@ -170,10 +262,12 @@ class Engine(QObject):
         self._worker.moveToThread(self._thread)
         self._generation = 0
         self._cancel: threading.Event | None = None
+        self._reanalysis_cancel = threading.Event()
         self.scanning = False
         self.encoder_loaded = False
         self._requestScan.connect(self._worker.run_scan)
         self._requestEncoder.connect(self._worker.load_encoder)
+        self._requestReanalysis.connect(self._worker.run_reanalysis)
         self._worker.event.connect(self._on_worker_event)
         self._thread.start()
         _RUNNING_THREADS.add(self._thread)
@@ -192,10 +286,13 @@ class Engine(QObject):
             self.scanning = False
         self.event.emit(event)
 
-    def start_scan(self, folder: str, settings: AnalysisSettings, *, retry_failed: bool = False) -> None:
+    def start_scan(self, folder: str, settings: AnalysisSettings, *, retry_failed: bool = False,
+                   precomputed: str | None = None) -> None:
         """Analyse ``folder``; a scan already running is cancelled and superseded.
 
-        ``retry_failed`` analyses again the files that failed before under this encoder and analysis.
+        ``retry_failed`` analyses again the files that failed before under this encoder and analysis;
+        ``precomputed`` names a precomputed file (``core.precomputed``) whose songs matching
+        ``folder``'s files are stored before the encoder loads (a :class:`Seeded` event says which).
         """
         if self._cancel is not None:
             self._cancel.set()
@@ -203,12 +300,34 @@ class Engine(QObject):
         self._cancel = threading.Event()
         self.scanning = True
         options = {"settings": settings, "retry_failed": retry_failed}
+        if precomputed:
+            options["precomputed"] = str(precomputed)
         self._requestScan.emit(self._generation, str(folder), options, self._cancel)
         self.event.emit(ScanQueued(str(folder), self.encoder_loaded))
 
     def cancel_scan(self) -> None:
         if self._cancel is not None:
             self._cancel.set()
+
+    def reanalyse(self, tracks, settings: AnalysisSettings) -> None:
+        """Analyse ``tracks`` again with the encoder and ``settings``, even where their analysis is valid.
+
+        Not a scan: a running scan goes on, and these songs are analysed before its next song
+        (the engine takes requests between two songs), so the user waits for one song, not for
+        the scan. Events: :class:`ReanalysisQueued` at once, a :class:`Reanalysed` per song, then
+        :class:`ReanalysisFinished`.
+        """
+        tracks = tuple(tracks)
+        if not tracks:
+            return
+        self._worker.queue_reanalysis(tracks, settings, self._reanalysis_cancel)
+        self._requestReanalysis.emit()
+        self.event.emit(ReanalysisQueued(tuple(track.id for track in tracks)))
+
+    def cancel_reanalysis(self) -> None:
+        """Drop the re-analyses asked for so far (another folder was opened); the song in hand is finished."""
+        self._reanalysis_cancel.set()
+        self._reanalysis_cancel = threading.Event()
 
     def shutdown(self, timeout_ms: int | None = None) -> bool:
         """Stop the engine thread (idempotent): cancel the scan, end its event loop, join it.
@@ -219,6 +338,7 @@ class Engine(QObject):
         needs saving: each song is written in one transaction, and a cancelled scan writes no more.
         """
         self.cancel_scan()
+        self.cancel_reanalysis()
         if timeout_ms is None:
             timeout_ms = 3000 if self.encoder_loaded else 100
         return _stop_thread(self._thread, timeout_ms)

@@ -15,6 +15,7 @@ from musicrec_gui.core.names import display_text
 TRACK_ROLE = Qt.ItemDataRole.UserRole + 2
 
 STATUS_TEXT = {"done": "analysed", "pending": "waiting", "failed": "failed"}
+REANALYSING_TEXT = "updating"  # queued or being analysed again on request (as narrow as "analysed")
 
 
 def format_duration(seconds: float) -> str:
@@ -30,6 +31,7 @@ class ColumnTableModel(QAbstractTableModel):
     """A flat table whose column titles are the class's ``COLUMNS``."""
 
     COLUMNS: tuple[str, ...] = ()
+    COLUMN_TIPS: tuple[str, ...] = ()  # what each column shows, as the header's tooltip
 
     def columnCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.COLUMNS)
@@ -37,6 +39,9 @@ class ColumnTableModel(QAbstractTableModel):
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole \
+                and section < len(self.COLUMN_TIPS):
+            return self.COLUMN_TIPS[section]
         return None
 
 
@@ -49,6 +54,12 @@ class SongTableModel(ColumnTableModel):
     """
 
     COLUMNS = ("Title", "Artist", "Album", "Length", "Status")
+    COLUMN_TIPS = ("The song's title from its tags (its file name when it has none); click to sort",
+                   "The artist from the song's tags; click to sort",
+                   "The album from the song's tags; click to sort",
+                   "How long the song is; click to sort",
+                   "Whether the song is analysed, waiting for the scan, or failed (hover a failed row for why); "
+                   "click to sort")
     TITLE, ARTIST, ALBUM, DURATION, STATUS = range(5)
 
     def __init__(self, session=None, parent=None):
@@ -56,6 +67,7 @@ class SongTableModel(ColumnTableModel):
         self._tracks: list[Track] = []
         self._row: dict[int, int] = {}
         self._haystack: list[str] = []
+        self._reanalysing: set[int] = set()  # songs queued or being analysed again on request
         self._failed_brush = QBrush(QColor(200, 60, 60))
         self._pending_brush = QBrush(QColor(130, 130, 130))
         if session is not None:  # a gui.session.Session: the model follows its folder
@@ -108,6 +120,20 @@ class SongTableModel(ColumnTableModel):
         self.changePersistentIndexList(old_indexes, new_indexes)
         self.layoutChanged.emit()
 
+    def set_reanalysing(self, track_ids, reanalysing: bool) -> None:
+        """Mark songs as queued or being analysed again (their Status says so), or clear the mark."""
+        for track_id in track_ids:
+            if reanalysing:
+                self._reanalysing.add(track_id)
+            else:
+                self._reanalysing.discard(track_id)
+            row = self._row.get(track_id)
+            if row is not None:
+                self.dataChanged.emit(self.index(row, self.STATUS), self.index(row, self.STATUS))
+
+    def is_reanalysing(self, track_id: int) -> bool:
+        return track_id in self._reanalysing
+
     def row_of(self, track_id: int) -> int | None:
         return self._row.get(track_id)
 
@@ -142,17 +168,21 @@ class SongTableModel(ColumnTableModel):
                 return track.album
             if column == self.DURATION:
                 return format_duration(track.duration)
+            if track.id in self._reanalysing:
+                return REANALYSING_TEXT
             return STATUS_TEXT.get(track.status, track.status)
         if role == TRACK_ROLE:
             return track
         if role == Qt.ItemDataRole.ToolTipRole:
+            if track.id in self._reanalysing:
+                return f"{track.display_path}\nBeing analysed again (Re-analyse); the result is shown when it is done."
             if track.status == "failed":
                 return f"{track.display_path}\nFailed: {track.error}"
             return track.display_path
         if role == Qt.ItemDataRole.ForegroundRole:
             if track.status == "failed":
                 return self._failed_brush
-            if track.status == "pending":
+            if track.status == "pending" or track.id in self._reanalysing:
                 return self._pending_brush
             return None
         if role == Qt.ItemDataRole.TextAlignmentRole and column == self.DURATION:
@@ -241,6 +271,7 @@ class FailureTableModel(ColumnTableModel):
     """Files the scan could not analyse: path and reason."""
 
     COLUMNS = ("File", "Reason")
+    COLUMN_TIPS = ("The file that could not be analysed", "Why it could not be analysed (hover for the whole text)")
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -267,6 +298,16 @@ class FailureTableModel(ColumnTableModel):
         self._rows.append((path, reason))
         self._index[path] = row
         self.endInsertRows()
+
+    def remove(self, path: str) -> None:
+        """Forget a file's failure (it was analysed again, successfully)."""
+        row = self._index.get(path)
+        if row is None:
+            return
+        self.beginRemoveRows(QModelIndex(), row, row)
+        del self._rows[row]
+        self._index = {p: i for i, (p, _) in enumerate(self._rows)}
+        self.endRemoveRows()
 
     def failures(self) -> list[tuple[str, str]]:
         return list(self._rows)

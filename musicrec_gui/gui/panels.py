@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (
 
 from musicrec_gui.core import scan as scan_mod
 from musicrec_gui.core.names import display_text
-from musicrec_gui.gui.engine import ScanQueued
+from musicrec_gui.gui.engine import Reanalysed, ScanQueued, Seeded
 from musicrec_gui.gui.models import FailureTableModel
 from musicrec_gui.gui.scanning import ScanController
 
@@ -54,6 +54,9 @@ class ScanProgressBar(QWidget):
     def _on_event(self, event) -> None:
         if isinstance(event, ScanQueued):
             self.set_waiting("Looking for songs…" if event.encoder_loaded else "Waiting for the encoder to load…")
+        elif isinstance(event, Seeded):
+            self.set_waiting(f"{len(event.tracks)} songs ready from their shipped analysis; "
+                             "loading the encoder to look for changes…")
         elif isinstance(event, scan_mod.ListingProgress):
             self.set_waiting(f"Looking for songs… {event.found} found")
         elif isinstance(event, scan_mod.ScanStarted):
@@ -157,6 +160,7 @@ class FailurePanel(QWidget):
         layout.addLayout(header)
         layout.addWidget(self.view)
         self.model.rowsInserted.connect(self._on_rows_changed)
+        self.model.rowsRemoved.connect(self._on_rows_changed)
         self.model.modelReset.connect(self._on_rows_changed)
         scans.session.folderShown.connect(
             lambda tracks: self.set_failures((t.display_path, t.error) for t in tracks if t.status == "failed"))
@@ -165,6 +169,12 @@ class FailurePanel(QWidget):
     def _on_event(self, event) -> None:
         if isinstance(event, scan_mod.TrackFailed):
             self.add(display_text(event.path), event.reason)
+        elif isinstance(event, Reanalysed) and self.scans.session.track(event.track_id) is not None:
+            result = event.result
+            if isinstance(result, scan_mod.TrackFailed):
+                self.add(display_text(result.path), result.reason)
+            else:
+                self.model.remove(result.track.display_path)
 
     def retry(self) -> None:
         """Analyse the failed files again."""

@@ -63,13 +63,16 @@ class RecommendationPanel(QWidget):
         self.count_box.setToolTip("How many similar songs to show")
         self.exclude_artist = QCheckBox("Exclude same artist")
         self.exclude_artist.setChecked(exclude_artist)
-        self.exclude_artist.setToolTip("Leave out songs by the selected song's artist (the radio follows this too)")
+        self.exclude_artist.setToolTip("Leave out songs by the same artist as the selected song "
+                                       "(the radio follows this too)")
         self.exclude_album = QCheckBox("Exclude same album")
         self.exclude_album.setChecked(exclude_album)
-        self.exclude_album.setToolTip("Leave out songs from the selected song's album (the radio follows this too)")
+        self.exclude_album.setToolTip("Leave out songs from the same album as the selected song "
+                                      "(the radio follows this too)")
         self.save_button = QPushButton("Save as playlist (M3U8)…")
         self.save_button.setEnabled(False)
-        self.save_button.setToolTip("Write the selected song and these recommendations as an M3U8 playlist")
+        self.save_button.setToolTip("Save the selected song and the songs like it as a playlist file (M3U8) "
+                                    "that music players open")
         self.whole_song_button = QPushButton("Whole song")
         self.whole_song_button.setToolTip("Forget the selected passage: songs like the whole song again")
         self.whole_song_button.hide()

@@ -11,8 +11,8 @@ from musicrec_gui.core.config import AnalysisSettings
 from musicrec_gui.core.explore import passage_neighbours, patch_spans, patches_in
 from musicrec_gui.core.library import Track
 from musicrec_gui.core.recommend import Recommendation, VectorIndex
-from musicrec_gui.gui.engine import Engine
 from musicrec_gui.core.playback import clock_text
+from musicrec_gui.gui.engine import Engine, Reanalysed
 from musicrec_gui.gui.session import Session
 from musicrec_gui.gui.tasks import BackgroundJobs
 
@@ -209,6 +209,8 @@ class Recommender(QObject):
         self.jobs.submit(build, built, failed)
 
     def _on_engine_event(self, event) -> None:
+        if isinstance(event, Reanalysed):
+            return self._on_reanalysed(event)
         if isinstance(event, scan_mod.TrackDone) and event.vector is not None:
             if self.index is not None:
                 self.index.add(event.track, event.vector)
@@ -227,3 +229,16 @@ class Recommender(QObject):
         elif isinstance(event, scan_mod.ScanFinished) and self._added_since_answer:
             self._added_since_answer = False
             self.indexChanged.emit()
+
+    def _on_reanalysed(self, event: Reanalysed) -> None:
+        if self.session.track(event.track_id) is None:
+            return  # not a song of the open folder
+        result = event.result
+        if isinstance(result, scan_mod.TrackDone) and result.vector is not None:
+            if self.index is not None:
+                self.index.add(result.track, result.vector)  # replaces the old vector
+            elif self._building:
+                self._added_while_building.append((result.track, result.vector))
+        else:
+            self.invalidate()  # it failed: its old vector must leave the index
+        self.indexChanged.emit()

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QLineEdit,
 
 from musicrec_gui.core import scan as scan_mod
 from musicrec_gui.core.tags import top_tag_names
-from musicrec_gui.gui.engine import Engine
+from musicrec_gui.gui.engine import Engine, Reanalysed, ReanalysisFinished, ReanalysisQueued, Seeded
 from musicrec_gui.gui.models import TRACK_ROLE, SongFilterProxy, SongTableModel
 from musicrec_gui.gui.session import Session
 
@@ -33,9 +33,10 @@ class SongListPanel(QWidget):
         self.proxy.setSourceModel(self.model)
         self.filter_box = QLineEdit()
         self.filter_box.setPlaceholderText("Filter by title, artist, album or path… or tag:ambient")
-        self.filter_box.setToolTip("Shows the songs whose title, artist, album or path hold every word (Ctrl+F).\n"
-                                   "tag:NAME keeps songs tagged NAME (tag:\"hard rock\" for a tag of two words).")
         self.filter_box.setClearButtonEnabled(True)
+        self.filter_box.setToolTip("Show only the songs whose title, artist, album or path contain every word "
+                                   "typed here (Ctrl+F).\ntag:NAME keeps the songs tagged NAME "
+                                   "(tag:\"hard rock\" for a tag of two words).")
         # With a large library each filter pass takes ~0.2 s: wait for a pause in typing.
         self._filter_timer = QTimer(self)
         self._filter_timer.setSingleShot(True)
@@ -131,9 +132,18 @@ class SongListPanel(QWidget):
             self._clear_current()
 
     def _on_engine_event(self, event) -> None:
-        if isinstance(event, scan_mod.TrackDone) and self.session.tag_names:
-            text = _tag_text(tuple(name for name, _ in self.session.song_tags(event.track)))
-            self.proxy.tag_text[event.track.id] = self._fresh_tags[event.track.id] = text
+        done = event.result if isinstance(event, Reanalysed) else event
+        if isinstance(done, scan_mod.TrackDone) and self.session.tag_names:
+            text = _tag_text(tuple(name for name, _ in self.session.song_tags(done.track)))
+            self.proxy.tag_text[done.track.id] = self._fresh_tags[done.track.id] = text
+        if isinstance(event, ReanalysisQueued):
+            self.model.set_reanalysing(event.track_ids, True)
+        elif isinstance(event, Reanalysed):
+            self.model.set_reanalysing((event.track_id,), False)
+        elif isinstance(event, ReanalysisFinished):
+            self.model.set_reanalysing(event.track_ids, False)
+        elif isinstance(event, Seeded) and self.session.anchor is None:
+            self.select_first_analysed()  # the demo, shown analysed before the encoder has loaded
         if isinstance(event, scan_mod.ScanFinished):
             if event.analysed:
                 self.resort()  # titles and artists came from the tags

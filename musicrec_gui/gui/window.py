@@ -68,7 +68,7 @@ class MainWindow(QMainWindow):
         self.engine = Engine(library, self.session.encoder_path, self, **engine_kwargs)
         self.recommender = Recommender(self.session, self.engine, self.jobs, self)
         self.scans = ScanController(self.session, self.engine, self)
-        self.song_actions = SongActions(self.session, self.preview, self)
+        self.song_actions = SongActions(self.session, self.preview, self, scans=self.scans)
 
         self.songs = SongListPanel(self.session, self.engine, self.song_actions, jobs=self.jobs)
         self.spectrogram_panel = SpectrogramPanel(self.session, self.preview, self.jobs)
@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
         self.main_splitter.setStretchFactor(1, 1)
         self.bottom_tabs = QTabWidget()
         self.bottom_tabs.addTab(self.failures, "Failures (0)")
+        self.bottom_tabs.setTabToolTip(0, "Files of this folder that could not be analysed, and why")
         self.bottom_tabs.setMinimumHeight(self.bottom_tabs.tabBar().sizeHint().height() + 4)
         self.failures.view.setMinimumHeight(24)
         # The failures share a splitter with the rest: a handle to drag, and room given back when small.
