@@ -27,6 +27,7 @@ class Preferences:
     main_splitter: QByteArray = field(default_factory=QByteArray)
     side_splitter: QByteArray = field(default_factory=QByteArray)
     outer_splitter: QByteArray = field(default_factory=QByteArray)
+    left_tab: int = 0  # of the left column: 0 the song list, 1 the map
     sort_column: int = 0  # of the song list (0 = title)
     sort_descending: bool = False
     anchor_path: str = ""  # the song that was selected, selected again at start

@@ -18,6 +18,7 @@ from musicrec_gui.gui.actions import SongActions
 from musicrec_gui.gui.commands import Commands
 from musicrec_gui.gui.engine import Engine, EncoderFailed
 from musicrec_gui.gui.explorer import Explorer
+from musicrec_gui.gui.map_panel import MapPanel
 from musicrec_gui.gui.panels import FailurePanel, ScanProgressBar
 from musicrec_gui.gui.player import BasePlayer, make_player
 from musicrec_gui.gui.preview import PlayerControls, Preview
@@ -71,6 +72,7 @@ class MainWindow(QMainWindow):
         self.song_actions = SongActions(self.session, self.preview, self, scans=self.scans)
 
         self.songs = SongListPanel(self.session, self.engine, self.song_actions, jobs=self.jobs)
+        self.map = MapPanel(self.session, self.recommender, self.jobs, self.song_actions, engine=self.engine)
         self.spectrogram_panel = SpectrogramPanel(self.session, self.preview, self.jobs)
         self.player_controls = PlayerControls(self.preview, volume=s.volume)
         self.recommendations = RecommendationPanel(
@@ -114,7 +116,15 @@ class MainWindow(QMainWindow):
         self.side_splitter.setStretchFactor(1, 2)
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.main_splitter.setObjectName("main-splitter")
-        self.main_splitter.addWidget(self.songs)
+        # The song list and the map share the left column: both pick the anchor, and the map
+        # needs the room (side by side neither would fit a 1024-px screen).
+        self.left_tabs = QTabWidget()
+        self.left_tabs.setObjectName("left-tabs")
+        self.left_tabs.setDocumentMode(True)
+        self.left_tabs.addTab(self.songs, "Songs")
+        self.left_tabs.addTab(self.map, "Map")
+        self.left_tabs.setTabToolTip(1, "Every analysed song on a map: similar songs lie close together")
+        self.main_splitter.addWidget(self.left_tabs)
         self.main_splitter.addWidget(self.side_splitter)
         self.main_splitter.setStretchFactor(0, 1)
         self.main_splitter.setStretchFactor(1, 1)
@@ -144,6 +154,7 @@ class MainWindow(QMainWindow):
         self.scans.message.connect(lambda text, ms: self.statusBar().showMessage(text, ms))
         self.recommendations.saved.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.explorer.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.map.saved.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.preview.message.connect(self._on_preview_failed)
         self.session.folderShown.connect(self._on_folder_shown)
         self.engine.event.connect(self._on_engine_event)
@@ -165,6 +176,7 @@ class MainWindow(QMainWindow):
             if state.isEmpty() or not splitter.restoreState(state):
                 splitter.setSizes(sizes)
         self.songs.sort_by(s.sort_column, descending=s.sort_descending)
+        self.left_tabs.setCurrentIndex(s.left_tab if 0 <= s.left_tab < self.left_tabs.count() else 0)
 
     def _fit_to_screen(self, *, restored: bool) -> None:
         """Open inside the screen it opens on: 1280 × 820 at most, less on a small screen."""
@@ -267,6 +279,7 @@ class MainWindow(QMainWindow):
         s.main_splitter = self.main_splitter.saveState()
         s.side_splitter = self.side_splitter.saveState()
         s.outer_splitter = self.outer_splitter.saveState()
+        s.left_tab = self.left_tabs.currentIndex()
         s.sort_column, s.sort_descending = self.songs.sort_order()
         s.anchor_path = self.session.anchor.path if self.session.anchor is not None else ""
         self._remember_options()

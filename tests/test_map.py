@@ -1,0 +1,359 @@
+"""The library map: its projection (core, no Qt) and the Map tab of the real window (offscreen Qt,
+a real SQLite library file whose vectors are written as a scan writes them, without the encoder)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt  # noqa: E402
+from PySide6.QtGui import QMouseEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from musicrec_gui.core import projection  # noqa: E402
+from musicrec_gui.core.config import AnalysisSettings  # noqa: E402
+from musicrec_gui.core.encoder import read_encoder_config  # noqa: E402
+from musicrec_gui.core.library import FileIdentity, Library  # noqa: E402
+from musicrec_gui.core.playlist import is_musicrec_playlist  # noqa: E402
+from musicrec_gui.gui.map_panel import points_in_polygon  # noqa: E402
+from musicrec_gui.gui.player import NullPlayer  # noqa: E402
+from musicrec_gui.gui.preferences import open_store  # noqa: E402
+from musicrec_gui.gui.window import MainWindow  # noqa: E402
+
+ANALYSIS = AnalysisSettings().key
+
+
+def clustered(n: int, d: int = 16, *, clusters: int = 4, seed: int = 0) -> np.ndarray:
+    """Song-like vectors: non-negative (a ReLU encoder's), in well separated clusters."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 3, (clusters, d))
+    labels = np.arange(n) % clusters
+    return np.abs(centres[labels] + 0.15 * rng.standard_normal((n, d))).astype(np.float32)
+
+
+# -- core -------------------------------------------------------------------------------------------
+def test_points_stay_put_as_songs_are_added_until_the_set_grows_by_a_quarter():
+    vectors = clustered(140)
+    ids = np.arange(1, 141)
+    song_map = projection.LibraryMap(ids[:100], vectors[:100])
+    assert song_map.fitted and song_map.basis.fitted_on == 100
+    before = song_map.points.copy()
+    for i in range(100, 124):  # 124 < 125: the basis is kept
+        assert song_map.add(int(ids[i]), vectors[i]) is False
+    np.testing.assert_array_equal(song_map.points[:100], before)
+    # A new song is placed exactly where the basis puts it (one matrix product)...
+    np.testing.assert_allclose(song_map.points[-1], song_map.basis.project(vectors[123])[0], atol=1e-6)
+    # ... and where a map built at once on that basis would put it.
+    again = projection.LibraryMap(ids[:124], vectors[:124], basis=song_map.basis)
+    assert not again.fitted
+    np.testing.assert_allclose(again.points, song_map.points, atol=1e-6)
+    # The 125th song refits: every point moves a little, none is mirrored.
+    assert song_map.add(int(ids[124]), vectors[124]) is True
+    assert song_map.basis.fitted_on == 125
+    for k in range(2):
+        assert np.corrcoef(before[:, k], song_map.points[:100, k])[0, 1] > 0.9
+    # Adding a song again (analysed again) moves it, it is not a second point.
+    assert song_map.add(int(ids[0]), vectors[1]) is False and len(song_map) == 125
+
+
+def test_the_map_keeps_clusters_apart():
+    vectors = clustered(200, clusters=2, seed=3)
+    points = projection.LibraryMap(np.arange(200), vectors).points
+    a, b = points[0::2], points[1::2]
+    gap = np.linalg.norm(a.mean(axis=0) - b.mean(axis=0))
+    assert gap > 4 * max(a.std(axis=0).max(), b.std(axis=0).max())
+
+
+def _library_with_vectors(tmp_path, n: int, *, encoder_key: str, folder_name: str = "music",
+                          pending: int = 0, tags: int = 0) -> tuple[Library, str, np.ndarray]:
+    """A real library file: ``n`` analysed songs (vectors written by ``record_result``, as a scan
+    does) and ``pending`` songs not analysed yet, below ``tmp_path/folder_name``."""
+    folder = tmp_path / folder_name
+    folder.mkdir(exist_ok=True)
+    library = Library(tmp_path / "library.sqlite3")
+    found = [FileIdentity(str(folder / f"song{i:03d}.ogg"), 1, 1) for i in range(n + pending)]
+    todo = library.plan_scan(found, encoder_key=encoder_key, analysis_key=ANALYSIS).todo
+    vectors = clustered(n)
+    for i, track in enumerate(todo[:n]):
+        probabilities = None
+        if tags:
+            probabilities = np.full(tags, 0.1, np.float32)
+            probabilities[i % 4 % tags] = 0.9
+        library.record_result(track.id, encoder_key=encoder_key, analysis_key=ANALYSIS, vector=vectors[i],
+                              slice_vectors=vectors[i][None], offset_seconds=0.0, title=f"Song {i:03d}",
+                              artist=f"Artist {i % 3}", album=f"Album {i % 4}", duration=60.0,
+                              tag_probabilities=probabilities)
+    return library, str(folder), vectors
+
+
+def test_the_basis_is_cached_per_encoder_analysis_and_folder(tmp_path):
+    library, folder, _vectors = _library_with_vectors(tmp_path, 40, encoder_key="enc-a")
+    keys = {"encoder_key": "enc-a", "analysis_key": ANALYSIS, "under": folder}
+    first = projection.LibraryMap.from_library(library, **keys)
+    assert first.fitted and len(first) == 40
+    cached = projection.load_basis(library, encoder_key="enc-a", analysis_key=ANALYSIS, folder=folder)
+    np.testing.assert_array_equal(cached.mean, first.basis.mean)
+    np.testing.assert_array_equal(cached.axes, first.basis.axes)
+    assert cached.fitted_on == 40
+    # Opened again: the cached basis, not a new fit, and the very same points.
+    second = projection.LibraryMap.from_library(library, **keys)
+    assert not second.fitted
+    np.testing.assert_array_equal(second.points, first.points)
+    # Another encoder, another analysis or another folder: no basis of theirs.
+    assert projection.load_basis(library, encoder_key="enc-b", analysis_key=ANALYSIS, folder=folder) is None
+    assert projection.load_basis(library, encoder_key="enc-a", analysis_key="excerpt30", folder=folder) is None
+    assert projection.load_basis(library, encoder_key="enc-a", analysis_key=ANALYSIS, folder=tmp_path) is None
+    # A damaged entry is ignored (fitted again), never an error.
+    library.set_meta(projection.cache_key(encoder_key="enc-a", analysis_key=ANALYSIS, folder=folder), "{not json")
+    assert projection.LibraryMap.from_library(library, **keys).fitted
+    library.close()
+
+
+def test_a_cached_basis_of_another_size_or_outgrown_is_fitted_again(tmp_path):
+    library, folder, vectors = _library_with_vectors(tmp_path, 40, encoder_key="enc")
+    keys = {"encoder_key": "enc", "analysis_key": ANALYSIS, "folder": folder}
+    projection.store_basis(library, projection.fit_basis(np.ones((40, 8), np.float32) + np.eye(40, 8)), **keys)
+    assert projection.LibraryMap.from_library(library, encoder_key="enc", analysis_key=ANALYSIS, under=folder).fitted
+    projection.store_basis(library, projection.fit_basis(vectors[:30]), **keys)  # 40 ≥ 1.25 × 30
+    refitted = projection.LibraryMap.from_library(library, encoder_key="enc", analysis_key=ANALYSIS, under=folder)
+    assert refitted.fitted and projection.load_basis(library, **keys).fitted_on == 40
+    library.close()
+
+
+def test_points_in_polygon_agrees_with_matplotlib():
+    from matplotlib.path import Path as MplPath
+
+    rng = np.random.default_rng(1)
+    points = rng.uniform(-1, 1, (5000, 2))
+    angles = np.sort(rng.uniform(0, 2 * np.pi, 40))
+    polygon = np.c_[np.cos(angles), np.sin(angles)] * rng.uniform(0.3, 1.0, (40, 1))  # a star-shaped lasso
+    expected = MplPath(polygon).contains_points(points)
+    assert expected.sum() > 100
+    np.testing.assert_array_equal(points_in_polygon(points, polygon), expected)
+
+
+# -- the Map tab of the real window ------------------------------------------------------------------------
+@pytest.fixture()
+def map_window(qtbot, tmp_path, tiny_encoder_path):
+    """The main window on a library of 48 analysed songs and 5 waiting ones, the Map tab shown."""
+    key = read_encoder_config(tiny_encoder_path).key
+    library, folder, vectors = _library_with_vectors(tmp_path, 48, encoder_key=key, pending=5)
+    store = open_store(str(tmp_path / "settings.ini"))
+    window = MainWindow(library, store, encoder_path=tiny_encoder_path, player=NullPlayer("tests"), autostart=False)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    window.show()
+    window.session.show_folder(folder)
+    with qtbot.waitSignal(window.map.ready, timeout=10_000):
+        window.left_tabs.setCurrentIndex(1)
+    qtbot.wait(50)
+    yield window
+    window.close()
+    window.engine.shutdown()
+    library.close()
+
+
+def _widget_pos(panel, track_id: int) -> QPoint:
+    """Where a song's point is, in the plot's viewport pixels."""
+    x, y = panel._position(track_id)
+    scene = panel.view.mapViewToScene(QPointF(float(x), float(y)))
+    return panel.plot.mapFromScene(scene)
+
+
+def _mouse(widget, kind, pos: QPoint, *, button=Qt.MouseButton.LeftButton, buttons=Qt.MouseButton.LeftButton,
+           modifiers=Qt.KeyboardModifier.NoModifier) -> None:
+    global_pos = widget.mapToGlobal(pos)
+    event = QMouseEvent(kind, QPointF(pos), QPointF(global_pos), button, buttons, modifiers)
+    QApplication.sendEvent(widget, event)
+
+
+def test_the_map_shows_every_analysed_song_once(map_window):
+    panel = map_window.map
+    shown = sum(len(item.data) for item in panel.group_items)
+    assert shown == len(panel.map) == 48  # the 5 waiting songs have no vector: not on the map
+    assert sorted(panel.map.ids.tolist()) == sorted(t.id for t in map_window.session.tracks() if t.status == "done")
+    # Coloured by album: four albums, four legend entries, no grey group left over.
+    assert [len(item.data) for item in panel.group_items] == [0, 12, 12, 12, 12]
+    assert len(panel.legend.items) == 4
+    panel.colour_box.setCurrentIndex(panel.colour_box.findData("artist"))
+    assert sorted(len(item.data) for item in panel.group_items) == [0, 16, 16, 16]
+
+
+def test_a_click_on_a_point_makes_it_the_anchor_and_the_list_follows(qtbot, map_window):
+    panel = map_window.map
+    target = map_window.session.track(int(panel.map.ids[7]))
+    pos = _widget_pos(panel, target.id)
+    viewport = panel.plot.viewport()
+    _mouse(viewport, QEvent.Type.MouseButtonPress, pos)
+    _mouse(viewport, QEvent.Type.MouseButtonRelease, pos, buttons=Qt.MouseButton.NoButton)
+    qtbot.waitUntil(lambda: map_window.anchor is not None and map_window.anchor.id == target.id, timeout=2000)
+    current = map_window.songs.view.currentIndex()
+    assert current.isValid() and current.data(Qt.ItemDataRole.DisplayRole) == target.title
+    # The anchor's point is drawn, and its recommendations are highlighted once answered.
+    np.testing.assert_allclose(panel.anchor_item.data["x"], [panel._position(target.id)[0]])
+    qtbot.waitUntil(lambda: len(panel.neighbour_ids) == map_window.recommendations.count, timeout=10_000)
+    assert panel.neighbour_ids == [r.track.id for r in map_window.recommendations.recommendations]
+    assert len(panel.neighbour_item.data) == len(panel.neighbour_ids)
+
+
+def test_hovering_a_point_names_the_song(qtbot, map_window):
+    panel = map_window.map
+    track = map_window.session.track(int(panel.map.ids[3]))
+    pos = _widget_pos(panel, track.id)
+    _mouse(panel.plot.viewport(), QEvent.Type.MouseMove, pos + QPoint(2, 1), button=Qt.MouseButton.NoButton,
+           buttons=Qt.MouseButton.NoButton)
+    qtbot.waitUntil(lambda: panel.hover_text != "", timeout=2000)
+    assert panel.hover_text == f"{track.artist} – {track.title}"
+    # Far from every point: nothing named.
+    assert panel.track_id_at(QPointF(1e6, 1e6)) is None
+
+
+def test_an_anchor_picked_in_the_list_is_highlighted_and_brought_into_view(qtbot, map_window):
+    panel = map_window.map
+    ids = panel.map.ids.tolist()
+    # Zoom far into one song, so the next anchor is out of view.
+    x, y = panel._position(ids[0])
+    panel.view.setRange(QRectF(float(x) - 1e-3, float(y) - 1e-3, 2e-3, 2e-3), padding=0)
+    far = max(ids, key=lambda i: float(np.linalg.norm(panel._position(i) - panel._position(ids[0]))))
+    assert map_window.select_track(far)
+    np.testing.assert_allclose([panel.anchor_item.data["x"][0], panel.anchor_item.data["y"][0]],
+                               panel._position(far), atol=1e-6)
+    (x0, x1), (y0, y1) = panel.view.viewRange()
+    fx, fy = panel._position(far)
+    assert x0 <= fx <= x1 and y0 <= fy <= y1
+    qtbot.waitUntil(lambda: len(panel.neighbour_ids) > 0, timeout=10_000)
+    # Another anchor: the old neighbours are no longer highlighted until its own answer comes.
+    map_window.select_track(ids[1])
+    assert panel.neighbour_ids in ([], [r.track.id for r in map_window.recommendations.recommendations])
+    qtbot.waitUntil(lambda: panel.neighbour_ids == [r.track.id for r in map_window.recommendations.recommendations]
+                    and panel.neighbour_ids != [], timeout=10_000)
+
+
+def test_a_shift_drag_selects_the_songs_in_the_rectangle(qtbot, map_window):
+    panel = map_window.map
+    points, ids = panel.map.points, panel.map.ids
+    centre = points[0]  # a rectangle around one song, a fifth of the map wide
+    half = (points.max(axis=0) - points.min(axis=0)) * 0.1
+    (x0, x1), (y0, y1) = panel.view.viewRange()  # a drag must start inside the view
+    inner_lo, inner_hi = np.array([x0, y0]) + 0.01, np.array([x1, y1]) - 0.01
+    start, end = np.clip(centre - half, inner_lo, inner_hi), np.clip(centre + half, inner_lo, inner_hi)
+    corner_a = panel.plot.mapFromScene(panel.view.mapViewToScene(QPointF(*start)))
+    corner_b = panel.plot.mapFromScene(panel.view.mapViewToScene(QPointF(*end)))
+    viewport, shift = panel.plot.viewport(), Qt.KeyboardModifier.ShiftModifier
+    _mouse(viewport, QEvent.Type.MouseButtonPress, corner_a, modifiers=shift)
+    for step in range(1, 6):
+        qtbot.wait(20)  # pyqtgraph takes at most 100 mouse moves a second
+        _mouse(viewport, QEvent.Type.MouseMove, corner_a + (corner_b - corner_a) * (step / 5),
+               button=Qt.MouseButton.NoButton, modifiers=shift)
+    _mouse(viewport, QEvent.Type.MouseButtonRelease, corner_b, buttons=Qt.MouseButton.NoButton, modifiers=shift)
+    # The rectangle as the view saw it, in map coordinates (pixels round the corners a little).
+    a = panel.view.mapSceneToView(panel.plot.mapToScene(corner_a))
+    b = panel.view.mapSceneToView(panel.plot.mapToScene(corner_b))
+    lo, hi = np.minimum([a.x(), a.y()], [b.x(), b.y()]), np.maximum([a.x(), a.y()], [b.x(), b.y()])
+    expected = ids[np.all((points >= lo) & (points <= hi), axis=1)]
+    assert 0 < len(expected) < len(ids)
+    assert sorted(panel.selected_ids.tolist()) == sorted(expected.tolist())
+    assert panel.save_button.isEnabled() and str(len(expected)) in panel.save_button.text()
+    assert map_window.anchor is None  # a drag is not a click: no song was picked
+    panel.select_polygon(np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]]))
+    assert sorted(panel.selected_ids.tolist()) == sorted(expected.tolist())
+
+
+def test_saving_a_selection_writes_a_playlist_and_never_a_foreign_file(qtbot, map_window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    panel = map_window.map
+    chosen = panel.map.ids[:5].tolist()
+    panel.select_ids(chosen)
+    out = tmp_path / "picked.m3u8"
+    written = panel.save_playlist(str(out))
+    assert written == out and is_musicrec_playlist(out)
+    lines = [line for line in out.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
+    assert sorted(lines) == sorted(map_window.session.track(i).path for i in chosen)
+    # A file musicrec did not write is never replaced, from the code or through the dialog.
+    foreign = tmp_path / "mine.m3u8"
+    foreign.write_text("my own playlist\n", encoding="utf-8")
+    with pytest.raises(ValueError):
+        panel.save_playlist(str(foreign))
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append(text))
+    other = tmp_path / "notes.txt.m3u8"
+    other.write_bytes(b"\x00 not a playlist")
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args: (str(tmp_path / "notes.txt"), ""))
+    (tmp_path / "notes.txt").write_text("keep me", encoding="utf-8")
+    panel.save_button.click()  # "notes.txt" → notes.txt.m3u8, which the dialog never asked about
+    assert shown and other.read_bytes() == b"\x00 not a playlist"
+    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "keep me"
+    assert foreign.read_text(encoding="utf-8") == "my own playlist\n"
+    # Our own playlist is replaced through the dialog.
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args: (str(out), ""))
+    panel.select_ids(chosen[:2])
+    panel.save_button.click()
+    assert len([line for line in out.read_text(encoding="utf-8").splitlines() if line.endswith(".ogg")]) == 2
+
+
+def test_show_path_draws_a_line_through_the_songs(map_window):
+    panel = map_window.map
+    path = panel.map.ids[[4, 9, 30]].tolist()
+    panel.show_path(path + [10 ** 9])  # a song not on the map is skipped
+    x, y = panel.path_item.getData()
+    np.testing.assert_allclose(np.c_[x, y], [panel._position(i) for i in path], atol=1e-6)
+    panel.clear_path()
+    x, _y = panel.path_item.getData()
+    assert x is None or len(x) == 0
+
+
+def test_colour_by_top_tag_and_the_remembered_tab(qtbot, tmp_path, tagging_encoder_path):
+    key = read_encoder_config(tagging_encoder_path).key
+    library, folder, _vectors = _library_with_vectors(tmp_path, 24, encoder_key=key, tags=3)
+    store = open_store(str(tmp_path / "settings.ini"))
+    window = MainWindow(library, store, encoder_path=tagging_encoder_path, player=NullPlayer("tests"),
+                        autostart=False)
+    qtbot.addWidget(window)
+    window.show()
+    window.session.show_folder(folder)
+    with qtbot.waitSignal(window.map.ready, timeout=10_000):
+        window.left_tabs.setCurrentIndex(1)
+    panel = window.map
+    panel.colour_box.setCurrentIndex(panel.colour_box.findData("tag"))
+    names = [item.text for _sample, item in panel.legend.items]
+    # Songs i % 4 == 0 and 3 have "drone" on top, 1 "noise", 2 "chord" (see _library_with_vectors).
+    assert names == ["drone (12)", "noise (6)", "chord (6)"]
+    window.close()
+    window.engine.shutdown()
+    again = MainWindow(library, store, encoder_path=tagging_encoder_path, player=NullPlayer("tests"), autostart=False)
+    qtbot.addWidget(again)
+    assert again.left_tabs.currentIndex() == 1  # the Map tab, as it was left
+    again.close()
+    again.engine.shutdown()
+    library.close()
+
+
+def test_songs_a_scan_finishes_appear_on_the_map(qtbot, tmp_path, tiny_encoder_path, good_library_dir):
+    import shutil
+
+    folder = tmp_path / "music"
+    shutil.copytree(good_library_dir, folder)
+    library = Library(tmp_path / "library.sqlite3")
+    store = open_store(str(tmp_path / "settings.ini"))
+    window = MainWindow(library, store, encoder_path=tiny_encoder_path, player=NullPlayer("tests"), autostart=False)
+    qtbot.addWidget(window)
+    window.show()
+    window.left_tabs.setCurrentIndex(1)  # the map is open (and empty) before the scan
+    window.open_folder(str(folder))
+    qtbot.waitUntil(lambda: not window.engine.scanning, timeout=60_000)
+    qtbot.waitUntil(lambda: window.map.map is not None
+                    and sum(len(item.data) for item in window.map.group_items) == len(window.map.map), timeout=5000)
+    done = [t.id for t in window.session.tracks() if t.status == "done"]
+    assert len(done) >= 5
+    assert sorted(window.map.map.ids.tolist()) == sorted(done)
+    # The basis the map ended on is cached: the next start places every song where it is now.
+    again = projection.LibraryMap.from_library(library, encoder_key=window.session.encoder_key,
+                                               analysis_key=window.session.analysis.key, under=window.session.folder)
+    assert not again.fitted
+    window.close()
+    window.engine.shutdown()
+    library.close()
