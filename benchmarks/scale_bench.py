@@ -30,7 +30,9 @@ sys.path.insert(0, str(ROOT))
 from musicrec_gui.core.config import AnalysisSettings  # noqa: E402
 
 
-def fill_library(path: Path, n: int) -> str:
+def fill_library(path: Path, n: int, vectors=None) -> str:
+    """Fill a new library file with ``n`` synthetic analysed tracks; ``vectors`` [shape=(n, d)]
+    (default: 32-d standard normal) under encoder key "bench". Returns that key."""
     import numpy as np
 
     from musicrec_gui.core.library import Library
@@ -44,7 +46,8 @@ def fill_library(path: Path, n: int) -> str:
             "VALUES (?, ?, 1000, 1, ?, ?, ?, 200.0, 'done')",
             ((i + 1, os.fsencode(f"/music/artist{i % 7000}/album{i % 11000}/track {i}.flac"), f"Track {i}",
               f"Artist {i % 7000}", f"Album {i % 11000}") for i in range(n)))
-        vectors = rng.standard_normal((n, 32)).astype(np.float32)
+        if vectors is None:
+            vectors = rng.standard_normal((n, 32)).astype(np.float32)
         conn.executemany(
             "INSERT INTO vectors (track_id, encoder_key, analysis_key, vector, slice_vectors, n_slices, "
             f"offset_seconds) VALUES (?, 'bench', '{AnalysisSettings().key}', ?, ?, 1, 0.0)",

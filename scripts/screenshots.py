@@ -1,6 +1,6 @@
 """Take docs/screenshots/main.png: the real app under Xvfb, on the bundled demo library.
 
-    python scripts/screenshots.py [--out docs/screenshots/main.png]
+    python scripts/screenshots.py [--out docs/screenshots/main.png] [--size 1400x900] [--tab songs|map]
 
 Starts ``musicrec-gui --screenshot`` with a fresh library and settings file (so it
 is a first run: the demo library is scanned), inside ``xvfb-run`` when no
@@ -25,8 +25,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots" / "main.png")
     parser.add_argument("--size", default="1400x900")
+    parser.add_argument("--tab", choices=("songs", "map"), default="songs",
+                        help="what the left column shows: the song list or the library map")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="musicrec-shot-") as tmp:
+        if args.tab == "map":  # the tab the window opens on is a remembered preference
+            Path(tmp, "settings.ini").write_text("[General]\nleft_tab=1\n")
         command = [sys.executable, "-m", "musicrec_gui.gui", "--library", f"{tmp}/library.sqlite3",
                    "--settings", f"{tmp}/settings.ini", "--screenshot", str(args.out.resolve())]
         # A HOME whose ALSA default is the null device: the player opens a real PortAudio stream
