@@ -179,7 +179,7 @@ def bench_map(tracks: int, size: str, frames: int) -> None:
             print(f"| frame: {name} (median / p95 / max of {len(times)}) | "
                   f"{percentile(times, 50):.1f} / {percentile(times, 95):.1f} / {max(times):.1f} ms |")
         print(f"| colour by artist (regroup + redraw) | {recolour * 1000:.0f} ms |")
-        print(f"| redraw every point (what songs from a scan cost, at most once a second) | {redraw * 1000:.0f} ms |")
+        print(f"| redraw every point (after a refit at +25 % songs, or a new colouring) | {redraw * 1000:.0f} ms |")
         print(f"| a scan finished 20 songs: placed and drawn (appended) | {added_ms:.0f} ms |")
         print(f"| hover lookup (median / p95 of {len(hover)}) | {percentile(hover, 50):.0f} / "
               f"{percentile(hover, 95):.0f} µs |")

@@ -177,7 +177,8 @@ def test_the_map_shows_every_analysed_song_once(map_window):
     assert sorted(panel.map.ids.tolist()) == sorted(t.id for t in map_window.session.tracks() if t.status == "done")
     # Coloured by album: four albums, four legend entries, no grey group left over.
     assert [len(item.data) for item in panel.group_items] == [0, 12, 12, 12, 12]
-    assert len(panel.legend.items) == 4
+    assert sorted(panel.legend_entries) == [(f"Album {i}", 12) for i in range(4)]
+    assert "Album 0" in panel.legend.text()
     panel.colour_box.setCurrentIndex(panel.colour_box.findData("artist"))
     assert sorted(len(item.data) for item in panel.group_items) == [0, 16, 16, 16]
 
@@ -319,7 +320,7 @@ def test_colour_by_top_tag_and_the_remembered_tab(qtbot, tmp_path, tagging_encod
         window.left_tabs.setCurrentIndex(1)
     panel = window.map
     panel.colour_box.setCurrentIndex(panel.colour_box.findData("tag"))
-    names = [item.text for _sample, item in panel.legend.items]
+    names = [f"{name} ({count})" for name, count in panel.legend_entries]
     # Songs i % 4 == 0 and 3 have "drone" on top, 1 "noise", 2 "chord" (see _library_with_vectors).
     assert names == ["drone (12)", "noise (6)", "chord (6)"]
     window.close()

@@ -8,6 +8,7 @@ anchor), the recommender (its neighbours) and the scans (songs appear as they ar
 
 from __future__ import annotations
 
+import html
 import math
 from collections import Counter
 from typing import Sequence
@@ -206,6 +207,7 @@ class MapPanel(QWidget):
         self._neighbour_ids: list[int] = []
         self._path_ids: list[int] = []
         self._hover_id: int | None = None
+        self._view_moved = False  # the user panned or zoomed: the view is no longer fitted to the map
         # What a scan added since the last drawing: new rows, or whether points moved (all redrawn).
         self._added_rows: list[int] = []
         self._redraw_all = False
@@ -257,8 +259,12 @@ class MapPanel(QWidget):
         self.plot.setToolTip("")
         self.plot.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.plot.setMinimumSize(200, 150)
-        self.legend = self.plot.getPlotItem().addLegend(offset=(4, 4), labelTextSize="8pt", verSpacing=-6)
-        self.legend.setBrush(pg.mkBrush(255, 255, 255, 200))
+        # The legend is a line of text above the map, not a box on it: on a small screen a box
+        # would hide a quarter of the songs.
+        self.legend = QLabel("")
+        self.legend.setWordWrap(True)
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend_entries: list[tuple[str, int]] = []  # (group, songs), largest first
         self.group_items: list[pg.ScatterPlotItem] = []
         self.neighbour_lines = pg.PlotDataItem(pen=pg.mkPen(QColor(200, 60, 20, 160), width=1), connect="pairs")
         self.neighbour_item = self._scatter(11, QColor(255, 170, 0), QColor(120, 60, 0), z=20)
@@ -281,9 +287,14 @@ class MapPanel(QWidget):
         self.status = QLabel("")
         self.status.setStyleSheet("color: #555;")
         self.status.setWordWrap(True)
+        self.status.setToolTip("Each point is an analysed song; songs that sound alike lie close together.\n"
+                               "Hover a point for its title, click it to see its similar songs.\n"
+                               "Drag to move, scroll to zoom, double-click to see the whole map.\n"
+                               "Shift-drag selects a rectangle, Ctrl-drag (or Alt-drag) a lasso.")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
+        layout.addWidget(self.legend)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.status)
 
@@ -297,10 +308,11 @@ class MapPanel(QWidget):
         self.save_button.clicked.connect(self._on_save_clicked)
         self.clear_button.clicked.connect(lambda: self.select_ids([]))
         self.view.clicked.connect(self._on_clicked)
-        self.view.doubleClicked.connect(self.show_all)
+        self.view.doubleClicked.connect(self._on_double_clicked)
         self.view.rectangleDrawn.connect(self.select_rect)
         self.view.lassoDrawn.connect(self.select_polygon)
         self.view.sigRangeChanged.connect(lambda *_a: self._hide_hover())
+        self.view.sigRangeChangedManually.connect(lambda *_a: setattr(self, "_view_moved", True))
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         session.folderShown.connect(self._on_folder_shown)
         session.anchorChanged.connect(self._on_anchor_changed)
@@ -370,8 +382,8 @@ class MapPanel(QWidget):
             for track, vector in self._added_while_building:
                 self._add(track, vector)
             self._added_while_building = []
+            self._view_moved = False
             self._redraw_points()
-            self.show_all()
             self._on_anchor_changed(self.session.anchor)
             self.ready.emit()
 
@@ -437,6 +449,7 @@ class MapPanel(QWidget):
         for item in self.group_items:
             self.plot.removeItem(item)
         self.group_items = []
+        self.legend_entries = []
         self.legend.clear()
         self._tree = None
         for item in (self.neighbour_item, self.selection_item, self.anchor_item, self.hover_item):
@@ -459,6 +472,8 @@ class MapPanel(QWidget):
         for c in np.unique(codes):
             self.group_items[int(c) + 1].addPoints(pos=self.map.points[rows[codes == c]])
         self._tree = None
+        if not self._view_moved:
+            self.show_all()
         self._refresh_highlights()
         self._update_status()
 
@@ -470,6 +485,8 @@ class MapPanel(QWidget):
         if self.map is None:
             return
         ids, points = self.map.ids, self.map.points
+        # Few songs: bigger points, easy to hit; many: small ones that do not hide each other.
+        point_size = POINT_SIZE + (4 if len(ids) < 1000 else 2 if len(ids) < 10_000 else 0)
         keys = self._group_keys(ids)
         # Groups by their casefolded name; the legend shows the spelling met first.
         folded = [k.casefold() for k in keys]
@@ -485,15 +502,22 @@ class MapPanel(QWidget):
         for c in range(-1, len(largest)):
             rows = np.flatnonzero(groups == c)
             colour = OTHER_COLOUR if c < 0 else QColor(PALETTE[c % len(PALETTE)])
-            item = PassiveScatter(pos=points[rows], size=POINT_SIZE, pen=None, brush=pg.mkBrush(colour),
+            item = PassiveScatter(pos=points[rows], size=point_size, pen=None, brush=pg.mkBrush(colour),
                                   pxMode=True, antialias=False)
             item.setZValue(c + 2)
             self.plot.addItem(item)
             self.group_items.append(item)
             if c >= 0:
-                name = spelling[largest[c]]
-                self.legend.addItem(item, f"{name if len(name) <= 26 else name[:25] + '…'} ({len(rows)})")
+                self.legend_entries.append((spelling[largest[c]], len(rows)))
+        self.legend.setText(" ".join(
+            f"<span style='color:{PALETTE[c % len(PALETTE)]}'>&#9679;</span>&nbsp;"
+            f"{html.escape(name if len(name) <= 24 else name[:23] + '…')}&nbsp;({count})"
+            for c, (name, count) in enumerate(self.legend_entries)))
+        self.legend.setToolTip("\n".join(f"{name} ({count})" for name, count in self.legend_entries)
+                               + ("\nthe rest: grey" if (groups < 0).any() else ""))
         self.legend.setVisible(bool(largest))
+        if not self._view_moved:  # a map growing during a scan stays in view until the user takes over
+            self.show_all()
         self._refresh_highlights()
         self._update_status()
 
@@ -521,14 +545,17 @@ class MapPanel(QWidget):
         elif n == 0:
             text = "No analysed song in this folder yet: songs appear here as the scan analyses them."
         else:
-            text = (f"{n} songs · similar songs lie close together · click: pick a song · "
-                    "Shift-drag: rectangle · Ctrl-drag: lasso")
+            text = f"{n} songs · click: pick one · Shift-drag: rectangle · Ctrl-drag: lasso"
             if selected:
                 text = f"{selected} selected · " + text
         self.status.setText(text)
         self.save_button.setText(f"Save {selected} songs…" if selected else "Save selection…")
         self.save_button.setEnabled(selected > 0)
         self.clear_button.setEnabled(selected > 0)
+
+    def _on_double_clicked(self) -> None:
+        self._view_moved = False  # the whole map again, and kept in view as it grows
+        self.show_all()
 
     def show_all(self) -> None:
         """Fit the whole map in view."""
