@@ -178,7 +178,7 @@ def test_the_map_shows_every_analysed_song_once(map_window):
     # Coloured by album: four albums, four legend entries, no grey group left over.
     assert [len(item.data) for item in panel.group_items] == [0, 12, 12, 12, 12]
     assert sorted(panel.legend_entries) == [(f"Album {i}", 12) for i in range(4)]
-    assert "Album 0" in panel.legend.text()
+    assert "Album&nbsp;0&nbsp;(12)" in panel.legend.text()
     panel.colour_box.setCurrentIndex(panel.colour_box.findData("artist"))
     assert sorted(len(item.data) for item in panel.group_items) == [0, 16, 16, 16]
 

@@ -130,6 +130,12 @@ class MapView(pg.ViewBox):
             super().mouseClickEvent(ev)
 
 
+def _unbreakable(name: str, limit: int = 24) -> str:
+    """A group's name as legend HTML that never breaks across lines (Qt breaks at spaces and hyphens)."""
+    name = name if len(name) <= limit else name[:limit - 1] + "…"
+    return html.escape(name).replace(" ", "&nbsp;").replace("-", "\u2011")
+
+
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """Which points lie inside a polygon (even-odd rule), vectorised over the points.
 
@@ -509,9 +515,9 @@ class MapPanel(QWidget):
             self.group_items.append(item)
             if c >= 0:
                 self.legend_entries.append((spelling[largest[c]], len(rows)))
+        # Unbreakable entries: a line ends between two groups, never inside a name.
         self.legend.setText(" ".join(
-            f"<span style='color:{PALETTE[c % len(PALETTE)]}'>&#9679;</span>&nbsp;"
-            f"{html.escape(name if len(name) <= 24 else name[:23] + '…')}&nbsp;({count})"
+            f"<span style='color:{PALETTE[c % len(PALETTE)]}'>&#9679;</span>&nbsp;{_unbreakable(name)}&nbsp;({count})"
             for c, (name, count) in enumerate(self.legend_entries)))
         self.legend.setToolTip("\n".join(f"{name} ({count})" for name, count in self.legend_entries)
                                + ("\nthe rest: grey" if (groups < 0).any() else ""))
@@ -562,7 +568,7 @@ class MapPanel(QWidget):
         if self.map is not None and len(self.map):
             points = self.map.points
             lo, hi = points.min(axis=0), points.max(axis=0)
-            pad = max(float((hi - lo).max()) * 0.04, 1e-3)
+            pad = max(float((hi - lo).max()) * 0.08, 1e-3)  # room for the anchor's star at an edge
             self.view.setRange(QRectF(QPointF(lo[0] - pad, lo[1] - pad), QPointF(hi[0] + pad, hi[1] + pad)),
                                padding=0)
 
