@@ -358,3 +358,19 @@ def test_songs_a_scan_finishes_appear_on_the_map(qtbot, tmp_path, tiny_encoder_p
     window.close()
     window.engine.shutdown()
     library.close()
+
+
+def test_a_path_between_two_songs_is_drawn_on_the_map(qtbot, map_window):
+    panel = map_window.map
+    ids = panel.map.ids.tolist()
+    start, end = map_window.session.track(ids[0]), map_window.session.track(ids[-1])
+    map_window.select_track(start.id)  # builds the folder's index, which the path is found in
+    qtbot.waitUntil(lambda: map_window.recommender.index is not None, timeout=10_000)
+    view = map_window.explorer.show_path(start, end)
+    qtbot.waitUntil(lambda: len(view.track_ids()) >= 2 and panel.path_item.getData()[0] is not None
+                    and len(panel.path_item.getData()[0]) == len(view.track_ids()), timeout=10_000)
+    x, y = panel.path_item.getData()
+    np.testing.assert_allclose(np.c_[x, y], [panel._position(i) for i in view.track_ids()], atol=1e-6)
+    view.close()  # the path leaves the map with its window
+    qtbot.waitUntil(lambda: panel.path_item.getData()[0] is None or len(panel.path_item.getData()[0]) == 0,
+                    timeout=2000)

@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
         self.left_tabs.setDocumentMode(True)
         self.left_tabs.addTab(self.songs, "Songs")
         self.left_tabs.addTab(self.map, "Map")
+        self.left_tabs.setTabToolTip(0, "The songs of the open folder: pick one to see the songs that sound like it")
         self.left_tabs.setTabToolTip(1, "Every analysed song on a map: similar songs lie close together")
         self.main_splitter.addWidget(self.left_tabs)
         self.main_splitter.addWidget(self.side_splitter)
@@ -155,6 +156,7 @@ class MainWindow(QMainWindow):
         self.recommendations.saved.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.explorer.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.map.saved.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.explorer.pathShown.connect(self.map.show_path)  # a path between two songs, drawn on the map
         self.preview.message.connect(self._on_preview_failed)
         self.session.folderShown.connect(self._on_folder_shown)
         self.engine.event.connect(self._on_engine_event)
