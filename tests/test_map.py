@@ -351,10 +351,14 @@ def test_songs_a_scan_finishes_appear_on_the_map(qtbot, tmp_path, tiny_encoder_p
     done = [t.id for t in window.session.tracks() if t.status == "done"]
     assert len(done) >= 5
     assert sorted(window.map.map.ids.tolist()) == sorted(done)
-    # The basis the map ended on is cached: the next start places every song where it is now.
-    again = projection.LibraryMap.from_library(library, encoder_key=window.session.encoder_key,
-                                               analysis_key=window.session.analysis.key, under=window.session.folder)
+    # The basis the map ended on is cached (by the engine thread, the one writer, once its scan is
+    # over): the next start places every song where it is now.
+    keys = {"encoder_key": window.session.encoder_key, "analysis_key": window.session.analysis.key}
+    qtbot.waitUntil(lambda: projection.load_basis(library, folder=window.session.folder, **keys) is not None,
+                    timeout=5000)
+    again = projection.LibraryMap.from_library(library, under=window.session.folder, store=False, **keys)
     assert not again.fitted
+    np.testing.assert_array_equal(again.basis.axes, window.map.map.basis.axes)
     window.close()
     window.engine.shutdown()
     library.close()

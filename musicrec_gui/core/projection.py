@@ -274,11 +274,12 @@ class LibraryMap:
 
     @classmethod
     def from_library(cls, library: Library, *, encoder_key: str, analysis_key: str, under: str | os.PathLike,
-                     use_cache: bool = True) -> "LibraryMap":
+                     use_cache: bool = True, store: bool = True) -> "LibraryMap":
         """The map of the analysed songs below ``under``, on the cached basis when there is one.
 
         A basis fitted here (no cache, another encoder's size, or the folder outgrew it) is
-        stored for the next time; a library that cannot be written just is not cached.
+        stored for the next time (unless ``store`` is False: the app has its engine thread, the one
+        writer, store it); a library that cannot be written just is not cached.
 
         Parameters
         ----------
@@ -294,6 +295,6 @@ class LibraryMap:
         keys = {"encoder_key": encoder_key, "analysis_key": analysis_key, "folder": under}
         basis = load_basis(library, **keys) if use_cache else None
         result = cls(ids, vectors, basis=basis)
-        if use_cache and result.fitted and result.basis is not None:
+        if use_cache and store and result.fitted and result.basis is not None:
             store_basis(library, result.basis, **keys)
         return result

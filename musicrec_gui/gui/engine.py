@@ -27,7 +27,7 @@ from musicrec_gui.core import scan as scan_mod
 from musicrec_gui.core.config import AnalysisSettings
 from musicrec_gui.core.encoder import read_encoder_config
 from musicrec_gui.core.errors import MusicrecError
-from musicrec_gui.core.library import Library, Track, real_path
+from musicrec_gui.core.library import Library, LibraryError, Track, real_path
 from musicrec_gui.core.precomputed import load_precomputed, seed_library
 
 
@@ -194,6 +194,14 @@ class EngineWorker(QObject):
         """Called from the GUI thread: the songs are analysed by :meth:`run_reanalysis`."""
         self._reanalysis.append((tracks, settings, cancel))
 
+    @Slot(str, str)
+    def store_meta(self, key: str, value: str) -> None:
+        """Write one meta entry (a cache, such as the map's basis): the engine thread is the library's one writer."""
+        try:
+            self._library.set_meta(key, value)
+        except LibraryError:
+            pass  # a read-only or full library: the cache is only a time saver
+
     @Slot()
     def run_reanalysis(self) -> None:
         """Analyse again the songs asked for (in the engine thread, alone or between two songs of a scan)."""
@@ -252,6 +260,7 @@ class Engine(QObject):
     _requestScan = Signal(int, str, object, object)
     _requestEncoder = Signal()
     _requestReanalysis = Signal()
+    _requestMeta = Signal(str, str)
 
     def __init__(self, library: Library, encoder_path: str, parent: QObject | None = None,
                  loader: Callable[[str], object] = _load_encoder):
@@ -268,6 +277,7 @@ class Engine(QObject):
         self._requestScan.connect(self._worker.run_scan)
         self._requestEncoder.connect(self._worker.load_encoder)
         self._requestReanalysis.connect(self._worker.run_reanalysis)
+        self._requestMeta.connect(self._worker.store_meta)
         self._worker.event.connect(self._on_worker_event)
         self._thread.start()
         _RUNNING_THREADS.add(self._thread)
@@ -304,6 +314,10 @@ class Engine(QObject):
             options["precomputed"] = str(precomputed)
         self._requestScan.emit(self._generation, str(folder), options, self._cancel)
         self.event.emit(ScanQueued(str(folder), self.encoder_loaded))
+
+    def store_meta(self, key: str, value: str) -> None:
+        """Have the engine thread write one meta entry (after the scan in hand, if one runs)."""
+        self._requestMeta.emit(key, value)
 
     def cancel_scan(self) -> None:
         if self._cancel is not None:

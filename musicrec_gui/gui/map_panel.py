@@ -323,6 +323,7 @@ class MapPanel(QWidget):
         session.folderShown.connect(self._on_folder_shown)
         session.anchorChanged.connect(self._on_anchor_changed)
         recommender.answered.connect(self._on_answered)
+        self.engine = engine
         engine.event.connect(self._on_engine_event)
         self._update_status()
 
@@ -371,7 +372,7 @@ class MapPanel(QWidget):
 
         def work():
             built = projection.LibraryMap.from_library(library, encoder_key=encoder_key, analysis_key=analysis_key,
-                                                       under=folder)
+                                                       under=folder, store=False)
             tags = {}
             if with_tags:
                 ids, probabilities = library.tag_table(encoder_key=encoder_key, analysis_key=analysis_key,
@@ -385,6 +386,8 @@ class MapPanel(QWidget):
                 return
             self._building = False
             self.map, self._top_tags = result
+            if self.map.fitted and self.map.basis is not None:
+                self._store_basis(self.map.basis, folder, encoder_key, analysis_key)
             for track, vector in self._added_while_building:
                 self._add(track, vector)
             self._added_while_building = []
@@ -427,10 +430,13 @@ class MapPanel(QWidget):
             self._added_rows.append(self.map.row_of(track.id))
         if refitted and self.map.basis is not None:
             # The set grew by a quarter: every point moved once; the next start opens on this basis.
-            basis, library, folder = self.map.basis, self.session.library, self.session.folder
-            keys = {"encoder_key": self.session.encoder_key, "analysis_key": self.session.analysis.key}
-            self.jobs.submit(lambda: projection.store_basis(library, basis, folder=folder, **keys),
-                             lambda _ok: None, lambda _err: None)
+            self._store_basis(self.map.basis, self.session.folder, self.session.encoder_key,
+                              self.session.analysis.key)
+
+    def _store_basis(self, basis, folder: str, encoder_key: str, analysis_key: str) -> None:
+        """Cache the basis through the engine thread, the library's one writer."""
+        key = projection.cache_key(encoder_key=encoder_key, analysis_key=analysis_key, folder=folder)
+        self.engine.store_meta(key, basis.to_text())
 
     # -- drawing --------------------------------------------------------------------------------
     def track(self, track_id: int) -> Track | None:
