@@ -85,13 +85,13 @@ def drive(folder: str, out_dir: Path, size: str, tmp: str) -> int:
         view = window.explorer.show_path(anchor, end)
         view.length_box.setValue(min(8, len(tracks)))
         view.move(window.x() + width - view.width() - 20, window.y() + 60)
-        map_panel = getattr(window, "map_panel", None)
+        map_panel = getattr(window, "map", None)
         if map_panel is not None:
             window.left_tabs.setCurrentWidget(map_panel)
         QTimer.singleShot(1500, lambda: (save(window, "path"), save(view, "path-list"), view.close(), map_shot()))
 
     def map_shot() -> None:
-        map_panel = getattr(window, "map_panel", None)
+        map_panel = getattr(window, "map", None)
         if map_panel is not None:
             window.left_tabs.setCurrentWidget(map_panel)
             QTimer.singleShot(1500, lambda: (save(window, "map"), finish()))
@@ -121,6 +121,12 @@ def main() -> int:
         return drive(args.folder, args.out_dir.resolve(), args.size, os.environ["MUSICREC_TOUR_TMP"])
     with tempfile.TemporaryDirectory(prefix="musicrec-tour-") as tmp:
         Path(tmp, ".asoundrc").write_text("pcm.!default { type null }\n")
+        folder = Path(args.folder).resolve()
+        if folder != (ROOT / "resources" / "demo").resolve():
+            # A copy in the temporary home: the window names it "~/Music/…", not this machine's path.
+            copy = Path(tmp, "Music", folder.name)
+            shutil.copytree(folder, copy)
+            args.folder = str(copy)
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", HOME=tmp, MUSICREC_TOUR_TMP=tmp)
         env.pop("QT_QPA_PLATFORM", None)
         command = [sys.executable, __file__, "--inside", "--folder", args.folder, "--size", args.size,

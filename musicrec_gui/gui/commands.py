@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import html
 from pathlib import Path
 
@@ -165,7 +167,7 @@ class Commands(QObject):
     # -- following the session and the engine ----------------------------------------------
     def _on_folder_shown(self, _tracks) -> None:
         folder = self.session.folder
-        self.folder_label.setText(f"Folder: {'the demo library' if self.session.is_demo else folder}")
+        self.folder_label.setText(f"Folder: {'the demo library' if self.session.is_demo else _home_relative(folder)}")
         self.folder_label.setToolTip(folder)
 
     def _on_engine_event(self, event) -> None:
@@ -173,3 +175,11 @@ class Commands(QObject):
             self.cancel.setEnabled(True)
         elif isinstance(event, scan_mod.ScanFinished):
             self.cancel.setEnabled(False)
+
+
+def _home_relative(folder: str) -> str:
+    """"~/Music/Jazz" for a folder in the user's home (shorter, and what a person calls it)."""
+    home = os.path.expanduser("~")
+    if folder and home not in ("", "/") and (folder + os.sep).startswith(home.rstrip(os.sep) + os.sep):
+        return "~" + folder[len(home.rstrip(os.sep)):]
+    return folder

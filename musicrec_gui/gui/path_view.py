@@ -65,7 +65,7 @@ class PathView(QDialog):
         self.play_button = QPushButton("Play the path")
         self.play_button.setToolTip("Play these songs in order; then the radio goes on from the last one")
         self.play_button.setEnabled(radio is not None and radio.preview.player.available)
-        self.save_button = QPushButton("Save as playlist (M3U8)…")
+        self.save_button = QPushButton("Save playlist…")
         self.save_button.setToolTip("Write the path as an M3U8 playlist")
         close = QPushButton("Close")
         controls = QHBoxLayout()

@@ -69,7 +69,7 @@ class RecommendationPanel(QWidget):
         self.exclude_album.setChecked(exclude_album)
         self.exclude_album.setToolTip("Leave out songs from the same album as the selected song "
                                       "(the radio follows this too)")
-        self.save_button = QPushButton("Save as playlist (M3U8)…")
+        self.save_button = QPushButton("Save playlist…")
         self.save_button.setEnabled(False)
         self.save_button.setToolTip("Save the selected song and the songs like it as a playlist file (M3U8) "
                                     "that music players open")
