@@ -221,3 +221,15 @@ def test_the_radio_plays_the_nearest_song_not_played_yet(qtbot, env, tiny_encode
     assert player.state == "stopped" and window.anchor.id == nearest[0].track.id
     qtbot.mouseClick(controls.radio_button, Qt.MouseButton.LeftButton)
     assert not radio.enabled
+
+
+def test_tag_words_leave_ordinary_words_as_they_were():
+    from musicrec_gui.gui.models import filter_words
+
+    # Apostrophes and backslashes in ordinary words are text to find, as before tag: existed.
+    assert filter_words("Guns N' Roses Child O' Mine") == (["guns", "n'", "roses", "child", "o'", "mine"], [])
+    assert filter_words("don't won't") == (["don't", "won't"], [])
+    assert filter_words(r"c:\music") == ([r"c:\music"], [])
+    assert filter_words('TAG:"Hard Rock" live') == (["live"], ["hard rock"])
+    assert filter_words('tag:"hard rock') == ([], ["hard rock"])  # a quote still being typed
+    assert filter_words('tag: tag:"" tag:ÄMBIENT') == ([], ["ämbient"])
