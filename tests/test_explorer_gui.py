@@ -233,3 +233,22 @@ def test_tag_words_leave_ordinary_words_as_they_were():
     assert filter_words('TAG:"Hard Rock" live') == (["live"], ["hard rock"])
     assert filter_words('tag:"hard rock') == ([], ["hard rock"])  # a quote still being typed
     assert filter_words('tag: tag:"" tag:ÄMBIENT') == ([], ["ämbient"])
+
+
+def test_tag_chips_shown_again_and_again_leave_nothing_behind(qtbot):
+    from PySide6.QtWidgets import QLabel, QToolButton
+
+    from musicrec_gui.gui.spectrogram_panel import TagChips
+
+    chips = TagChips()
+    qtbot.addWidget(chips)
+    for round_ in range(20):
+        chips.set_tags([("rock", 0.5), ("hard rock", 0.2)] if round_ % 2 == 0 else [("ambient", 0.4)])
+        QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    chips.set_tags([("jazz", 0.3)])
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert len(chips.findChildren(QToolButton)) == 1
+    assert len(chips.findChildren(QLabel)) == 1  # one "Tags:" caption, not one per song shown
+    chips.set_tags([])
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert not chips.findChildren(QLabel) and not chips.findChildren(QToolButton) and chips.isHidden()
