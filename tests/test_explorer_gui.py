@@ -252,3 +252,32 @@ def test_tag_chips_shown_again_and_again_leave_nothing_behind(qtbot):
     chips.set_tags([])
     QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     assert not chips.findChildren(QLabel) and not chips.findChildren(QToolButton) and chips.isHidden()
+
+
+def test_the_radio_remembers_what_it_played_while_its_folder_is_shown_again(tmp_path, qtbot):
+    """A rescan that finds a new file (or a change of analysis) shows the folder again: the songs the
+    radio played must not start playing again; only another folder starts afresh."""
+    from PySide6.QtCore import QObject, Signal
+
+    from musicrec_gui.core.library import Library
+    from musicrec_gui.gui.radio import Radio
+    from musicrec_gui.gui.session import Session
+
+    class Player(QObject):
+        ended = Signal(object)
+
+    class Preview:
+        player, track = Player(), None
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    session = Session(Library(tmp_path / "lib.sqlite3"), str(tmp_path / "none.keras"))
+    radio = Radio(session, None, Preview())
+    session.show_folder(tmp_path / "a")
+    radio.set_enabled(True)
+    radio.played = [1, 2, 3]
+    session.show_folder(tmp_path / "a")  # the same folder, shown again
+    session.set_analysis("full")
+    assert radio.played == [1, 2, 3]
+    session.show_folder(tmp_path / "b")
+    assert radio.played == []
