@@ -281,3 +281,66 @@ def test_the_radio_remembers_what_it_played_while_its_folder_is_shown_again(tmp_
     assert radio.played == [1, 2, 3]
     session.show_folder(tmp_path / "b")
     assert radio.played == []
+
+
+def _session_with_songs(tmp_path, n=12):
+    """A real library of ``n`` songs analysed (spread) below tmp_path/songs, and a Session showing them."""
+    import numpy as np
+
+    from musicrec_gui.core.library import FileIdentity, Library
+    from musicrec_gui.gui.session import Session
+
+    folder = tmp_path / "songs"
+    folder.mkdir()
+    library = Library(tmp_path / "lib.sqlite3")
+    found = [FileIdentity(str(folder / f"song{i:02d}.ogg"), 1, 1) for i in range(n)]
+    rng = np.random.default_rng(0)
+    for track in library.plan_scan(found, encoder_key="enc", analysis_key="spread8").todo:
+        patches = rng.normal(size=(8, 16)).astype(np.float32)
+        library.record_result(track.id, encoder_key="enc", analysis_key="spread8", vector=patches.mean(axis=0),
+                              slice_vectors=patches, offset_seconds=0.0, title=track.title, artist="", album="",
+                              duration=200.0)
+    session = Session(library, str(tmp_path / "none.keras"))
+    session.encoder_key = "enc"
+    session.show_folder(folder)
+    return session
+
+
+class _Jobs:
+    """Background jobs run at once (the order a worker would give them)."""
+
+    def submit(self, work, done, failed):
+        try:
+            result = work()
+        except Exception as err:  # noqa: BLE001
+            return failed(err)
+        done(result)
+
+
+def test_a_passage_is_not_answered_by_whole_songs_of_the_previous_analysis(tmp_path, qtbot):
+    """Just after a change of analysis mode the old vectors stand in for songs not rescanned yet; they
+    answer "songs like this song", never "songs like this passage" (which they were not asked)."""
+    from PySide6.QtCore import QObject, Signal
+
+    from musicrec_gui.core.explore import PassageMatch
+    from musicrec_gui.gui.recommender import Query, Recommender
+
+    class Engine(QObject):
+        event = Signal(object)
+
+    session = _session_with_songs(tmp_path)
+    recommender = Recommender(session, Engine(), _Jobs())
+    answers = []
+    recommender.answered.connect(answers.append)
+    anchor = session.tracks()[0]
+    recommender.ask(Query(anchor, 3))
+    assert len(answers[-1].recommendations) == 3
+    session.set_analysis("full")
+    anchor = session.track(anchor.id)
+    assert anchor.status == "pending"
+    recommender.ask(Query(anchor, 3))
+    assert len(answers[-1].recommendations) == 3 and "previous analysis" in answers[-1].note
+    recommender.ask(Query(anchor, 3, passage=(20.0, 30.0)))
+    answer = answers[-1]
+    assert all(isinstance(r, PassageMatch) for r in answer.recommendations), answer
+    assert answer.recommendations or answer.message
