@@ -344,3 +344,23 @@ def test_a_passage_is_not_answered_by_whole_songs_of_the_previous_analysis(tmp_p
     answer = answers[-1]
     assert all(isinstance(r, PassageMatch) for r in answer.recommendations), answer
     assert answer.recommendations or answer.message
+
+
+def test_a_selected_passage_moved_past_the_shown_part_stays_inside_it(qtbot):
+    import numpy as np
+
+    from musicrec_gui.core.spectrogram import SpectrogramData
+    from musicrec_gui.gui.spectrogram import SpectrogramView
+
+    view = SpectrogramView(selectable=True)
+    qtbot.addWidget(view)
+    got = []
+    view.passageSelected.connect(got.append)
+    view.set_data(SpectrogramData(mel=np.zeros((128, 400), np.float32), offset=10.0, seconds_per_frame=0.05,
+                                  boundaries=(), duration=40.0))
+    view.set_selection((12.0, 15.0))
+    view.selection.setRegion((-8.0, -5.0))  # what dragging the selection far to the left does
+    view.selection.sigRegionChangeFinished.emit(view.selection)
+    start, end = view.selection.getRegion()
+    assert 10.0 <= start <= end <= 30.0
+    assert all(p is None or 10.0 <= p[0] <= p[1] <= 30.0 for p in got)
