@@ -143,3 +143,31 @@ def test_tag_table_and_bulk_patch_reads(tmp_path):
     stored = library.slice_vectors_of([t.id for t in todo] + [999], encoder_key=KEY, analysis_key=ANALYSIS)
     assert sorted(stored) == [t.id for t in todo]
     assert stored[todo[2].id][0].shape == (3, 4) and stored[todo[2].id][1] == 2.0
+
+
+def test_songs_like_a_passage_leave_out_copies_of_the_anchor(tmp_path):
+    # A second file of the same recording has every moment of the passage: it is not a song "like" it
+    # (the whole-song list leaves copies out too).
+    rng = np.random.default_rng(7)
+    songs = _clustered(rng, 20)
+    songs.append({"patches": songs[0]["patches"].copy()})
+    library, index = _library(tmp_path, songs)
+    anchor, copy = index.tracks[0], index.tracks[20]
+    assert copy.id not in [r.track.id for r in index.similar(anchor.id, k=5)]
+    stored, _ = library.slice_vectors(anchor.id, encoder_key=KEY, analysis_key=ANALYSIS)
+    found = explore.passage_neighbours(index, library, anchor_id=anchor.id, passage=stored[2:3], k=5,
+                                       encoder_key=KEY, analysis_key=ANALYSIS)
+    assert copy.id not in [m.track.id for m in found] and len(found) == 5
+
+
+def test_the_radio_never_plays_a_copy_of_a_song_it_played(tmp_path):
+    rng = np.random.default_rng(8)
+    songs = _clustered(rng, 20)
+    songs[1]["patches"] = songs[0]["patches"] + rng.normal(size=(8, D)) * 1.5  # near song 0, not a copy
+    songs.append({"patches": songs[0]["patches"].copy()})  # song 20 is song 0 again
+    library, index = _library(tmp_path, songs)
+    first, second, copy = index.tracks[0], index.tracks[1], index.tracks[20]
+    # After the first, the second played: its nearest unplayed song is the first's copy.
+    assert index.similar(second.id, k=1, exclude_ids=[first.id])[0].track.id == copy.id
+    following = explore.radio_next(index, current_id=second.id, played=[first.id, second.id])
+    assert following is not None and following.track.id not in (first.id, second.id, copy.id)

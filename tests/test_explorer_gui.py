@@ -221,3 +221,146 @@ def test_the_radio_plays_the_nearest_song_not_played_yet(qtbot, env, tiny_encode
     assert player.state == "stopped" and window.anchor.id == nearest[0].track.id
     qtbot.mouseClick(controls.radio_button, Qt.MouseButton.LeftButton)
     assert not radio.enabled
+
+
+def test_tag_words_leave_ordinary_words_as_they_were():
+    from musicrec_gui.gui.models import filter_words
+
+    # Apostrophes and backslashes in ordinary words are text to find, as before tag: existed.
+    assert filter_words("Guns N' Roses Child O' Mine") == (["guns", "n'", "roses", "child", "o'", "mine"], [])
+    assert filter_words("don't won't") == (["don't", "won't"], [])
+    assert filter_words(r"c:\music") == ([r"c:\music"], [])
+    assert filter_words('TAG:"Hard Rock" live') == (["live"], ["hard rock"])
+    assert filter_words('tag:"hard rock') == ([], ["hard rock"])  # a quote still being typed
+    assert filter_words('tag: tag:"" tag:ÄMBIENT') == ([], ["ämbient"])
+
+
+def test_tag_chips_shown_again_and_again_leave_nothing_behind(qtbot):
+    from PySide6.QtWidgets import QLabel, QToolButton
+
+    from musicrec_gui.gui.spectrogram_panel import TagChips
+
+    chips = TagChips()
+    qtbot.addWidget(chips)
+    for round_ in range(20):
+        chips.set_tags([("rock", 0.5), ("hard rock", 0.2)] if round_ % 2 == 0 else [("ambient", 0.4)])
+        QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    chips.set_tags([("jazz", 0.3)])
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert len(chips.findChildren(QToolButton)) == 1
+    assert len(chips.findChildren(QLabel)) == 1  # one "Tags:" caption, not one per song shown
+    chips.set_tags([])
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert not chips.findChildren(QLabel) and not chips.findChildren(QToolButton) and chips.isHidden()
+
+
+def test_the_radio_remembers_what_it_played_while_its_folder_is_shown_again(tmp_path, qtbot):
+    """A rescan that finds a new file (or a change of analysis) shows the folder again: the songs the
+    radio played must not start playing again; only another folder starts afresh."""
+    from PySide6.QtCore import QObject, Signal
+
+    from musicrec_gui.core.library import Library
+    from musicrec_gui.gui.radio import Radio
+    from musicrec_gui.gui.session import Session
+
+    class Player(QObject):
+        ended = Signal(object)
+
+    class Preview:
+        player, track = Player(), None
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    session = Session(Library(tmp_path / "lib.sqlite3"), str(tmp_path / "none.keras"))
+    radio = Radio(session, None, Preview())
+    session.show_folder(tmp_path / "a")
+    radio.set_enabled(True)
+    radio.played = [1, 2, 3]
+    session.show_folder(tmp_path / "a")  # the same folder, shown again
+    session.set_analysis("full")
+    assert radio.played == [1, 2, 3]
+    session.show_folder(tmp_path / "b")
+    assert radio.played == []
+
+
+def _session_with_songs(tmp_path, n=12):
+    """A real library of ``n`` songs analysed (spread) below tmp_path/songs, and a Session showing them."""
+    import numpy as np
+
+    from musicrec_gui.core.library import FileIdentity, Library
+    from musicrec_gui.gui.session import Session
+
+    folder = tmp_path / "songs"
+    folder.mkdir()
+    library = Library(tmp_path / "lib.sqlite3")
+    found = [FileIdentity(str(folder / f"song{i:02d}.ogg"), 1, 1) for i in range(n)]
+    rng = np.random.default_rng(0)
+    for track in library.plan_scan(found, encoder_key="enc", analysis_key="spread8").todo:
+        patches = rng.normal(size=(8, 16)).astype(np.float32)
+        library.record_result(track.id, encoder_key="enc", analysis_key="spread8", vector=patches.mean(axis=0),
+                              slice_vectors=patches, offset_seconds=0.0, title=track.title, artist="", album="",
+                              duration=200.0)
+    session = Session(library, str(tmp_path / "none.keras"))
+    session.encoder_key = "enc"
+    session.show_folder(folder)
+    return session
+
+
+class _Jobs:
+    """Background jobs run at once (the order a worker would give them)."""
+
+    def submit(self, work, done, failed):
+        try:
+            result = work()
+        except Exception as err:  # noqa: BLE001
+            return failed(err)
+        done(result)
+
+
+def test_a_passage_is_not_answered_by_whole_songs_of_the_previous_analysis(tmp_path, qtbot):
+    """Just after a change of analysis mode the old vectors stand in for songs not rescanned yet; they
+    answer "songs like this song", never "songs like this passage" (which they were not asked)."""
+    from PySide6.QtCore import QObject, Signal
+
+    from musicrec_gui.core.explore import PassageMatch
+    from musicrec_gui.gui.recommender import Query, Recommender
+
+    class Engine(QObject):
+        event = Signal(object)
+
+    session = _session_with_songs(tmp_path)
+    recommender = Recommender(session, Engine(), _Jobs())
+    answers = []
+    recommender.answered.connect(answers.append)
+    anchor = session.tracks()[0]
+    recommender.ask(Query(anchor, 3))
+    assert len(answers[-1].recommendations) == 3
+    session.set_analysis("full")
+    anchor = session.track(anchor.id)
+    assert anchor.status == "pending"
+    recommender.ask(Query(anchor, 3))
+    assert len(answers[-1].recommendations) == 3 and "previous analysis" in answers[-1].note
+    recommender.ask(Query(anchor, 3, passage=(20.0, 30.0)))
+    answer = answers[-1]
+    assert all(isinstance(r, PassageMatch) for r in answer.recommendations), answer
+    assert answer.recommendations or answer.message
+
+
+def test_a_selected_passage_moved_past_the_shown_part_stays_inside_it(qtbot):
+    import numpy as np
+
+    from musicrec_gui.core.spectrogram import SpectrogramData
+    from musicrec_gui.gui.spectrogram import SpectrogramView
+
+    view = SpectrogramView(selectable=True)
+    qtbot.addWidget(view)
+    got = []
+    view.passageSelected.connect(got.append)
+    view.set_data(SpectrogramData(mel=np.zeros((128, 400), np.float32), offset=10.0, seconds_per_frame=0.05,
+                                  boundaries=(), duration=40.0))
+    view.set_selection((12.0, 15.0))
+    view.selection.setRegion((-8.0, -5.0))  # what dragging the selection far to the left does
+    view.selection.sigRegionChangeFinished.emit(view.selection)
+    start, end = view.selection.getRegion()
+    assert 10.0 <= start <= end <= 30.0
+    assert all(p is None or 10.0 <= p[0] <= p[1] <= 30.0 for p in got)

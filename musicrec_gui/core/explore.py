@@ -142,6 +142,8 @@ def passage_neighbours(index: VectorIndex, library: Library, *, anchor_id: int, 
         raise ExploreError("The passage holds no analysed moment; select part of an analysed song.")
     query = index.query_unit(passage.mean(axis=0))
     allowed = index.allowed(anchor_id, exclude_same_artist=exclude_same_artist, exclude_same_album=exclude_same_album)
+    # Copies of the anchor (another file of the same recording) hold the passage itself: not songs like it.
+    allowed &= np.einsum("ij,j->i", index.unit, index.unit[index.row_of(anchor_id)]) < DUPLICATE_SIMILARITY
     scores = np.einsum("ij,j->i", index.unit, query)
     candidates = np.flatnonzero(allowed)
     if not candidates.size:
@@ -345,6 +347,12 @@ def radio_next(index: VectorIndex, *, current_id: int, played: Sequence[int], ex
 
     The same exclusions as the recommendations apply. None when every song has been played.
     """
+    played = [i for i in played if i in index]
+    excluded = set(played)
+    if played:  # other files of a recording already played are that recording again
+        rows = [index.row_of(i) for i in played]
+        copies = (index.unit @ index.unit[rows].T >= DUPLICATE_SIMILARITY).any(axis=1)
+        excluded.update(index.tracks[i].id for i in np.flatnonzero(copies))
     found = index.similar(current_id, k=1, exclude_same_artist=exclude_same_artist,
-                          exclude_same_album=exclude_same_album, exclude_ids=played)
+                          exclude_same_album=exclude_same_album, exclude_ids=excluded)
     return found[0] if found else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shlex
+import re
 
 from typing import Iterable, Sequence
 
@@ -251,20 +251,24 @@ class SongFilterProxy(QSortFilterProxyModel):
 
 
 def filter_words(text: str) -> tuple[list[str], list[str]]:
-    """Plain words and ``tag:`` words of a filter, case-folded; quotes keep a tag of several words."""
-    try:
-        parts = shlex.split(text)
-    except ValueError:  # an unclosed quote while typing
-        parts = text.split()
+    """Plain words and ``tag:`` words of a filter, case-folded; quotes keep a tag of several words.
+
+    Only a quote right after ``tag:`` groups words (one still being typed runs to the end); an
+    apostrophe or a backslash elsewhere is part of the word, as in a title or a path.
+    """
     words, tag_words = [], []
-    for part in parts:
-        part = part.casefold().strip()
-        if part.startswith("tag:"):
-            if part[4:].strip():
-                tag_words.append(part[4:].strip())
-        elif part:
+    for found in _FILTER_PARTS.finditer(text.casefold()):
+        quoted, part = found.groups()
+        if quoted is not None or part.startswith("tag:"):
+            tag = (part[4:] if quoted is None else quoted).strip()
+            if tag:
+                tag_words.append(tag)
+        else:
             words.append(part)
     return words, tag_words
+
+
+_FILTER_PARTS = re.compile(r'tag:"([^"]*)"?|(\S+)')
 
 
 class FailureTableModel(ColumnTableModel):

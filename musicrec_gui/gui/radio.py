@@ -37,8 +37,15 @@ class Radio(QObject):
         self.enabled = False
         self.played: list[int] = []
         self.queue: list[int] = []
+        self._folder = session.folder
         preview.player.ended.connect(self._on_ended)
-        session.folderShown.connect(lambda _tracks: self.played.clear())
+        session.folderShown.connect(self._on_folder_shown)
+
+    def _on_folder_shown(self, _tracks) -> None:
+        """Another folder starts afresh; the same one shown again (a rescan, another analysis) does not."""
+        if self.session.folder != self._folder:
+            self._folder = self.session.folder
+            self.played.clear()
 
     def set_enabled(self, enabled: bool) -> None:
         """Turn the radio on (the songs played so far start afresh) or off."""

@@ -121,24 +121,28 @@ class Recommender(QObject):
         return Answer(query, index.similar(track.id, k=query.count, exclude_same_artist=query.exclude_same_artist,
                                            exclude_same_album=query.exclude_same_album))
 
-    def _answer_passage(self, query: Query) -> Answer:
-        """Songs with a moment like part of the anchor, from the moments the library already holds."""
+    def _answer_passage(self, query: Query, index: VectorIndex | None = None,
+                        settings: AnalysisSettings | None = None) -> Answer:
+        """Songs with a moment like part of the anchor, from the moments the library already holds
+        (of the analysis in use, or of ``settings`` with their ``index``)."""
         session, track = self.session, query.anchor
-        keys = {"encoder_key": session.encoder_key, "analysis_key": session.analysis.key}
+        index = self.index if index is None else index
+        settings = session.analysis if settings is None else settings
+        keys = {"encoder_key": session.encoder_key, "analysis_key": settings.key}
         stored = session.library.slice_vectors(track.id, **keys)
         if stored is None:
             return Answer(query, message="This song's analysed moments are not in the library; scan it again.")
         spans = patch_spans(n_patches=len(stored[0]), duration=track.duration, offset_seconds=stored[1],
-                            settings=session.analysis, features=session.encoder_features)
+                            settings=settings, features=session.encoder_features)
         used = patches_in(spans, *query.passage)
-        found = passage_neighbours(self.index, session.library, anchor_id=track.id, passage=stored[0][used],
+        found = passage_neighbours(index, session.library, anchor_id=track.id, passage=stored[0][used],
                                    k=query.count, exclude_same_artist=query.exclude_same_artist,
-                                   exclude_same_album=query.exclude_same_album, settings=session.analysis,
+                                   exclude_same_album=query.exclude_same_album, settings=settings,
                                    features=session.encoder_features, **keys)
         start, end = query.passage
         inside = all(start - 0.5 <= spans[i, 0] and spans[i, 1] <= end + 0.5 for i in used)
         where = "" if inside else (
-            f" The encoder analysed no moment inside your selection ({MODE_NAMES.get(session.analysis.mode, '')}); "
+            f" The encoder analysed no moment inside your selection ({MODE_NAMES.get(settings.mode, '')}); "
             f"the nearest one, at {clock_text(spans[used[0], 0])}, stands for it.")
         return Answer(query, found, note=f"Each plays from its moment most like {clock_text(start)}–"
                                          f"{clock_text(end)} of this song.{where}")
@@ -170,10 +174,14 @@ class Recommender(QObject):
             self.answered.emit(Answer(query, message="This song has not been analysed yet; "
                                                      "it will be when the scan reaches it."))
             return
+        previous = f"From the previous analysis ({MODE_NAMES.get(mode, mode)}) until the rescan reaches this song."
+        if query.passage is not None:  # its moments as that analysis placed them
+            answer = self._answer_passage(query, index=index, settings=AnalysisSettings(mode=mode))
+            self.answered.emit(Answer(query, answer.recommendations, answer.message, f"{answer.note} {previous}"))
+            return
         recommendations = index.similar(track.id, k=query.count, exclude_same_artist=query.exclude_same_artist,
                                         exclude_same_album=query.exclude_same_album)
-        self.answered.emit(Answer(query, recommendations, note=(
-            f"From the previous analysis ({MODE_NAMES.get(mode, mode)}) until the rescan reaches this song.")))
+        self.answered.emit(Answer(query, recommendations, note=previous))
 
     def _build(self) -> None:
         if self._building:

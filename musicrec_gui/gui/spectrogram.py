@@ -185,6 +185,7 @@ class SpectrogramView(pg.GraphicsLayoutWidget):
             self.plot.addItem(line)
             self._boundaries.append(line)
         self.plot.setLimits(xMin=data.offset, xMax=data.offset + width, yMin=0, yMax=data.mel.shape[0])
+        self.selection.setBounds((data.offset, data.offset + width))  # a passage moved by hand stays in the song
         self.plot.setXRange(data.offset, data.offset + width, padding=0)
         self.plot.setYRange(0, data.mel.shape[0], padding=0)
         if title:

@@ -156,12 +156,11 @@ class TagChips(QWidget):
         self.hide()
 
     def set_tags(self, tags: list[tuple[str, float]]) -> None:
-        for button in self.buttons:
-            self._layout.removeWidget(button)
-            button.deleteLater()
         self.buttons = []
-        while self._layout.count():
-            self._layout.takeAt(0)
+        while self._layout.count():  # the chips and the "Tags:" caption
+            item = self._layout.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
         if tags:
             self._layout.addWidget(_caption("Tags:"))
         for name, probability in tags:
