@@ -257,22 +257,16 @@ def test_tag_chips_shown_again_and_again_leave_nothing_behind(qtbot):
 def test_the_radio_remembers_what_it_played_while_its_folder_is_shown_again(tmp_path, qtbot):
     """A rescan that finds a new file (or a change of analysis) shows the folder again: the songs the
     radio played must not start playing again; only another folder starts afresh."""
-    from PySide6.QtCore import QObject, Signal
-
     from musicrec_gui.core.library import Library
+    from musicrec_gui.gui.player import NullPlayer
+    from musicrec_gui.gui.preview import Preview
     from musicrec_gui.gui.radio import Radio
     from musicrec_gui.gui.session import Session
-
-    class Player(QObject):
-        ended = Signal(object)
-
-    class Preview:
-        player, track = Player(), None
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     session = Session(Library(tmp_path / "lib.sqlite3"), str(tmp_path / "none.keras"))
-    radio = Radio(session, None, Preview())
+    radio = Radio(session, None, Preview(session, NullPlayer("no sound device in this test")))
     session.show_folder(tmp_path / "a")
     radio.set_enabled(True)
     radio.played = [1, 2, 3]
@@ -306,44 +300,38 @@ def _session_with_songs(tmp_path, n=12):
     return session
 
 
-class _Jobs:
-    """Background jobs run at once (the order a worker would give them)."""
-
-    def submit(self, work, done, failed):
-        try:
-            result = work()
-        except Exception as err:  # noqa: BLE001
-            return failed(err)
-        done(result)
-
-
-def test_a_passage_is_not_answered_by_whole_songs_of_the_previous_analysis(tmp_path, qtbot):
+def test_a_passage_is_not_answered_by_whole_songs_of_the_previous_analysis(tmp_path, qtbot, tiny_encoder_path):
     """Just after a change of analysis mode the old vectors stand in for songs not rescanned yet; they
     answer "songs like this song", never "songs like this passage" (which they were not asked)."""
-    from PySide6.QtCore import QObject, Signal
-
     from musicrec_gui.core.explore import PassageMatch
+    from musicrec_gui.gui.engine import Engine
     from musicrec_gui.gui.recommender import Query, Recommender
-
-    class Engine(QObject):
-        event = Signal(object)
+    from musicrec_gui.gui.tasks import BackgroundJobs
 
     session = _session_with_songs(tmp_path)
-    recommender = Recommender(session, Engine(), _Jobs())
+    engine = Engine(session.library, str(tiny_encoder_path))
+    recommender = Recommender(session, engine, BackgroundJobs(1))
     answers = []
     recommender.answered.connect(answers.append)
-    anchor = session.tracks()[0]
-    recommender.ask(Query(anchor, 3))
-    assert len(answers[-1].recommendations) == 3
-    session.set_analysis("full")
-    anchor = session.track(anchor.id)
-    assert anchor.status == "pending"
-    recommender.ask(Query(anchor, 3))
-    assert len(answers[-1].recommendations) == 3 and "previous analysis" in answers[-1].note
-    recommender.ask(Query(anchor, 3, passage=(20.0, 30.0)))
-    answer = answers[-1]
-    assert all(isinstance(r, PassageMatch) for r in answer.recommendations), answer
-    assert answer.recommendations or answer.message
+
+    def ask(query):
+        recommender.ask(query)
+        qtbot.waitUntil(lambda: answers and answers[-1].query == query
+                        and answers[-1].message != "Finding similar songs…", timeout=5000)
+        return answers[-1]
+
+    try:
+        anchor = session.tracks()[0]
+        assert len(ask(Query(anchor, 3)).recommendations) == 3
+        session.set_analysis("full")
+        anchor = session.track(anchor.id)
+        assert anchor.status == "pending"
+        answer = ask(Query(anchor, 3))
+        assert len(answer.recommendations) == 3 and "previous analysis" in answer.note
+        answer = ask(Query(anchor, 3, passage=(20.0, 30.0)))
+        assert answer.recommendations and all(isinstance(r, PassageMatch) for r in answer.recommendations), answer
+    finally:
+        engine.shutdown()
 
 
 def test_a_selected_passage_moved_past_the_shown_part_stays_inside_it(qtbot):
@@ -364,3 +352,32 @@ def test_a_selected_passage_moved_past_the_shown_part_stays_inside_it(qtbot):
     start, end = view.selection.getRegion()
     assert 10.0 <= start <= end <= 30.0
     assert all(p is None or 10.0 <= p[0] <= p[1] <= 30.0 for p in got)
+
+
+def test_the_radio_skips_a_song_that_cannot_be_played_and_stops_after_three(qtbot, env, tiny_encoder_path,
+                                                                            long_songs):
+    window = make_window(qtbot, env, tiny_encoder_path, folder=long_songs)
+    _ready(qtbot, window)
+    radio, player = window.explorer.radio, window.player
+    first = window.anchor
+    order = [r.track for r in window.recommender.index.similar(first.id, k=5)]
+    os.remove(order[0].path)  # vanished after the scan
+    messages = []
+    radio.message.connect(messages.append)
+    radio.start(first)
+    qtbot.waitUntil(lambda: player.state == "playing", timeout=5000)
+    player.seek(first.duration - 1.0)
+    # The nearest song cannot be played: the radio goes on with the next nearest.
+    qtbot.waitUntil(lambda: player.state == "playing" and player.key[1] not in (first.id, order[0].id),
+                    timeout=15_000)
+    assert radio.enabled and order[0].id in radio.played and window.anchor.id == player.key[1]
+    player.stop()
+    # Songs that cannot be played, three in a row, stop it and say why.
+    for track in window.songs.model.tracks():
+        if track.id != first.id and os.path.exists(track.path):
+            os.remove(track.path)
+    radio.start(first)
+    qtbot.waitUntil(lambda: player.state == "playing", timeout=5000)
+    player.seek(first.duration - 1.0)
+    qtbot.waitUntil(lambda: not radio.enabled, timeout=20_000)
+    assert any("3 songs in a row" in m for m in messages)

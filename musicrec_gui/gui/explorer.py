@@ -9,7 +9,6 @@ from PySide6.QtCore import QObject, Signal
 
 from musicrec_gui.gui.match_view import MatchView
 from musicrec_gui.gui.path_view import PathView
-from musicrec_gui.gui.preview import ANCHOR
 from musicrec_gui.gui.radio import Radio
 
 
@@ -45,10 +44,7 @@ class Explorer(QObject):
 
     def start_radio(self, track) -> None:
         """Play ``track`` from its start, then the nearest songs not played yet."""
-        self.radio.set_enabled(True)
-        self.radio.played = [track.id]
-        self.session.set_anchor(track)
-        self.preview.play_at(track, 0.0, role=ANCHOR)
+        self.radio.start(track)
 
     def show_path(self, start, end) -> PathView:
         if self.path_view is not None:

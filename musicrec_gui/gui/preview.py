@@ -39,6 +39,11 @@ class Preview(QObject):
         session.anchorChanged.connect(lambda _track: self.changed.emit())
 
     @property
+    def last_asked(self) -> Track | None:
+        """The song last asked to play, whatever became of it (it may have failed or ended)."""
+        return self._asked[1] if self._asked is not None else None
+
+    @property
     def track(self) -> Track | None:
         """The song in the player's hands (loading, playing or paused), else None."""
         if self._asked is not None and self.player.state != STOPPED and self.player.key == self._asked[0]:

@@ -12,6 +12,9 @@ from musicrec_gui.gui.recommender import Recommender
 from musicrec_gui.gui.session import Session
 
 
+MAX_FAILURES = 3
+
+
 class Radio(QObject):
     """Keeps music going: each song that ends is followed by its nearest song not played yet.
 
@@ -38,7 +41,10 @@ class Radio(QObject):
         self.played: list[int] = []
         self.queue: list[int] = []
         self._folder = session.folder
+        self._playing: int | None = None  # the song the radio last started
+        self._failures = 0  # songs in a row that could not be played
         preview.player.ended.connect(self._on_ended)
+        preview.player.failed.connect(self._on_failed)
         session.folderShown.connect(self._on_folder_shown)
 
     def _on_folder_shown(self, _tracks) -> None:
@@ -52,13 +58,18 @@ class Radio(QObject):
         if enabled == self.enabled:
             return
         self.enabled = enabled
-        self.played = []
+        self.played, self._failures, self._playing = [], 0, None
         if not enabled:
             self.queue = []
         playing = self.preview.track
         if enabled and playing is not None:
             self.played.append(playing.id)
         self.changed.emit(enabled)
+
+    def start(self, track) -> None:
+        """Play ``track`` from its start, then the nearest songs not played yet."""
+        self.set_enabled(True)
+        self._play(track)
 
     def play_queue(self, track_ids: list[int]) -> None:
         """Play these songs in order, then go on as a radio from the last one."""
@@ -86,6 +97,7 @@ class Radio(QObject):
     def _on_ended(self, key) -> None:
         if not self.enabled or not isinstance(key, tuple):
             return
+        self._failures = 0
         current = key[1]
         if current not in self.played:
             self.played.append(current)
@@ -102,7 +114,29 @@ class Radio(QObject):
             return
         self._play(following)
 
+    def _on_failed(self, _reason: str) -> None:
+        """A song the radio started cannot be played (a vanished or broken file): go on with the next.
+
+        After ``MAX_FAILURES`` in a row the radio stops: a broken sound device would otherwise race
+        through the whole folder.
+        """
+        asked = self.preview.last_asked
+        if not self.enabled or self._playing is None or asked is None or asked.id != self._playing:
+            return  # not a song the radio started (the user played another one meanwhile)
+        self._failures += 1
+        if self._failures >= MAX_FAILURES:
+            self.message.emit(f"Radio stopped: {MAX_FAILURES} songs in a row could not be played.")
+            self.set_enabled(False)
+            return
+        failed, self._playing = self._playing, None
+        following = self.next_track(failed)
+        if following is None:
+            self.set_enabled(False)
+            return
+        self._play(following)
+
     def _play(self, track) -> None:
+        self._playing = track.id
         self.played.append(track.id)
         self.session.set_anchor(track)
         self.preview.play_at(track, 0.0, role=ANCHOR)
