@@ -151,7 +151,7 @@ class PlayerControls(QWidget):
         self.preview = preview
         self.play_button = QPushButton("Play")
         self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
-        self.play_button.setToolTip("Play the selected song from its analysed excerpt")
+        self.play_button.setToolTip("Play the selected song from the part that is shown, or pause it (Space)")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaStop))
         self.stop_button.setToolTip("Stop the preview")
@@ -220,7 +220,7 @@ class PlayerControls(QWidget):
             failed = anchor is not None and anchor.status == "failed"
             self.play_button.setEnabled(anchor is not None and not failed)
             self.play_button.setToolTip(f"Cannot play: {anchor.error}" if failed else
-                                        "Play the selected song from its analysed excerpt")
+                                        "Play the selected song from the part that is shown, or pause it (Space)")
             self.stop_button.setEnabled(self.preview.player.state != STOPPED)
 
     def _show_time(self, seconds: float | None = None) -> None:
