@@ -80,6 +80,23 @@ def good_library_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture()
+def env(tmp_path):
+    """A real library file and settings file for the app's windows; every window made is closed as a
+    user quitting would (settings saved, player and engine stopped)."""
+    from musicrec_gui.core.library import Library
+    from musicrec_gui.gui.preferences import open_store
+
+    library = Library(tmp_path / "library.sqlite3")
+    store = open_store(str(tmp_path / "settings.ini"))
+    windows = []
+    yield {"library": library, "store": store, "tmp": tmp_path, "windows": windows}
+    for window in windows:
+        window.close()
+        window.engine.shutdown()
+    library.close()
+
+
+@pytest.fixture()
 def music_dir(tmp_path, good_library_dir) -> Path:
     """A fresh copy of the good songs plus every kind of bad file."""
     import shutil

@@ -27,7 +27,6 @@ from musicrec_gui.gui import scanning as scanning_mod  # noqa: E402
 from musicrec_gui.gui import session as session_mod  # noqa: E402
 from musicrec_gui.gui.engine import Seeded  # noqa: E402
 from musicrec_gui.gui.player import NullPlayer  # noqa: E402
-from musicrec_gui.gui.preferences import open_store  # noqa: E402
 from musicrec_gui.gui.window import MainWindow  # noqa: E402
 
 DEMO = session_mod.demo_folder()
@@ -117,16 +116,6 @@ def slow_encoder():
     gate.set()
 
 
-@pytest.fixture()
-def env(tmp_path):
-    library = Library(tmp_path / "library.sqlite3")
-    store = open_store(str(tmp_path / "settings.ini"))
-    windows = []
-    yield {"library": library, "store": store, "windows": windows}
-    for window in windows:
-        window.close()
-        window.engine.shutdown()
-    library.close()
 
 
 def open_demo(qtbot, env, loader, folder) -> MainWindow:

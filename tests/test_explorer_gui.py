@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog  # noqa: E402
 
 from audio_factory import tone, write  # noqa: E402
 from musicrec_gui.core.playlist import is_musicrec_playlist  # noqa: E402
-from test_gui import env, make_window, wait_scan  # noqa: E402,F401  (env is a fixture)
+from test_gui import make_window, wait_scan  # noqa: E402
 
 
 @pytest.fixture()

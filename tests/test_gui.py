@@ -23,7 +23,7 @@ from PySide6.QtGui import QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
 
 from audio_factory import tone, write  # noqa: E402
-from musicrec_gui.core.library import Library, Track  # noqa: E402
+from musicrec_gui.core.library import Track  # noqa: E402
 from musicrec_gui.core.playlist import is_musicrec_playlist  # noqa: E402
 from musicrec_gui.gui import player as player_mod  # noqa: E402
 from musicrec_gui.gui.models import TRACK_ROLE, SongFilterProxy, SongTableModel  # noqa: E402
@@ -36,16 +36,6 @@ from musicrec_gui.gui.window import MainWindow  # noqa: E402
 SCAN_TIMEOUT_MS = 60_000
 
 
-@pytest.fixture()
-def env(tmp_path):
-    library = Library(tmp_path / "library.sqlite3")
-    store = open_store(str(tmp_path / "settings.ini"))
-    windows = []
-    yield {"library": library, "store": store, "tmp": tmp_path, "windows": windows}
-    for window in windows:  # as a user quitting would: saves settings, stops player and engine
-        window.close()
-        window.engine.shutdown()
-    library.close()
 
 
 def _is_finished(event) -> bool:

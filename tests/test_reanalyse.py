@@ -10,30 +10,17 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
-import pytest  # noqa: E402
 
 from audio_factory import GOOD_SONGS, tone, write  # noqa: E402
-from musicrec_gui.core.library import Library  # noqa: E402
 from musicrec_gui.core.scan import ScanFinished  # noqa: E402
 from musicrec_gui.gui.engine import Reanalysed, ReanalysisFinished  # noqa: E402
 from musicrec_gui.gui.models import REANALYSING_TEXT, SongTableModel  # noqa: E402
 from musicrec_gui.gui.player import NullPlayer  # noqa: E402
-from musicrec_gui.gui.preferences import open_store  # noqa: E402
 from musicrec_gui.gui.window import MainWindow  # noqa: E402
 
 TIMEOUT_MS = 60_000
 
 
-@pytest.fixture()
-def env(tmp_path):
-    library = Library(tmp_path / "library.sqlite3")
-    store = open_store(str(tmp_path / "settings.ini"))
-    windows = []
-    yield {"library": library, "store": store, "windows": windows}
-    for window in windows:
-        window.close()
-        window.engine.shutdown()
-    library.close()
 
 
 def make_window(qtbot, env, encoder, folder) -> MainWindow:

@@ -206,6 +206,29 @@ def embed(encoder: SongEncoder, slices: np.ndarray) -> tuple[np.ndarray, np.ndar
     return embeddings, tag_probabilities
 
 
+def _await_prepared(future, hang_seconds: float) -> tuple[_Prepared | None, str | None, FailureKind]:
+    """A file's decoded slices from the pool, or why it could not be decoded: (None, reason, kind).
+
+    ``audio.DecodeCancelled`` passes through: a cancelled file is left pending, not failed.
+    """
+    try:
+        return future.result(timeout=hang_seconds), None, FailureKind.OTHER
+    except FutureTimeout:
+        # Stuck inside a decoder's C code, past the cooperative time limit: give up on the file. The
+        # thread cannot be killed; it is abandoned, not waited for, at the end.
+        return None, (f"decoding got stuck for over {hang_seconds:g} s (the file is probably damaged); "
+                      "the next scan tries it again"), FailureKind.TIMED_OUT
+    except audio_mod.AudioError as err:
+        return None, str(err), err.kind
+    except MemoryError:
+        return None, "the file is too large to analyse (out of memory)", FailureKind.TOO_LARGE
+    except audio_mod.DecodeCancelled:
+        raise
+    except Exception as err:  # noqa: BLE001 - one bad file must never stop a scan
+        return None, (f"musicrec failed on this file (an unexpected error, a bug: "
+                      f"{type(err).__name__}: {err})"), FailureKind.OTHER
+
+
 class _AnySet:
     """Looks like an Event that is set when any of the given events is."""
 
@@ -342,26 +365,13 @@ def scan(
                 break
             track, future = pending.popleft()
             _fill()
-            kind = FailureKind.OTHER
             try:
-                prepared = future.result(timeout=hang_seconds)
+                prepared, reason, kind = _await_prepared(future, hang_seconds)
             except audio_mod.DecodeCancelled:
                 cancelled = True  # the file is left pending, not failed: the next scan does it
                 break
-            except FutureTimeout:
-                # Stuck inside a decoder's C code, past the cooperative time limit: give up on the
-                # file. The thread cannot be killed; it is abandoned, not waited for, at the end.
-                hung += 1
-                reason, kind = (f"decoding got stuck for over {hang_seconds:g} s (the file is probably damaged); "
-                                "the next scan tries it again", FailureKind.TIMED_OUT)
-            except audio_mod.AudioError as err:
-                reason, kind = str(err), err.kind
-            except MemoryError:
-                reason, kind = "the file is too large to analyse (out of memory)", FailureKind.TOO_LARGE
-            except Exception as err:  # noqa: BLE001 - one bad file must never stop the scan
-                reason = f"musicrec failed on this file (an unexpected error, a bug: {type(err).__name__}: {err})"
-            else:
-                reason = None
+            hung += kind is FailureKind.TIMED_OUT
+            if prepared is not None:
                 stages["decode"] += prepared.decode_seconds
                 stages["features"] += prepared.feature_seconds
                 t0 = time.perf_counter()
@@ -481,23 +491,12 @@ def reanalyse(
                 continue
             future = pool.submit(prepare_track, current.path, settings=settings, config=encoder.features,
                                  identity=(current.size, current.mtime_ns), cancel=cancel)
-            kind = FailureKind.OTHER
             try:
-                prepared = future.result(timeout=hang_seconds)
+                prepared, reason, kind = _await_prepared(future, hang_seconds)
             except audio_mod.DecodeCancelled:
                 return
-            except FutureTimeout:
-                hung = True
-                reason, kind = (f"decoding got stuck for over {hang_seconds:g} s (the file is probably damaged); "
-                                "the next scan tries it again", FailureKind.TIMED_OUT)
-            except audio_mod.AudioError as err:
-                reason, kind = str(err), err.kind
-            except MemoryError:
-                reason, kind = "the file is too large to analyse (out of memory)", FailureKind.TOO_LARGE
-            except Exception as err:  # noqa: BLE001 - one bad file must never stop the app
-                reason = f"musicrec failed on this file (an unexpected error, a bug: {type(err).__name__}: {err})"
-            else:
-                reason = None
+            hung = hung or kind is FailureKind.TIMED_OUT
+            if prepared is not None:
                 try:
                     embeddings, tag_probabilities = embed(encoder, prepared.slices)
                 except Exception as err:  # noqa: BLE001 - the encoder's fault: nothing recorded against the song

@@ -62,23 +62,11 @@ class Preview(QObject):
 
     def seek_anchor(self, seconds: float) -> None:
         """Play the anchor from ``seconds`` into it: a seek if it is in hand, else a fresh start there."""
-        anchor = self.session.anchor
-        if anchor is None or not self.player.available:
-            return
-        seconds = max(0.0, float(seconds))
-        if anchor.duration > 0:
-            seconds = min(seconds, anchor.duration)
-        key = (ANCHOR, anchor.id)
-        self._asked = (key, anchor)
-        if self.player.key == key and self.player.state != STOPPED:
-            self.player.seek(seconds)
-            if self.player.state == PAUSED:
-                self.player.resume()
-        else:
-            self.player.play(key, anchor.path, seconds)
+        if self.session.anchor is not None:
+            self.play_at(self.session.anchor, seconds, role=ANCHOR)
 
     def play_at(self, track: Track, seconds: float, *, role: str = RECOMMENDATION) -> None:
-        """Play ``track`` from ``seconds`` into it (a matching moment, a radio's next song from its start)."""
+        """Play ``track`` from ``seconds`` into it: a seek if it is in hand, else a fresh start there."""
         if not self.player.available:
             return
         key = (role, track.id)
