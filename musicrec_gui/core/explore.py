@@ -341,18 +341,30 @@ def song_path(index: VectorIndex, *, start_id: int, end_id: int, length: int,
 
 
 # -- radio ---------------------------------------------------------------------------------------
+def next_songs(index: VectorIndex, *, current_id: int, avoid: Iterable[int], k: int,
+               exclude_same_artist: bool = False, exclude_same_album: bool = False) -> list[Recommendation]:
+    """The ``k`` songs nearest to ``current_id`` that a radio or a player's queue may play next.
+
+    Songs in ``avoid`` (played or already queued) are never chosen, nor other files of the same
+    recording as one of them (near-identical vectors); the same exclusions as the
+    recommendations apply. Best first; fewer than ``k`` (or none) when the library runs out.
+    """
+    avoid = [i for i in avoid if i in index]
+    excluded = set(avoid)
+    if avoid:  # other files of a recording already played are that recording again
+        rows = [index.row_of(i) for i in avoid]
+        copies = (index.unit @ index.unit[rows].T >= DUPLICATE_SIMILARITY).any(axis=1)
+        excluded.update(index.tracks[i].id for i in np.flatnonzero(copies))
+    return index.similar(current_id, k=k, exclude_same_artist=exclude_same_artist,
+                         exclude_same_album=exclude_same_album, exclude_ids=excluded)
+
+
 def radio_next(index: VectorIndex, *, current_id: int, played: Sequence[int], exclude_same_artist: bool = False,
                exclude_same_album: bool = False) -> Recommendation | None:
     """The song a radio plays after ``current_id``: its nearest song not played yet.
 
     The same exclusions as the recommendations apply. None when every song has been played.
     """
-    played = [i for i in played if i in index]
-    excluded = set(played)
-    if played:  # other files of a recording already played are that recording again
-        rows = [index.row_of(i) for i in played]
-        copies = (index.unit @ index.unit[rows].T >= DUPLICATE_SIMILARITY).any(axis=1)
-        excluded.update(index.tracks[i].id for i in np.flatnonzero(copies))
-    found = index.similar(current_id, k=1, exclude_same_artist=exclude_same_artist,
-                          exclude_same_album=exclude_same_album, exclude_ids=excluded)
+    found = next_songs(index, current_id=current_id, avoid=played, k=1, exclude_same_artist=exclude_same_artist,
+                       exclude_same_album=exclude_same_album)
     return found[0] if found else None

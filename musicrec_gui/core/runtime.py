@@ -7,6 +7,12 @@ Environment variables musicrec reads (nothing else in the package reads ``os.env
 ``MUSICREC_DEBUG``
     Set to anything but ``""`` or ``0``: TensorFlow's start-up messages and warnings are
     shown, not hidden (:func:`debug`).
+``XDG_DATA_HOME``
+    Where ``musicrec-gui --install-desktop-entry`` puts the desktop entry, icon and metainfo
+    (:func:`xdg_data_home`; ``~/.local/share`` when unset, as the XDG spec says).
+``MPD_HOST``, ``MPD_PORT``
+    The MPD server ``musicrec mpd`` talks to when ``--host``/``--port`` are not given, as
+    ``mpc`` reads them (``MPD_HOST`` may be ``password@host``) (:func:`mpd_address`).
 
 TensorFlow (and its absl logger) print notices on stderr that say nothing to a user;
 :func:`quiet_tensorflow` turns them down, before or after TensorFlow is imported.
@@ -27,6 +33,21 @@ def library_override() -> Path | None:
     """The library file named by ``$MUSICREC_LIBRARY``, or None when it is unset or empty."""
     value = os.environ.get(LIBRARY_ENV)
     return Path(value) if value else None
+
+
+def xdg_data_home() -> Path:
+    """``$XDG_DATA_HOME``, or ``~/.local/share`` when it is unset, empty or relative (the XDG spec ignores those)."""
+    value = os.environ.get("XDG_DATA_HOME", "")
+    return Path(value) if value and os.path.isabs(value) else Path.home() / ".local" / "share"
+
+
+def mpd_address() -> tuple[str | None, str | None, str | None]:
+    """``(host, port, password)`` from ``$MPD_HOST`` (``[password@]host``) and ``$MPD_PORT``; None where unset."""
+    host = os.environ.get("MPD_HOST") or None
+    password = None
+    if host and "@" in host and not host.startswith("@"):  # "@name" is an abstract socket, not a password
+        password, host = host.rsplit("@", 1)
+    return host, os.environ.get("MPD_PORT") or None, password
 
 
 def debug() -> bool:

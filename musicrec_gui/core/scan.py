@@ -240,7 +240,7 @@ class _AnySet:
 
 
 def scan(
-    folder: str | os.PathLike,
+    folder: str | os.PathLike | None,
     *,
     library: Library,
     encoder: SongEncoder,
@@ -251,12 +251,14 @@ def scan(
     hang_seconds: float | None = None,
     prune: bool = False,
     retry_failed: bool = False,
+    files: Sequence[str | os.PathLike] | None = None,
 ) -> Iterator[ScanEvent]:
-    """Analyse every new or changed audio file below ``folder``.
+    """Analyse every new or changed audio file below ``folder`` (or in ``files``).
 
     Parameters
     ----------
-    folder : str or PathLike
+    folder : str, PathLike or None
+        None when ``files`` are given.
     library : Library
         The cache; only this generator's thread writes to it during the scan.
     encoder : SongEncoder
@@ -278,6 +280,10 @@ def scan(
         they are kept as missing: an unplugged drive must not erase its cache).
     retry_failed : bool
         Analyse again the songs that failed before under this encoder and analysis.
+    files : sequence of str or PathLike, optional
+        Analyse exactly these files (the items another program lists, such as a beets query)
+        instead of walking ``folder``. Nothing is then forgotten or marked missing, whatever
+        ``prune`` says: a list of files says nothing about the songs it leaves out.
 
     A library that cannot be written (a full disk, a lock held too long) or an encoder that
     fails stops the scan: ``ScanFinished.error`` says why, and what was finished is kept.
@@ -288,11 +294,21 @@ def scan(
     """
     started = time.perf_counter()
     cancel = cancel or threading.Event()
-    folder = real_path(folder)
+    if files is None:
+        if folder is None:
+            raise ValueError("scan() needs a folder to walk or a list of files.")
+        folder = real_path(folder)
+        root: str | None = folder
+    else:
+        root = None  # a list of files: nothing below any folder is forgotten
+        files = [real_path(f) for f in files]
+        folder = os.path.commonpath(files) if files else ""
     walk_errors: list[tuple[str, str]] = []
     found: list[FileIdentity] = []
     unreadable: list[tuple[str, str]] = []
-    for item in iter_identities(audio_mod.find_audio_files(folder, on_error=lambda p, r: walk_errors.append((p, r)))):
+    listing = (audio_mod.find_audio_files(folder, on_error=lambda p, r: walk_errors.append((p, r)))
+               if files is None else iter(files))
+    for item in iter_identities(listing):
         if isinstance(item, FileIdentity):
             found.append(item)
         else:
@@ -305,7 +321,7 @@ def scan(
 
     try:
         plan = library.plan_scan(
-            found, encoder_key=encoder.key, analysis_key=settings.key, root=folder,
+            found, encoder_key=encoder.key, analysis_key=settings.key, root=root,
             keep_under=[path for path, _ in walk_errors], prune=prune, retry_failed=retry_failed,
             dimension=getattr(encoder, "embedding_size", None),
         )

@@ -19,12 +19,48 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--screenshot", type=Path, default=None, metavar="FILE.png",
                         help="wait until the scan finishes and a song is shown, save the window as FILE.png, quit")
     parser.add_argument("--no-audio", action="store_true", help="do not open an audio device")
+    entry = parser.add_mutually_exclusive_group()
+    entry.add_argument("--install-desktop-entry", action="store_true",
+                       help="put musicrec-gui in the desktop's application menu, with its icon (files in "
+                            "$XDG_DATA_HOME, default ~/.local/share: applications/, icons/hicolor/scalable/apps/, "
+                            "metainfo/), then quit; a file there that musicrec did not write is never replaced")
+    entry.add_argument("--uninstall-desktop-entry", action="store_true",
+                       help="remove the files --install-desktop-entry wrote (only those), then quit")
     return parser
+
+
+def desktop_entry_command(args) -> int:
+    """``--install-desktop-entry`` / ``--uninstall-desktop-entry``: no window, no Qt."""
+    from musicrec_gui.core.names import display_text
+    from musicrec_gui.integrations import desktop
+
+    try:
+        if args.install_desktop_entry:
+            written = desktop.install()
+            print("installed musicrec-gui in the application menu:")
+            for path in written:
+                print(f"  {display_text(str(path))}")
+            print("It shows in the menu at once on most desktops (or after logging in again); "
+                  "'musicrec-gui --uninstall-desktop-entry' removes it.")
+            return 0
+        removal = desktop.uninstall()
+    except desktop.DesktopEntryError as err:
+        print(f"musicrec-gui: error: {err}", file=sys.stderr)
+        return 1
+    for path in removal.removed:
+        print(f"removed {display_text(str(path))}")
+    for path, why in removal.kept:
+        print(f"left {display_text(str(path))} as it is: {why}", file=sys.stderr)
+    if not removal.removed and not removal.kept:
+        print("no desktop entry of musicrec-gui was installed; nothing to remove.")
+    return 0
 
 
 def main(argv: list[str] | None = None, *, end_process: bool = True) -> int:
     """Run the app; when it closes, end the process (``end_process=False`` returns the exit code instead)."""
     args = build_parser().parse_args(argv)
+    if args.install_desktop_entry or args.uninstall_desktop_entry:
+        return desktop_entry_command(args)
     _quit_quietly_until_the_window_exists()
     from musicrec_gui.core.runtime import quiet_tensorflow
 
@@ -41,6 +77,12 @@ def main(argv: list[str] | None = None, *, end_process: bool = True) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
+    from PySide6.QtGui import QIcon
+
+    from musicrec_gui.integrations.desktop import APP_ID, icon_path
+
+    app.setWindowIcon(QIcon(str(icon_path())))  # every window and dialog, and the X11 taskbar
+    app.setDesktopFileName(APP_ID)  # Wayland shows the installed entry's name and icon for the window
     _wake_qt_on_signals(app)
     pg.setConfigOptions(antialias=True)
     try:

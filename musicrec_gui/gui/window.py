@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from musicrec_gui.core.encoder import bundled_encoder_path
@@ -31,6 +31,7 @@ from musicrec_gui.gui.preferences import save_preferences as store_preferences
 from musicrec_gui.gui.songlist import SongListPanel
 from musicrec_gui.gui.spectrogram_panel import SpectrogramPanel
 from musicrec_gui.gui.tasks import BackgroundJobs
+from musicrec_gui.integrations.desktop import icon_path
 
 
 class MainWindow(QMainWindow):
@@ -55,6 +56,7 @@ class MainWindow(QMainWindow):
                  encoder_loader=None, autostart: bool = True):
         super().__init__()
         self.setWindowTitle("musicrec — songs that sound alike")
+        self.setWindowIcon(QIcon(str(icon_path())))  # the desktop entry's icon (resources/desktop/musicrec.svg)
         self.setAcceptDrops(True)
         self.store = store
         self.preferences: Preferences = load_preferences(store)
