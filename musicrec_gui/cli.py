@@ -6,6 +6,7 @@
     musicrec playlist SONG -k N -o F.m3u8
     musicrec info                        library size, failures, encoder, space per encoder
     musicrec prune-vectors [--yes]       delete the vectors of encoders no longer used
+    musicrec mpd [--music-dir DIR]       keep MPD's queue going with songs like the one playing
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from musicrec_gui.core.library import Library, Track, is_below
 from musicrec_gui.core.tags import tags_text, top_tags
 from musicrec_gui.core.recommend import VectorIndex, closeness_percent
 from musicrec_gui.core import scan as scan_mod
+from musicrec_gui.core.runtime import MPD_DEFAULT_HOST, MPD_DEFAULT_PORT, mpd_address
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -156,7 +158,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compact", action="store_true",
                    help="then give the freed space back to the disk (rewrites the library: slower, and needs "
                         "as much free space as the library takes)")
+
+    p = sub.add_parser("mpd", parents=[common],
+                       help="keep MPD's queue going with songs like the one playing (needs musicrec[mpd])")
+    p.add_argument("--host", default=None,
+                   help=f"MPD's host name or socket path (default: $MPD_HOST or {MPD_DEFAULT_HOST})")
+    p.add_argument("--port", type=_port, default=None, help=f"MPD's port (default: $MPD_PORT or {MPD_DEFAULT_PORT})")
+    p.add_argument("--password", default=None, help="MPD's password, if it has one (or MPD_HOST=password@host)")
+    p.add_argument("--music-dir", type=Path, default=None,
+                   help="the folder MPD's music_directory names, scanned with 'musicrec scan' (default: what MPD "
+                        "says, which it tells only over its local socket)")
+    p.add_argument("-k", "--ahead", type=int, default=3,
+                   help="songs to keep queued after the one playing (default 3)")
+    p.add_argument("--exclude-artist", action="store_true", help="leave out the playing song's artist")
+    p.add_argument("--exclude-album", action="store_true", help="leave out the playing song's album")
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"expected a port number from 1 to 65535, got {text!r}")
+    return value
 
 
 class _Terminated(KeyboardInterrupt):
@@ -183,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         handler = {"scan": cmd_scan, "similar": cmd_similar, "playlist": cmd_playlist,
-                   "embed": cmd_embed, "info": cmd_info, "prune-vectors": cmd_prune_vectors}[args.command]
+                   "embed": cmd_embed, "info": cmd_info, "prune-vectors": cmd_prune_vectors,
+                   "mpd": cmd_mpd}[args.command]
         code = handler(args, settings)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
         return code
@@ -569,6 +596,50 @@ def cmd_prune_vectors(args, settings) -> int:
     print(f"deleted {what}; the file list is kept."
           + (" The library was compacted." if args.compact else
              " The space is reused by later scans ('--compact' gives it back to the disk now)."))
+    return 0
+
+
+def cmd_mpd(args, settings) -> int:
+    from musicrec_gui.integrations import mpd_queue
+
+    if args.ahead < 1:
+        raise CliError(f"--ahead must be at least 1, got {args.ahead}.", EXIT_USAGE)
+    env_host, env_port, env_password = mpd_address()
+    host = args.host or env_host or MPD_DEFAULT_HOST
+    try:
+        port = args.port or (_port(env_port) if env_port else MPD_DEFAULT_PORT)
+    except argparse.ArgumentTypeError as err:
+        raise CliError(f"MPD_PORT: {err}; set it to MPD's port or pass --port.", EXIT_USAGE) from None
+    password = args.password or env_password
+    mpd_queue.load_mpd()  # before anything else: a missing package is the first thing to hear of
+    config = _encoder_config(args)
+    client = mpd_queue.connect(host, port, password)
+    library = None
+    try:
+        music_dir = mpd_queue.music_directory(client, args.music_dir)
+        library = _open_library(args)
+
+        def say(line: str) -> None:
+            print(_printable(line), flush=True)
+
+        keeper = mpd_queue.QueueKeeper(library, lambda: _index(config, settings, library, under=music_dir),
+                                       mpd_queue.SongMap(music_dir),
+                                       mpd_queue.QueueOptions(ahead=args.ahead, exclude_same_artist=args.exclude_artist,
+                                                              exclude_same_album=args.exclude_album), say)
+        if not len(keeper.index):
+            raise CliError(f"no song below {_printable(music_dir)} has been analysed with this encoder and mode; run "
+                           f"'musicrec scan {_printable(music_dir)}' first (with the same --encoder and --mode).")
+        where = host if host.startswith(("/", "@")) else f"{host}:{port}"
+        say(f"keeping MPD's queue at {where} {args.ahead} song{'s' if args.ahead != 1 else ''} ahead with songs like "
+            f"the one playing ({len(keeper.index)} analysed songs below {music_dir}); Ctrl-C stops.")
+        try:
+            mpd_queue.keep_queue(client, keeper, say=say)
+        except KeyboardInterrupt:
+            say("stopped; MPD's queue is left as it is.")
+    finally:
+        client.disconnect()
+        if library is not None:
+            library.close()
     return 0
 
 

@@ -153,3 +153,35 @@ def portaudio_on_null_device() -> None:
             os.environ.pop("HOME", None)
         else:
             os.environ["HOME"] = old
+
+
+# Two artists, each with a song of five timbres (the second artist's a little higher and noisier): a
+# song's nearest neighbour is often the other artist's song of its timbre, so excluding the artist
+# changes the answer. Ten songs: enough for the index to centre its vectors.
+TAGGED_ARTISTS = ("Ada Drone", "Bea Pulse")
+TAGGED_TIMBRES = [((110.0, 165.0), 0.0, 0.0), ((1760.0,), 0.02, 4.0), ((), 0.5, 0.0), ((440.0, 554.0, 659.0), 0.0, 2.0),
+                  ((220.0, 330.0, 495.0), 0.1, 7.0)]
+
+
+def make_tagged_songs(root: Path, *, seconds: float = 30.0, rate: int = 22050) -> list[Path]:
+    """FLAC songs with title, artist, album and track number tags, in ``root/ARTIST/NN - TITLE.flac``."""
+    from mutagen.flac import FLAC
+
+    paths = []
+    for a, artist in enumerate(TAGGED_ARTISTS):
+        for i, (freqs, noise, pulse) in enumerate(TAGGED_TIMBRES):
+            title = f"Song {'ABCDE'[i]}{a + 1}"
+            path = root / artist / f"{i + 1:02d} - {title}.flac"
+            sig = tone(seconds, sample_rate=rate, freqs=tuple(f * (1 + 0.15 * a) for f in freqs) or (300.0,),
+                       noise=noise + 0.05 * a, seed=10 * a + i, pulse_hz=pulse * (1 + a))
+            if not freqs:
+                noise_signal = np.random.default_rng(10 * a + i).standard_normal(sig.shape)
+                if a:  # the second artist's noise is darker
+                    noise_signal = np.convolve(noise_signal, np.ones(6) / 6, mode="same")
+                sig = (noise_signal * 0.2).astype(np.float32)
+            write(path, sig, rate)
+            tags = FLAC(path)
+            tags.update({"title": title, "artist": artist, "album": f"{artist} Album", "tracknumber": str(i + 1)})
+            tags.save()
+            paths.append(path)
+    return paths

@@ -41,6 +41,10 @@ def xdg_data_home() -> Path:
     return Path(value) if value and os.path.isabs(value) else Path.home() / ".local" / "share"
 
 
+MPD_DEFAULT_HOST = "localhost"
+MPD_DEFAULT_PORT = 6600
+
+
 def mpd_address() -> tuple[str | None, str | None, str | None]:
     """``(host, port, password)`` from ``$MPD_HOST`` (``[password@]host``) and ``$MPD_PORT``; None where unset."""
     host = os.environ.get("MPD_HOST") or None
