@@ -12,6 +12,9 @@ packages=(python3-venv python3-pip libportaudio2 libegl1 libgl1 libfontconfig1 l
           libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-xfixes0)
 if [ "$want" = test ]; then
     packages+=(xvfb xauth xdotool x11-utils)
+    # Where people already listen (tests/test_mpd.py, test_desktop.py, test_pipx.py): a real MPD, the
+    # desktop's own validators of the .desktop file and the AppStream metainfo, and pipx.
+    packages+=(mpd desktop-file-utils appstream pipx)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -28,7 +31,7 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "$want" = test ]; then
-    .venv/bin/python -m pip install -q -e '.[test]'
+    .venv/bin/python -m pip install -q -e '.[test,mpd,beets]'
     # The musicnn wheel (29 MB, ISC licence) holds the TF1 checkpoint that tests/test_musicnn.py
     # compares resources/encoder/musicnn.keras against. Downloaded once, never installed.
     wheel=.cache/musicnn/musicnn-0.1.0-py3-none-any.whl
