@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -189,3 +190,22 @@ def test_unreadable_library_gives_clear_cli_error(tmp_path, capsys):
     blocker.write_text("x")
     assert cli.main(["--library", str(blocker / "lib.sqlite3"), "info"]) == 1
     assert "Cannot create the library folder" in capsys.readouterr().err
+
+
+def test_a_scan_of_listed_files_analyses_them_and_forgets_nothing(good_library_dir, tmp_path, tiny_encoder):
+    """What ``beet musicrecscan`` does: a list of files, not a folder; other songs of the library stay."""
+    library = Library(tmp_path / "lib.sqlite3")
+    run_scan(good_library_dir, library, tiny_encoder)
+    everything = {t.path for t in library.tracks(status="done")}
+    listed = sorted(good_library_dir.glob("*.wav"))[:1] + [tmp_path / "gone.flac"]
+    events = run_scan(None, library, tiny_encoder, files=listed, prune=True)
+    started = next(e for e in events if isinstance(e, scan_mod.ScanStarted))
+    assert started.total == 2 and started.cached == 1 and started.pruned == 0 and started.missing == 0
+    failed = [e for e in events if isinstance(e, scan_mod.TrackFailed)]
+    assert [os.path.basename(e.path) for e in failed] == ["gone.flac"] and "no such file" in failed[0].reason
+    assert {t.path for t in library.tracks(status="done")} == everything
+    new = tmp_path / "new.wav"
+    shutil.copy(sorted(good_library_dir.glob("*.wav"))[0], new)
+    events = run_scan(None, library, tiny_encoder, files=[new])
+    assert events[-1].analysed == 1 and library.track_by_path(str(new)).status == "done"
+    library.close()

@@ -306,8 +306,12 @@ def scan(
     walk_errors: list[tuple[str, str]] = []
     found: list[FileIdentity] = []
     unreadable: list[tuple[str, str]] = []
-    listing = (audio_mod.find_audio_files(folder, on_error=lambda p, r: walk_errors.append((p, r)))
-               if files is None else iter(files))
+    if files is None:
+        listing = audio_mod.find_audio_files(folder, on_error=lambda p, r: walk_errors.append((p, r)))
+    else:
+        listing = iter([f for f in files if os.path.lexists(f)])
+        unreadable.extend((f, "there is no such file: the list names a file that is not there (moved or deleted "
+                              "since it was listed?)") for f in files if not os.path.lexists(f))
     for item in iter_identities(listing):
         if isinstance(item, FileIdentity):
             found.append(item)
