@@ -61,6 +61,7 @@ db_file "{state / 'database'}"
 state_file "{state / 'state'}"
 log_file "{state / 'mpd.log'}"
 bind_to_address "127.0.0.1"
+bind_to_address "{state / 'socket'}"
 port "{port}"
 zeroconf_enabled "no"
 auto_update "no"
@@ -87,7 +88,7 @@ audio_output {{
         client.update()
         _wait(lambda: "updating_db" not in client.status() and int(client.stats()["songs"]) == songs, 30,
               "MPD's database")
-        yield port, client
+        yield port, client, process
     finally:
         with contextlib.suppress(Exception):
             client.disconnect()
@@ -152,9 +153,9 @@ def world(tmp_path_factory, tiny_encoder_path, tiny_encoder):
     with Library(library_path) as library:
         events = list(scan_mod.scan(music, library=library, encoder=tiny_encoder))
         assert events[-1].analysed == len(songs) and not events[-1].failed
-    with running_mpd(root / "mpd", music, len(songs)) as (port, client):
+    with running_mpd(root / "mpd", music, len(songs)) as (port, client, _):
         yield {"music": music, "songs": songs, "library": library_path, "encoder": tiny_encoder_path, "port": port,
-               "client": client}
+               "client": client, "socket": root / "mpd" / "socket"}
 
 
 def _similar(world, song: Path, capsys, *options: str) -> list[str]:
@@ -275,3 +276,31 @@ def test_clear_errors_for_a_wrong_port_folder_or_missing_package(world, capsys, 
     monkeypatch.setitem(sys.modules, "mpd", None)  # as if python-mpd2 were not installed
     assert cli.main(base + ["--port", str(world["port"]), "--music-dir", str(world["music"])]) == 1
     assert "pip install 'musicrec[mpd]'" in capsys.readouterr().err
+
+
+def test_over_its_local_socket_mpd_names_its_music_directory(world):
+    child = Child(["--library", str(world["library"]), "--encoder", str(world["encoder"]), "mpd",
+                   "--host", str(world["socket"])])
+    try:
+        line = child.wait_for("keeping MPD's queue")
+        assert f"at {world['socket']}" in line and f"below {real_path(world['music'])}" in line
+        child.process.send_signal(signal.SIGTERM)  # a logout, or systemd stopping it: the same clean stop
+        assert child.process.wait(10) == 0
+    finally:
+        child.stop()
+
+
+def test_mpd_going_away_is_said_plainly(tmp_path, world):
+    music = world["music"]
+    with running_mpd(tmp_path / "second", music, len(world["songs"])) as (port, _, server):
+        child = Child(["--library", str(world["library"]), "--encoder", str(world["encoder"]), "mpd",
+                       "--host", "127.0.0.1", "--port", str(port), "--music-dir", str(music)])
+        try:
+            child.wait_for("keeping MPD's queue")
+            server.terminate()
+            server.wait(10)
+            assert child.process.wait(10) == 1
+            line = child.wait_for("lost the connection to MPD")
+            assert "Start 'musicrec mpd' again" in line
+        finally:
+            child.stop()
