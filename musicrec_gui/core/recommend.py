@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -140,7 +141,8 @@ class VectorIndex:
             self._mean = unit.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32) if centre else None
             if centre:
                 unit -= self._mean
-            norms = np.linalg.norm(unit, axis=1, keepdims=True)
+            # einsum, not np.linalg.norm: that squares the whole matrix into a temporary (800 MB here).
+            norms = np.sqrt(np.einsum("ij,ij->i", unit, unit))[:, np.newaxis]
             np.divide(unit, norms, out=unit, where=norms > 0)
             unit[(norms == 0).reshape(-1)] = 0
             self._unit = whole
@@ -189,7 +191,8 @@ class VectorIndex:
         unit = self._unit
         ann = Index(ndim=unit.shape[1], metric="ip", dtype="f32", connectivity=ANN_CONNECTIVITY,
                     expansion_add=ANN_EXPANSION_ADD, expansion_search=ANN_EXPANSION_SEARCH)
-        ann.add(np.arange(n, dtype=np.uint64), unit[:n], copy=False)
+        # One core left to the rest of the app (the window, the scan) while the graph is built.
+        ann.add(np.arange(n, dtype=np.uint64), unit[:n], copy=False, threads=max(1, (os.cpu_count() or 2) - 1))
         with self._ann_lock:
             if unit is self._unit:  # not re-allocated by add() meanwhile (then the next build covers it)
                 self._ann, self._ann_rows, self._ann_base = ann, n, unit
@@ -214,8 +217,8 @@ class VectorIndex:
             raise ValueError(f"The vector of {track.display_path} holds NaN or infinite numbers; an encoder that "
                              "gives such vectors is broken, and one would spoil every score of the index.")
         n = len(self.tracks)
-        if n and vector.size != self._raw.shape[1]:
-            raise ValueError(f"A vector of {vector.size} numbers cannot join an index of {self._raw.shape[1]}; "
+        if n and vector.size != self.dimension:
+            raise ValueError(f"A vector of {vector.size} numbers cannot join an index of {self.dimension}; "
                              "vectors of one encoder all have its embedding size.")
         row = self._row.get(track.id)
         if row is None:
@@ -352,7 +355,8 @@ class VectorIndex:
     @property
     def dimension(self) -> int:
         """Numbers per vector."""
-        return int(self._raw.shape[1]) if self._raw.ndim == 2 else 0
+        stored = self._unit if self._raw is None else self._raw
+        return int(stored.shape[1]) if stored.ndim == 2 else 0
 
     def row_of(self, track_id: int) -> int:
         """The row of ``unit`` that holds a song (KeyError if it is not indexed)."""
