@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -24,6 +26,19 @@ CENTRE_MIN_SONGS = 10
 EXACT_CENTRE_BELOW = 5000
 # Pairs of songs sampled to tell how close a pair is compared with the rest of the library.
 PAIR_SAMPLE = 20_000
+# From this many songs on, queries go through an approximate (HNSW) index once it is built, and the
+# index keeps no copy of the raw vectors: an exact query over a million 200-d vectors takes ~0.2 s
+# and the raw copy 800 MB. Measured in docs/benchmarks.md, "A million songs".
+ANN_MIN_SONGS = 50_000
+# The HNSW graph's parameters (usearch): recall@10 ≥ 0.98 against exact search on 200-d vectors.
+ANN_CONNECTIVITY = 16
+ANN_EXPANSION_ADD = 128
+ANN_EXPANSION_SEARCH = 128
+# Neighbours fetched per wanted result: exclusions (artist, album, played songs, duplicates) are
+# filtered afterwards; when too few survive, the query falls back to exact search.
+ANN_OVERFETCH = 8
+# Rows of room read after a large library's vectors, for songs a scan adds (untouched pages cost no memory).
+SPARE_ROWS = 4096
 
 
 @dataclass(frozen=True)
@@ -76,9 +91,16 @@ class VectorIndex:
         :data:`CENTRE_MIN_SONGS` songs up; a mean of a handful of songs is mostly noise). What
         all songs share (a ReLU encoder's vectors all point into one orthant) then stops
         drowning what tells them apart; measured on held-out music in ``docs/model.md``.
+    copy : bool
+        False: ``vectors`` (float32) may become the index's own storage, changed in place.
 
     Notes
     -----
+    From :data:`ANN_MIN_SONGS` songs on the index keeps only the unit vectors (no raw copy; the
+    mean stays the one of the build) and, once :meth:`build_ann` has run, answers :meth:`similar`
+    through an HNSW graph (usearch) with the same exclusions, falling back to exact search when
+    they leave too few of the neighbours it fetched.
+
     Songs analysed while the index is open are added with :meth:`add`, without rebuilding it.
     Up to :data:`EXACT_CENTRE_BELOW` songs each addition re-centres the index, so it answers
     exactly as one built at once (what ``musicrec similar --folder`` builds); above, the mean is
@@ -86,22 +108,48 @@ class VectorIndex:
     thousands of songs hardly moves with a few more.
     """
 
-    def __init__(self, tracks: Sequence[Track], vectors: np.ndarray, *, centre: bool = True):
+    def __init__(self, tracks: Sequence[Track], vectors: np.ndarray, *, centre: bool = True, copy: bool = True):
         if len(tracks) != len(vectors):
             raise ValueError(f"{len(tracks)} tracks but {len(vectors)} vectors; they must pair up one to one.")
         self.tracks = list(tracks)
+        copy = copy or not (isinstance(vectors, np.ndarray) and vectors.dtype == np.float32)
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2:
             vectors = vectors.reshape(len(self.tracks), -1)
         self._centre = centre
-        self._raw = vectors.copy()
         self._row = {t.id: i for i, t in enumerate(self.tracks)}
         self._pair_scores: np.ndarray | None = None
         # Artists and albums as integer codes so exclusions are one vectorised comparison per query.
         self._code_tables: tuple[dict[str, int], dict[str, int]] = ({}, {})
         self._artist = _codes([t.artist.casefold() for t in self.tracks], self._code_tables[0])
         self._album = _codes([t.album.casefold() for t in self.tracks], self._code_tables[1])
-        self._recentre()
+        self._ann = None  # usearch.index.Index over _unit's rows, once built (see build_ann)
+        self._ann_lock = threading.Lock()
+        self._ann_rows = 0  # rows of _unit the ANN index holds (songs added later are searched exactly)
+        if len(self.tracks) >= ANN_MIN_SONGS:
+            # A large library: centre and normalise in place, keep no raw copy (``add`` then keeps
+            # the mean of this build; the mean of 50 000 songs hardly moves with a few more).
+            self._raw = None
+            self.centred = bool(centre)
+            unit = vectors if not copy else vectors.copy()
+            base = unit.base
+            # The library's rows are the start of a larger buffer (its spare rows): keep the whole
+            # buffer, so songs added later fit without moving the rows the ANN index refers to.
+            whole = base if (not copy and isinstance(base, np.ndarray) and base.ndim == 2 and base.dtype == np.float32
+                             and base.shape[1] == unit.shape[1] and base.shape[0] >= len(unit)
+                             and base.flags.c_contiguous and base.ctypes.data == unit.ctypes.data) else unit
+            self._mean = unit.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32) if centre else None
+            if centre:
+                unit -= self._mean
+            # einsum, not np.linalg.norm: that squares the whole matrix into a temporary (800 MB here).
+            norms = np.sqrt(np.einsum("ij,ij->i", unit, unit))[:, np.newaxis]
+            np.divide(unit, norms, out=unit, where=norms > 0)
+            unit[(norms == 0).reshape(-1)] = 0
+            self._unit = whole
+            self._centred_at = len(self.tracks)
+        else:
+            self._raw = vectors.copy() if copy else vectors
+            self._recentre()
 
     def _recentre(self) -> None:
         n = len(self.tracks)
@@ -112,6 +160,43 @@ class VectorIndex:
         self._unit = normalise_rows(vectors - self._mean if self.centred else vectors) if n else \
             np.zeros((0, self._raw.shape[1] if self._raw.ndim == 2 and self._raw.shape[1] else 1), np.float32)
         self._pair_scores = None
+        with self._ann_lock:
+            self._ann, self._ann_rows = None, 0  # its rows were the old unit vectors
+
+    @property
+    def approximate(self) -> bool:
+        """Whether queries go through the ANN index (built, for a library of :data:`ANN_MIN_SONGS` songs or more)."""
+        return self._ann is not None
+
+    def build_ann(self) -> bool:
+        """Build the approximate nearest-neighbour index over the songs indexed so far (slow: minutes
+        at a million songs, so run it in a worker; queries are exact until it is done).
+
+        Returns
+        -------
+        bool
+            False if the library is below :data:`ANN_MIN_SONGS` songs (exact search is fast enough).
+
+        Notes
+        -----
+        The usearch index refers to this index's unit vectors without copying them
+        (``copy=False``), so it costs only its graph (~130 MB at a million songs). Songs added
+        after it was built are searched exactly beside it.
+        """
+        from usearch.index import Index  # a few MB of native code, loaded only for large libraries
+
+        n = len(self.tracks)
+        if n < ANN_MIN_SONGS or self._raw is not None:
+            return False
+        unit = self._unit
+        ann = Index(ndim=unit.shape[1], metric="ip", dtype="f32", connectivity=ANN_CONNECTIVITY,
+                    expansion_add=ANN_EXPANSION_ADD, expansion_search=ANN_EXPANSION_SEARCH)
+        # One core left to the rest of the app (the window, the scan) while the graph is built.
+        ann.add(np.arange(n, dtype=np.uint64), unit[:n], copy=False, threads=max(1, (os.cpu_count() or 2) - 1))
+        with self._ann_lock:
+            if unit is self._unit:  # not re-allocated by add() meanwhile (then the next build covers it)
+                self._ann, self._ann_rows, self._ann_base = ann, n, unit
+        return self._ann is ann
 
     @property
     def unit(self) -> np.ndarray:
@@ -132,13 +217,18 @@ class VectorIndex:
             raise ValueError(f"The vector of {track.display_path} holds NaN or infinite numbers; an encoder that "
                              "gives such vectors is broken, and one would spoil every score of the index.")
         n = len(self.tracks)
-        if n and vector.size != self._raw.shape[1]:
-            raise ValueError(f"A vector of {vector.size} numbers cannot join an index of {self._raw.shape[1]}; "
+        if n and vector.size != self.dimension:
+            raise ValueError(f"A vector of {vector.size} numbers cannot join an index of {self.dimension}; "
                              "vectors of one encoder all have its embedding size.")
         row = self._row.get(track.id)
         if row is None:
             row = n
-            if not n:
+            if self._raw is None:  # a large index: unit vectors only, with room left by from_library
+                if n == len(self._unit):
+                    self._unit = np.concatenate([self._unit, np.zeros((max(1024, n // 4), vector.size), np.float32)])
+                    with self._ann_lock:  # the ANN index referred to the old buffer: exact until rebuilt
+                        self._ann, self._ann_rows, self._ann_base = None, 0, None
+            elif not n:
                 self._raw = np.zeros((16, vector.size), np.float32)
                 self._unit = np.zeros((16, vector.size), np.float32)
             elif n == len(self._raw):  # room for twice as many: appends stay cheap
@@ -155,8 +245,14 @@ class VectorIndex:
             self.tracks[row] = track
             self._artist[row] = _codes([track.artist.casefold()], self._code_tables[0])[0]
             self._album[row] = _codes([track.album.casefold()], self._code_tables[1])[0]
-        self._raw[row] = vector
         size = len(self.tracks)
+        if self._raw is None:
+            # In place, also for a song the ANN graph holds: its edges are the old vector's, a
+            # small loss of recall for that one song until the next build.
+            self._unit[row] = normalise_rows((vector - self._mean[0] if self.centred else vector)[np.newaxis])[0]
+            self._pair_scores = None
+            return
+        self._raw[row] = vector
         if (self._centre and not self.centred and size >= CENTRE_MIN_SONGS) or \
                 (self.centred and (size < EXACT_CENTRE_BELOW or size >= 1.25 * self._centred_at)):
             self._recentre()
@@ -202,7 +298,7 @@ class VectorIndex:
         """
         try:
             ids, vectors = library.vectors(encoder_key=encoder_key, analysis_key=analysis_key, dimension=dimension,
-                                           under=under)
+                                           under=under, spare_rows=SPARE_ROWS)
         except ValueError as err:  # a row's bytes are not one vector of the expected length
             raise _bad_vectors(library, encoder_key, analysis_key, dimension, str(err)) from None
         if len(ids) and (vectors.ndim != 2 or vectors.shape[1] == 0
@@ -212,9 +308,15 @@ class VectorIndex:
         if tracks is None:
             tracks = library.tracks(under=under)
         by_id = {t.id: t for t in tracks}
-        keep = [i for i, track_id in enumerate(ids) if int(track_id) in by_id]
-        return cls([by_id[int(ids[i])] for i in keep],
-                    vectors[keep] if len(keep) else np.zeros((0, dimension or 1), np.float32), centre=centre)
+        keep = [i for i, track_id in enumerate(ids.tolist()) if track_id in by_id]
+        if len(keep) == len(ids) and len(keep):
+            # Every vector has its track (the usual case): the library's array, and the room it
+            # leaves after its rows for songs a scan adds, becomes the index's without a copy.
+            index = cls([by_id[i] for i in ids.tolist()], vectors, centre=centre, copy=False)
+        else:
+            index = cls([by_id[int(ids[i])] for i in keep],
+                        vectors[keep] if len(keep) else np.zeros((0, dimension or 1), np.float32), centre=centre)
+        return index
 
     def __len__(self) -> int:
         return len(self.tracks)
@@ -253,7 +355,8 @@ class VectorIndex:
     @property
     def dimension(self) -> int:
         """Numbers per vector."""
-        return int(self._raw.shape[1]) if self._raw.ndim == 2 else 0
+        stored = self._unit if self._raw is None else self._raw
+        return int(stored.shape[1]) if stored.ndim == 2 else 0
 
     def row_of(self, track_id: int) -> int:
         """The row of ``unit`` that holds a song (KeyError if it is not indexed)."""
@@ -318,6 +421,15 @@ class VectorIndex:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}.")
         row = self._row[track_id]
+        take = k * 4 if drop_duplicates else k
+        with self._ann_lock:
+            ann, ann_rows = self._ann, self._ann_rows
+        if ann is not None:
+            found = self._similar_approximate(ann, ann_rows, row, k=k, take=take, drop_duplicates=drop_duplicates,
+                                              exclude_same_artist=exclude_same_artist,
+                                              exclude_same_album=exclude_same_album, exclude_ids=exclude_ids)
+            if found is not None:
+                return found
         # einsum, not BLAS: a multi-threaded sgemv on a busy 2-core machine is 10x slower than one thread.
         scores = np.einsum("ij,j->i", self.unit, self.unit[row])
         allowed = self.allowed(track_id, exclude_same_artist=exclude_same_artist,
@@ -327,9 +439,14 @@ class VectorIndex:
         candidates = np.flatnonzero(allowed)
         if candidates.size == 0:
             return []
-        take = min(k * 4 if drop_duplicates else k, candidates.size)
+        take = min(take, candidates.size)
         top = candidates[np.argpartition(-scores[candidates], take - 1)[:take]]
-        top = top[np.argsort(-scores[top], kind="stable")]
+        return self._choose(top, scores[top], k, drop_duplicates)
+
+    def _choose(self, top: np.ndarray, top_scores: np.ndarray, k: int, drop_duplicates: bool) -> list[Recommendation]:
+        """The best ``k`` of candidate rows (their scores beside them), near-copies of a chosen one left out."""
+        order = np.argsort(-top_scores, kind="stable")
+        top, top_scores = top[order], top_scores[order]
         chosen: list[int] = []
         for index in top:
             # Also drop results that duplicate an already chosen one (two copies of a third song).
@@ -338,7 +455,38 @@ class VectorIndex:
             chosen.append(int(index))
             if len(chosen) == k:
                 break
+        scores = dict(zip(top.tolist(), top_scores.tolist()))
         return [Recommendation(self.tracks[i], float(scores[i]), self.closeness(float(scores[i]))) for i in chosen]
+
+    def _similar_approximate(self, ann, ann_rows: int, row: int, *, k: int, take: int, drop_duplicates: bool,
+                             exclude_same_artist: bool, exclude_same_album: bool,
+                             exclude_ids: Iterable[int]) -> list[Recommendation] | None:
+        """:meth:`similar` through the ANN index: over-fetch, then the exclusions; None when too few
+        survive them (the caller then searches exactly)."""
+        query = self.unit[row]
+        fetch = min(ann_rows, max(64, take * ANN_OVERFETCH))
+        keys = np.asarray(ann.search(query, fetch, threads=1).keys, dtype=np.int64)
+        # Songs added since the ANN index was built are compared exactly (a scan adds them one by one).
+        candidates = np.concatenate([keys, np.arange(ann_rows, len(self.tracks), dtype=np.int64)])
+        scores = np.einsum("ij,j->i", self.unit[candidates], query)
+        allowed = candidates != row
+        anchor = self.tracks[row]
+        if exclude_same_artist and anchor.artist:
+            allowed &= self._artist[candidates] != self._artist[row]
+        if exclude_same_album and anchor.album:
+            allowed &= self._album[candidates] != self._album[row]
+        excluded = {self._row[i] for i in exclude_ids if i in self._row}
+        if excluded:
+            allowed &= ~np.isin(candidates, np.fromiter(excluded, np.int64, len(excluded)))
+        if drop_duplicates:
+            allowed &= scores < DUPLICATE_SIMILARITY
+        if np.count_nonzero(allowed) < take and len(keys) == fetch < ann_rows:
+            return None  # the exclusions removed most of the neighbourhood: exact search finds the rest
+        candidates, scores = candidates[allowed], scores[allowed]
+        if not len(candidates):
+            return []
+        top = np.argpartition(-scores, min(take, len(scores)) - 1)[:take]
+        return self._choose(candidates[top], scores[top], k, drop_duplicates)
 
 
 def _bad_vectors(library: Library, encoder_key: str, analysis_key: str, dimension: int | None,

@@ -1,0 +1,267 @@
+"""A million songs: start-up, filtering, top-10 queries with exclusions, the map, memory.
+
+    python benchmarks/million_bench.py [--tracks 1000000] [--baseline DIR] [--db PATH] [--ann-compare 200000]
+
+Fills a real library file (or reuses ``--db`` if it already holds ``--tracks`` songs) with
+generated songs whose 200-d vectors look like an encoder's: 300 styles of Zipf-distributed
+sizes, each a non-negative centre plus variation along 16 directions of its own and a little
+noise (songs of one style differ in a few ways, not in all 200 at once); an artist's songs are
+of one style, an album is one artist's. Then, each in a fresh process: the real main window
+(offscreen) — process start → window shown with the list filled, filter keystrokes, the first
+click (builds the index), top-10 queries with the same artist and album excluded, the Map tab,
+and the process's peak RSS; the same on ``--baseline DIR`` (a ``git archive`` of an older tree)
+in the same run; and the ANN libraries' build time, memory, query time and recall@10 against
+exact search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(os.environ.get("SCALE_BENCH_TREE") or Path(__file__).resolve().parents[1])
+sys.path.insert(0, str(ROOT))
+
+from musicrec_gui.core.config import AnalysisSettings  # noqa: E402
+
+KEY = "bench"
+STYLES = 300
+
+
+def song_vectors(n: int, d: int = 200, *, seed: int = 0, chunk: int = 100_000):
+    """Yield ``(first_row, vectors [shape=(m, d)] float32, style [shape=(m,)])`` chunks of ``n`` generated songs."""
+    rng = np.random.default_rng(seed)
+    centres = rng.gamma(1.0, 1.0, (STYLES, d)).astype(np.float32)
+    directions = (0.35 * rng.standard_normal((STYLES, 16, d))).astype(np.float32)
+    sizes = rng.zipf(1.6, STYLES).astype(float)
+    styles = rng.choice(STYLES, n, p=sizes / sizes.sum())
+    for first in range(0, n, chunk):
+        style = styles[first:first + chunk]
+        latent = rng.standard_normal((len(style), 16)).astype(np.float32)
+        v = centres[style] + np.einsum("mk,mkd->md", latent, directions[style])
+        v += 0.05 * rng.standard_normal(v.shape).astype(np.float32)
+        yield first, np.maximum(v, 0, out=v), style
+
+
+def fill_library(path: Path, n: int) -> None:
+    """A new library file of ``n`` analysed songs (vectors under encoder key :data:`KEY`), in bulk.
+
+    One transaction, journal off, rows from generators: the whole file is written in a few minutes.
+    """
+    from musicrec_gui.core.library import Library
+
+    Library(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = OFF")
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("PRAGMA cache_size = -200000")
+    analysis = AnalysisSettings().key
+    with conn:
+        for first, vectors, style in song_vectors(n):
+            # An artist's songs share a style (about 15 songs each); an album is one artist's (about 5).
+            artist = style * 10_000 + (np.arange(first, first + len(style)) * 7919) % max(1, n // STYLES // 15 + 1)
+            rows = range(first, first + len(style))
+            conn.executemany(
+                "INSERT INTO tracks (id, path, size, mtime_ns, title, artist, album, duration, status) "
+                "VALUES (?, ?, 1000, 1, ?, ?, ?, 200.0, 'done')",
+                ((i + 1, os.fsencode(f"/music/artist{a}/album{a}-{i % 3}/track {i}.flac"), f"Track {i}",
+                  f"Artist {a}", f"Album {a}-{i % 3}") for i, a in zip(rows, artist.tolist())))
+            conn.executemany(
+                "INSERT INTO vectors (track_id, encoder_key, analysis_key, vector, slice_vectors, n_slices, "
+                f"offset_seconds) VALUES (?, '{KEY}', '{analysis}', ?, ?, 1, 0.0)",
+                ((i + 1, v.tobytes(), v.tobytes()) for i, v in zip(rows, vectors)))
+    conn.close()
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_core(path: str) -> dict:
+    """What the app does with the library, without the window: open it, list the songs as the song
+    list reads them, build the vector index, query it (exact; then through the ANN index when this
+    tree has one), in this tree or a baseline's (``SCALE_BENCH_TREE``)."""
+    t0 = time.perf_counter()
+    from musicrec_gui.core import recommend
+    from musicrec_gui.core.library import Library
+    from musicrec_gui.core.recommend import VectorIndex
+
+    analysis = AnalysisSettings().key
+    library = Library(path)
+    out = {"open_s": time.perf_counter() - t0}
+    t = time.perf_counter()
+    tracks = library.tracks(under="/music", encoder_key=KEY, analysis_key=analysis)
+    out.update(list_s=time.perf_counter() - t, list_rss_mb=_rss_mb(), tracks=len(tracks))
+    t = time.perf_counter()
+    index = VectorIndex.from_library(library, encoder_key=KEY, analysis_key=analysis, tracks=tracks, under="/music")
+    out.update(index_s=time.perf_counter() - t, index_rss_mb=_rss_mb())
+    rng = np.random.default_rng(7)
+    anchors = [tracks[i].id for i in rng.choice(len(tracks), 200, replace=False)]
+    options = {"k": 10, "exclude_same_artist": True, "exclude_same_album": True}
+
+    def timed(queries):
+        times, found = [], []
+        for track_id in queries:
+            t = time.perf_counter()
+            found.append([r.track.id for r in index.similar(track_id, **options)])
+            times.append(1000 * (time.perf_counter() - t))
+        return times, found
+
+    exact_times, exact = timed(anchors[:50])  # exact at a million: ~0.2 s each, 50 are enough
+    out.update(exact_ms_median=float(np.median(exact_times)), exact_ms_p95=float(np.percentile(exact_times, 95)))
+    if hasattr(index, "build_ann"):
+        exact += timed(anchors[50:])[1]
+        t = time.perf_counter()
+        built = index.build_ann()
+        out.update(ann_build_s=time.perf_counter() - t, ann_built=built, ann_rss_mb=_rss_mb())
+        if built:
+            timed(anchors[:10])  # warm-up
+            times, found = timed(anchors)
+            recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(found, exact)])
+            out.update(ann_ms_median=float(np.median(times)), ann_ms_p95=float(np.percentile(times, 95)),
+                       recall_at_10=float(recall), ann_graph_mb=index._ann.memory_usage / 1e6)
+    out["peak_rss_mb"] = _rss_mb()
+    return out
+
+
+def child_ann_compare(n: str) -> dict:
+    """usearch, faiss (IVF and HNSW) and hnswlib on the first ``n`` generated songs: build time,
+    memory, query p95 and recall@10 against exact search (what chose usearch)."""
+    n = int(n)
+    v = np.concatenate([c[1] for c in song_vectors(n)])
+    u = v - v.mean(0)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    queries = np.random.default_rng(5).choice(n, 300, replace=False)
+    exact = []
+    for r in queries:
+        s = u @ u[r]
+        s[r] = -9
+        exact.append(set(np.argpartition(-s, 10)[:10].tolist()))
+    results = {}
+
+    def measure(name, build, search):
+        t = time.perf_counter()
+        extra = build()
+        built = time.perf_counter() - t
+        recall, times = 0.0, []
+        for r, e in zip(queries, exact):
+            t = time.perf_counter()
+            keys = [k for k in search(r) if k != r][:10]
+            times.append(1000 * (time.perf_counter() - t))
+            recall += len(set(keys) & e) / 10
+        results[name] = {"build_s": built, "recall": recall / len(queries), "p95_ms": float(np.percentile(times, 95)),
+                         "extra_mb": extra}
+        print(name, results[name], file=sys.stderr, flush=True)
+
+    from usearch.index import Index
+    box = {}
+
+    def usearch_build():
+        box["u"] = Index(ndim=u.shape[1], metric="ip", dtype="f32", connectivity=16, expansion_add=128,
+                         expansion_search=128)
+        box["u"].add(np.arange(n), u, copy=False, threads=2)
+        return box["u"].memory_usage / 1e6
+    measure("usearch HNSW f32, vectors not copied (M=16, ef 128/128)", usearch_build,
+            lambda r: box["u"].search(u[r], 80, threads=1).keys.tolist())
+    del box["u"]
+    try:
+        import faiss
+    except ImportError:
+        faiss = None
+    if faiss is not None:
+        def ivf_build():
+            faiss.omp_set_num_threads(2)
+            lists = int(4 * np.sqrt(n))
+            box["f"] = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(u.shape[1]), u.shape[1], lists,
+                                                     faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+            box["f"].train(u[np.random.default_rng(0).choice(n, min(n, 50 * lists), replace=False)])
+            box["f"].add(u)
+            box["f"].nprobe = 64
+            faiss.omp_set_num_threads(1)
+            return n * u.shape[1] * 2 / 1e6
+        measure("faiss IVF, fp16 codes (4·√n lists, nprobe 64)", ivf_build,
+                lambda r: box["f"].search(u[r:r + 1], 80)[1][0].tolist())
+
+        def fh_build():
+            faiss.omp_set_num_threads(2)
+            box["h"] = faiss.IndexHNSWSQ(u.shape[1], faiss.ScalarQuantizer.QT_fp16, 16, faiss.METRIC_INNER_PRODUCT)
+            box["h"].hnsw.efConstruction = 128
+            box["h"].add(u)
+            box["h"].hnsw.efSearch = 128
+            faiss.omp_set_num_threads(1)
+            return n * u.shape[1] * 2 / 1e6 + n * 16 * 2 * 4 / 1e6
+        measure("faiss HNSW, fp16 codes (M=16, ef 128/128)", fh_build,
+                lambda r: box["h"].search(u[r:r + 1], 80)[1][0].tolist())
+        box.clear()
+    try:
+        import hnswlib
+    except ImportError:
+        hnswlib = None
+    if hnswlib is not None:
+        def hl_build():
+            box["l"] = hnswlib.Index(space="ip", dim=u.shape[1])
+            box["l"].init_index(max_elements=n, ef_construction=128, M=16)
+            box["l"].add_items(u, num_threads=2)
+            box["l"].set_ef(128)
+            return n * (u.shape[1] * 4 + 16 * 2 * 4) / 1e6
+        measure("hnswlib (M=16, ef 128/128; float32 copy)", hl_build,
+                lambda r: box["l"].knn_query(u[r], 80, num_threads=1)[0][0].tolist())
+    return results
+
+
+def run_child(kind: str, arg: str, *, tree: str | None = None) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        done = subprocess.run([sys.executable, __file__, "--child", kind, arg, out.name],
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "SCALE_BENCH_TREE": tree or ""})
+        text = Path(out.name).read_text()
+        if not text:
+            raise SystemExit(f"the {kind} step failed (exit {done.returncode}) before writing its results")
+        return json.loads(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tracks", type=int, default=1_000_000)
+    parser.add_argument("--db", help="library file to fill, or to reuse if it already holds --tracks songs")
+    parser.add_argument("--baseline", metavar="DIR", help="also run the core step on the tree in DIR")
+    parser.add_argument("--ann-compare", type=int, default=0, metavar="N",
+                        help="compare the ANN libraries on N songs (0: skip)")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, arg, out = args.child
+        result = {"core": child_core, "ann": child_ann_compare}[kind](arg)
+        Path(out).write_text(json.dumps(result))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(args.db or Path(tmp) / "million.sqlite3")
+        have = 0
+        if db.exists():
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+                have = conn.execute("SELECT count(*) FROM tracks").fetchone()[0]
+        if have != args.tracks:
+            db.unlink(missing_ok=True)
+            t = time.perf_counter()
+            fill_library(db, args.tracks)
+            print(f"filled {args.tracks:,} songs in {time.perf_counter() - t:.0f} s "
+                  f"({db.stat().st_size / 1e9:.1f} GB)", file=sys.stderr)
+        results = {"this tree": run_child("core", str(db))}
+        if args.baseline:
+            results["baseline"] = run_child("core", str(db), tree=args.baseline)
+        print(json.dumps(results, indent=1))
+        if args.ann_compare:
+            print(json.dumps(run_child("ann", str(args.ann_compare)), indent=1))
+
+
+if __name__ == "__main__":
+    main()
