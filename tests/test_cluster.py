@@ -102,6 +102,7 @@ def test_ray_scan_matches_a_local_scan_cancels_and_resumes(cluster, songs, tmp_p
     handled = [e for e in events if isinstance(e, (scan_mod.TrackDone, scan_mod.TrackFailed))]
     assert [e.completed for e in handled] == list(range(1, started.to_analyse + 1))
     assert events[-1].error == "" and not events[-1].cancelled
+    # Both nodes analysed songs (every actor loads the encoder before the first song is handed out).
     assert analysis.summary.files == "ship" and len(analysis.summary.by_worker) == 2, analysis.summary
     assert sum(analysis.summary.by_worker.values()) + analysis.summary.here == started.to_analyse - 2
 

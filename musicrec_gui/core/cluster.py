@@ -78,6 +78,8 @@ _LOCAL_RECHECK = frozenset({FailureKind.UNREADABLE, FailureKind.VANISHED, Failur
 # The modules whose code decides a song's vector: a node running other code would give other vectors.
 _ANALYSIS_MODULES = ("audio", "features", "config", "encoder", "scan", "errors", "names", "cluster")
 _CONNECT_SECONDS = 5.0
+# How long the actors may take to start and load the encoder (TensorFlow's import on a busy node included).
+ACTOR_START_SECONDS = 300
 
 
 class ClusterError(MusicrecError):
@@ -494,6 +496,9 @@ class RayAnalysis:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the scan's own progress bar tells
         context.verbose_stats_logs = False
+        # Every actor loads the encoder before the first song is handed out: otherwise the first one ready
+        # takes every block while the others still load (seconds of TensorFlow), and a small scan runs on one.
+        context.wait_for_min_actors_s = ACTOR_START_SECONDS
         model_path, config_path = _encoder_files(encoder)
         with open(model_path, "rb") as handle:
             model = ray.put(handle.read())
