@@ -130,6 +130,31 @@ def test_ray_scan_matches_a_local_scan_cancels_and_resumes(cluster, songs, tmp_p
     assert mtimes == {p: p.stat().st_mtime_ns for p in mtimes}
 
 
+def test_ctrl_c_stops_a_ray_scan_as_it_stops_a_local_one(cluster, songs, tmp_path, tiny_encoder_path):
+    """The real command, interrupted while the cluster works: exit 130, one line, no traceback, nothing left half-written."""
+    import signal
+    import time
+
+    argv = [sys.executable, "-m", "musicrec_gui.cli", "--library", str(tmp_path / "lib.sqlite3"), "--encoder",
+            str(tiny_encoder_path), "-q", "scan", str(songs), "--ray", cluster]
+    process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(cli.Path(__file__).resolve().parents[1])})
+    try:
+        first = process.stderr.readline()  # "N audio files: 0 already analysed, M to analyse"
+        assert "to analyse" in first, first
+        time.sleep(3)  # connected, the nodes probed, the actors loading the encoder
+        process.send_signal(signal.SIGINT)
+        rest = process.communicate(timeout=60)[1]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 128 + signal.SIGINT, rest
+    assert "interrupted; finished songs are kept in the library" in rest and "Traceback" not in rest, rest
+    with Library(tmp_path / "lib.sqlite3") as library:  # the library opens, whole, and is resumed from
+        assert library.stats()["tracks"] >= 1
+
+
 def test_unreachable_cluster_and_missing_ray_are_clear(tmp_path, tiny_encoder_path, capsys):
     port = free_port()  # nothing listens there
     argv = ["--library", str(tmp_path / "lib.sqlite3"), "--encoder", str(tiny_encoder_path), "scan", str(tmp_path),

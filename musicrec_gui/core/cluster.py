@@ -236,12 +236,6 @@ class SongAnalyser:
 
         self.settings, self.files, self.hang_seconds = settings, files, hang_seconds
         self.where = f"{socket.gethostname()}:{os.getpid()}"
-        self._dir = tempfile.mkdtemp(prefix="musicrec-worker-")
-        model_path = os.path.join(self._dir, os.path.basename(model_name))
-        with open(model_path, "wb") as handle:
-            handle.write(ray.get(model))
-        with open(os.path.splitext(model_path)[0] + ".json", "wb") as handle:
-            handle.write(ray.get(config))
         # One actor per CPU: TensorFlow and BLAS use this actor's share, not every core of the node.
         cpus = max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
         import tensorflow as tf
@@ -251,7 +245,17 @@ class SongAnalyser:
         self._blas = threadpoolctl.threadpool_limits(limits=1, user_api="blas")
         from musicrec_gui.core.encoder import Encoder
 
-        self.encoder = Encoder(model_path)
+        # The encoder's files, written where only this actor looks, are gone once the model is in memory.
+        folder = tempfile.mkdtemp(prefix="musicrec-encoder-")
+        try:
+            model_path = os.path.join(folder, os.path.basename(model_name))
+            with open(model_path, "wb") as handle:
+                handle.write(ray.get(model))
+            with open(os.path.splitext(model_path)[0] + ".json", "wb") as handle:
+                handle.write(ray.get(config))
+            self.encoder = Encoder(model_path)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
         if self.encoder.key != encoder_key:
             raise ClusterError(f"the encoder shipped to {self.where} has key {self.encoder.key}, not {encoder_key}")
         features_mod.load_backend()
@@ -276,7 +280,7 @@ class SongAnalyser:
         copy_dir = None
         try:
             if self.files == "ship":
-                copy_dir = tempfile.mkdtemp(prefix="song-", dir=self._dir)
+                copy_dir = tempfile.mkdtemp(prefix="musicrec-song-")  # removed after the song, whatever happens
                 target = _private_copy(copy_dir, path, data)
                 identity = None  # the bytes are a snapshot checked against the plan where they were read
             else:
