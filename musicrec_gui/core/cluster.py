@@ -510,7 +510,9 @@ class RayAnalysis:
             config = ray.put(handle.read())
         items = [{"index": i, "path": t.path, "size": t.size, "mtime_ns": t.mtime_ns} for i, t in enumerate(todo)]
         ds = ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / SONGS_PER_BATCH)))
-        size = max(1, min(self.workers or cpus, cpus, len(todo)))
+        # CPUs other jobs hold now are not waited for (every actor must start before work is handed out).
+        free = int(ray.available_resources().get("CPU", 0))
+        size = max(1, min(self.workers or cpus, free or 1, len(todo)))
         # Ray 2.5x deprecates these as free keyword arguments without a named replacement for both (hence the
         # <2.64 pin in pyproject.toml); the warning says nothing to a musicrec user.
         with warnings.catch_warnings():
