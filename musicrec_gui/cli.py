@@ -110,6 +110,14 @@ def _add_scan_options(parser: argparse.ArgumentParser) -> None:
                              "(by default they are kept as missing: an unplugged drive keeps its cache)")
     parser.add_argument("--retry-failed", action="store_true",
                         help="analyse again the files that failed before with this encoder and mode")
+    parser.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
+                        help="analyse the new and changed files on a Ray cluster: the head node's HOST:PORT, or "
+                             "none for the cluster this machine is a node of (needs: pip install "
+                             "'musicrec[cluster]'); the library is still written here only")
+    parser.add_argument("--ray-files", choices=["auto", "shared", "ship"], default="auto",
+                        help="with --ray: shared: every node reads the files at the same path (a shared mount); "
+                             "ship: this machine reads them and sends their bytes; auto (default): shared if every "
+                             "node sees a sample of them unchanged, else ship")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -318,9 +326,15 @@ def _check_folder(folder: Path) -> Path:
 def _run_scan(args, settings: AnalysisSettings, folder: Path) -> scan_mod.ScanFinished:
     folder = _check_folder(folder)
     library = _open_library(args)
+    analysis = None
     try:
         # TensorFlow is imported only when a song needs analysing: a rescan with nothing new is quick.
         encoder = LazyEncoder(_encoder_path(args))
+        if getattr(args, "ray", None) is not None:
+            # Ray's absence or a wrong address is told now, before the folder is walked.
+            from musicrec_gui.core.cluster import RayAnalysis
+
+            analysis = RayAnalysis(args.ray, files=args.ray_files, local_workers=args.workers)
     except BaseException:
         library.close()
         raise
@@ -332,7 +346,8 @@ def _run_scan(args, settings: AnalysisSettings, folder: Path) -> scan_mod.ScanFi
         from tqdm import tqdm
 
         for event in scan_mod.scan(folder, library=library, encoder=encoder, settings=settings,
-                                   workers=args.workers, prune=args.prune, retry_failed=args.retry_failed):
+                                   workers=args.workers, prune=args.prune, retry_failed=args.retry_failed,
+                                   analysis=analysis):
             if isinstance(event, scan_mod.ScanStarted):
                 print(f"{event.total} audio files: {event.cached} already analysed, {event.to_analyse} to analyse"
                       + (f", {event.failed_before} failed before (--retry-failed)" if event.failed_before else "")
@@ -360,6 +375,12 @@ def _run_scan(args, settings: AnalysisSettings, folder: Path) -> scan_mod.ScanFi
     assert finished is not None
     print(f"analysed {finished.analysed}, failed {finished.failed}, unchanged {finished.cached} "
           f"in {finished.seconds:.1f} s", file=sys.stderr)
+    if analysis is not None and analysis.summary.nodes:
+        run = analysis.summary
+        print(f"on the Ray cluster at {_printable(run.address)}: {run.nodes} nodes, {run.cpus} CPUs, files "
+              + ("read by the nodes (shared)" if run.files == "shared" else "sent from here (ship)")
+              + (f"; {run.here} songs analysed here (the nodes did not see them as planned)" if run.here else ""),
+              file=sys.stderr)
     for path, note in notes:
         print(f"  analysed in part: {_printable(path)}: {_printable(note)}", file=sys.stderr)
     for path, reason, kind in failures:

@@ -31,7 +31,9 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 if [ "$want" = test ]; then
-    .venv/bin/python -m pip install -q -e '.[test,mpd,beets]'
+    # cluster: Ray, for tests/test_cluster.py's real two-node cluster (musicrec scan --ray);
+    # mpd, beets: tests/test_mpd.py and tests/test_beets.py
+    .venv/bin/python -m pip install -q -e '.[test,cluster,mpd,beets]'
     # The musicnn wheel (29 MB, ISC licence) holds the TF1 checkpoint that tests/test_musicnn.py
     # compares resources/encoder/musicnn.keras against. Downloaded once, never installed.
     wheel=.cache/musicnn/musicnn-0.1.0-py3-none-any.whl

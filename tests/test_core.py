@@ -212,7 +212,7 @@ def test_core_imports_no_qt_and_contracts_hold():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
     code = "import sys, musicrec_gui.core.scan, musicrec_gui.core.recommend, musicrec_gui.cli; " \
-           "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'sounddevice', 'tensorflow')]; " \
+           "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'sounddevice', 'tensorflow', 'ray')]; " \
            "print(bad); sys.exit(1 if bad else 0)"
     probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert probe.returncode == 0, probe.stdout + probe.stderr

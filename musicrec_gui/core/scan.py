@@ -239,6 +239,158 @@ class _AnySet:
         return any(event.is_set() for event in self._events)
 
 
+@dataclass(frozen=True)
+class Analysed:
+    """One song analysed by an analysis source: what :func:`scan` records.
+
+    Attributes
+    ----------
+    track : Track
+    embeddings : np.ndarray [shape=(n_slices, d)], float32
+    tag_probabilities : np.ndarray [shape=(n_tags,)] or None
+    offset : float
+    tags : audio.Tags
+    note : str
+        For the user when only part of the file could be analysed; "" otherwise.
+    """
+
+    track: Track
+    embeddings: np.ndarray = field(repr=False)
+    tag_probabilities: np.ndarray | None = field(repr=False)
+    offset: float
+    tags: audio_mod.Tags
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class NotAnalysed:
+    """One song that could not be analysed: ``reason`` for the user, ``kind`` sorted, as a local scan says them."""
+
+    track: Track
+    reason: str
+    kind: FailureKind
+
+
+@dataclass(frozen=True)
+class AnalysisStopped:
+    """The analysis stopped early: the user cancelled (``error == ""``) or it cannot go on (``error`` says why)."""
+
+    error: str = ""
+
+
+AnalysisOutcome = Union[Analysed, NotAnalysed, AnalysisStopped]
+
+
+class AnalysisSource(Protocol):
+    """Where the songs of a scan are analysed: this process (:class:`LocalAnalysis`) or a cluster.
+
+    Called once per scan from the scan's thread; yields one :class:`Analysed` or
+    :class:`NotAnalysed` per track it finishes (in any order), or :class:`AnalysisStopped`
+    as its last item. It writes nothing: :func:`scan` records every outcome in the library.
+    ``stages`` is :func:`scan`'s dict of seconds per stage ("decode", "features",
+    "inference"), added to as songs are done. The scan closes the iterator when it stops
+    early (cancelled, Ctrl-C, library error): work under way must stop then.
+    """
+
+    def __call__(self, todo: Sequence[Track], *, encoder: SongEncoder, settings: AnalysisSettings,
+                 cancel: threading.Event, stages: dict[str, float]) -> Iterator[AnalysisOutcome]: ...
+
+
+def encoder_failed_message(encoder_key: str, path: str, err: object) -> str:
+    """Why a scan stopped when the encoder itself failed on a song (nothing is recorded against the song)."""
+    return (f"the encoder {encoder_key} failed on {display_text(path)}: {err}. "
+            "The encoder is broken or does not fit this analysis; nothing was recorded "
+            "against your songs. Use another --encoder.")
+
+
+def default_hang_seconds() -> float:
+    """Twice the decoder's own time limit plus 30 s: past this a file's decoding is taken as hung."""
+    return 2 * audio_mod.DECODE_TIME_LIMIT + 30
+
+
+class LocalAnalysis:
+    """Analyse songs in this process: a pool of decoding threads ahead of the encoder on the scan's thread.
+
+    Parameters
+    ----------
+    workers : int
+        Threads decoding and computing features ahead of inference.
+    prefetch : int
+        How many files may wait, prepared, for the encoder (bounds memory).
+    hang_seconds : float or None
+        A file whose preparation takes longer than this is skipped as hung
+        (default: :func:`default_hang_seconds`); the next scan tries it again.
+    """
+
+    def __init__(self, *, workers: int = 2, prefetch: int = 4, hang_seconds: float | None = None):
+        self.workers = max(1, workers)
+        self.prefetch = max(0, prefetch)
+        self.hang_seconds = default_hang_seconds() if hang_seconds is None else hang_seconds
+
+    def __call__(self, todo: Sequence[Track], *, encoder: SongEncoder, settings: AnalysisSettings,
+                 cancel: threading.Event, stages: dict[str, float]) -> Iterator[AnalysisOutcome]:
+        """Analyse ``todo`` in order; see :class:`AnalysisSource`."""
+        config = encoder.features
+        pending: collections.deque[tuple[Track, Future]] = collections.deque()
+        queue = iter(todo)
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="musicrec-decode")
+        # Set when the scan ends for any reason (finished, cancelled, Ctrl-C in the consumer, closed): decodes
+        # still running in the pool stop within a block, so neither the pool's shutdown nor the interpreter's
+        # exit (which joins pool threads) waits for the rest of a long song.
+        stop = threading.Event()
+        stop_or_cancel = _AnySet(stop, cancel)
+        hung = 0
+        # Parallelism comes from the file-level pool and TensorFlow's own threads; a multi-threaded BLAS
+        # inside each feature job would only fight them for the same cores.
+        blas_limit = threadpoolctl.threadpool_limits(limits=1, user_api="blas")
+
+        def _fill() -> None:
+            while len(pending) < self.workers + self.prefetch:
+                track = next(queue, None)
+                if track is None:
+                    return
+                pending.append((track, pool.submit(prepare_track, track.path, settings=settings, config=config,
+                                                   identity=(track.size, track.mtime_ns), cancel=stop_or_cancel)))
+
+        try:
+            if todo:
+                features_mod.load_backend()
+            _fill()
+            while pending:
+                if cancel.is_set():
+                    yield AnalysisStopped()
+                    return
+                track, future = pending.popleft()
+                _fill()
+                try:
+                    prepared, reason, kind = _await_prepared(future, self.hang_seconds)
+                except audio_mod.DecodeCancelled:
+                    yield AnalysisStopped()  # the file is left pending, not failed: the next scan does it
+                    return
+                hung += kind is FailureKind.TIMED_OUT
+                if prepared is None:
+                    yield NotAnalysed(track, reason, kind)
+                    continue
+                stages["decode"] += prepared.decode_seconds
+                stages["features"] += prepared.feature_seconds
+                t0 = time.perf_counter()
+                try:
+                    embeddings, tag_probabilities = embed(encoder, prepared.slices)
+                except Exception as err:  # noqa: BLE001
+                    # A fault of the encoder, not of the song: nothing is recorded against the file,
+                    # and the scan stops instead of marking every song as bad.
+                    yield AnalysisStopped(encoder_failed_message(encoder.key, track.path, err))
+                    return
+                stages["inference"] += time.perf_counter() - t0
+                yield Analysed(track, embeddings, tag_probabilities, prepared.offset, prepared.tags, prepared.note)
+        finally:  # also when the scan stops iterating (GeneratorExit): the pool never outlives the scan
+            stop.set()
+            for _, future in pending:
+                future.cancel()
+            pool.shutdown(wait=not hung, cancel_futures=True)
+            blas_limit.restore_original_limits()
+
+
 def scan(
     folder: str | os.PathLike | None,
     *,
@@ -252,6 +404,7 @@ def scan(
     prune: bool = False,
     retry_failed: bool = False,
     files: Sequence[str | os.PathLike] | None = None,
+    analysis: AnalysisSource | None = None,
 ) -> Iterator[ScanEvent]:
     """Analyse every new or changed audio file below ``folder`` (or in ``files``).
 
@@ -284,6 +437,10 @@ def scan(
         Analyse exactly these files (the items another program lists, such as a beets query)
         instead of walking ``folder``. Nothing is then forgotten or marked missing, whatever
         ``prune`` says: a list of files says nothing about the songs it leaves out.
+    analysis : AnalysisSource or None
+        Where the songs are analysed; None: in this process (:class:`LocalAnalysis` with
+        ``workers``, ``prefetch`` and ``hang_seconds``). ``core.cluster.RayAnalysis`` sends
+        them to a Ray cluster; the listing, the plan, the library and the events stay here.
 
     A library that cannot be written (a full disk, a lock held too long) or an encoder that
     fails stops the scan: ``ScanFinished.error`` says why, and what was finished is kept.
@@ -349,97 +506,50 @@ def scan(
                           kind=FailureKind.UNREADABLE)
 
     stages = {"decode": 0.0, "features": 0.0, "inference": 0.0, "database": 0.0}
-    config = encoder.features
-    pending: collections.deque[tuple[Track, Future]] = collections.deque()
-    queue = iter(todo)
-    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="musicrec-decode")
-    # Set when the scan ends for any reason (finished, cancelled, Ctrl-C in the consumer, closed): decodes
-    # still running in the pool stop within a block, so neither the pool's shutdown nor the interpreter's
-    # exit (which joins pool threads) waits for the rest of a long song.
-    stop = threading.Event()
-    stop_or_cancel = _AnySet(stop, cancel)
+    if analysis is None:
+        analysis = LocalAnalysis(workers=workers, prefetch=prefetch, hang_seconds=hang_seconds)
     cancelled = False
     error = ""
-    hung = 0
-    if hang_seconds is None:
-        hang_seconds = 2 * audio_mod.DECODE_TIME_LIMIT + 30
-    # Parallelism comes from the file-level pool and TensorFlow's own threads; a multi-threaded BLAS
-    # inside each feature job would only fight them for the same cores.
-    blas_limit = threadpoolctl.threadpool_limits(limits=1, user_api="blas")
-
-    def _fill() -> None:
-        while len(pending) < max(1, workers) + max(0, prefetch):
-            track = next(queue, None)
-            if track is None:
-                return
-            pending.append((track, pool.submit(prepare_track, track.path, settings=settings, config=config,
-                                               identity=(track.size, track.mtime_ns), cancel=stop_or_cancel)))
-
+    outcomes = analysis(todo, encoder=encoder, settings=settings, cancel=cancel, stages=stages) if todo else iter(())
     try:
-        if todo:
-            features_mod.load_backend()
-        _fill()
-        while pending:
-            if cancel.is_set():
-                cancelled = True
+        for outcome in outcomes:
+            if isinstance(outcome, AnalysisStopped):
+                cancelled, error = not outcome.error, outcome.error
                 break
-            track, future = pending.popleft()
-            _fill()
-            try:
-                prepared, reason, kind = _await_prepared(future, hang_seconds)
-            except audio_mod.DecodeCancelled:
-                cancelled = True  # the file is left pending, not failed: the next scan does it
-                break
-            hung += kind is FailureKind.TIMED_OUT
-            if prepared is not None:
-                stages["decode"] += prepared.decode_seconds
-                stages["features"] += prepared.feature_seconds
-                t0 = time.perf_counter()
-                try:
-                    embeddings, tag_probabilities = embed(encoder, prepared.slices)
-                except Exception as err:  # noqa: BLE001
-                    # A fault of the encoder, not of the song: nothing is recorded against the file,
-                    # and the scan stops instead of marking every song as bad.
-                    error = (f"the encoder {encoder.key} failed on {display_text(track.path)}: {err}. "
-                             "The encoder is broken or does not fit this analysis; nothing was recorded "
-                             "against your songs. Use another --encoder.")
-                    break
-                stages["inference"] += time.perf_counter() - t0
+            track = outcome.track
             completed += 1
             t1 = time.perf_counter()
             try:
-                if reason is not None:
-                    library.record_failure(track.id, reason, encoder_key=encoder.key, analysis_key=settings.key,
-                                           kind=kind)
+                if isinstance(outcome, NotAnalysed):
+                    library.record_failure(track.id, outcome.reason, encoder_key=encoder.key,
+                                           analysis_key=settings.key, kind=outcome.kind)
                 else:
-                    tags = prepared.tags
-                    vector = song_vector(embeddings)
+                    tags = outcome.tags
+                    vector = song_vector(outcome.embeddings)
                     library.record_result(
                         track.id, encoder_key=encoder.key, analysis_key=settings.key,
-                        vector=vector, slice_vectors=embeddings, offset_seconds=prepared.offset,
+                        vector=vector, slice_vectors=outcome.embeddings, offset_seconds=outcome.offset,
                         title=tags.title, artist=tags.artist, album=tags.album, duration=tags.duration,
-                        tag_probabilities=tag_probabilities,
+                        tag_probabilities=outcome.tag_probabilities,
                     )
             except LibraryError as err:
                 error = str(err)
                 break
             stages["database"] += time.perf_counter() - t1
-            if reason is not None:
+            if isinstance(outcome, NotAnalysed):
                 failed += 1
-                yield TrackFailed(track.path, reason, completed, total_work, kind=kind)
+                yield TrackFailed(track.path, outcome.reason, completed, total_work, kind=outcome.kind)
                 continue
             analysed += 1
             # The row as just written, without reading it back.
             done_track = dataclasses.replace(track, title=tags.title, artist=tags.artist, album=tags.album,
                                              duration=tags.duration, status="done", error="", missing=False,
                                              error_kind=None)
-            yield TrackDone(done_track, len(embeddings), completed, total_work, vector, prepared.note)
-    finally:  # also when the consumer stops iterating (GeneratorExit): the pool never outlives the scan
-        stop.set()
-        for _, future in pending:
-            future.cancel()
-        pool.shutdown(wait=not hung, cancel_futures=True)
-        blas_limit.restore_original_limits()
+            yield TrackDone(done_track, len(outcome.embeddings), completed, total_work, vector, outcome.note)
+    finally:  # also when the consumer stops iterating (GeneratorExit): the analysis never outlives the scan
+        close = getattr(outcomes, "close", None)
+        if close is not None:
+            close()
     yield ScanFinished(analysed, failed, cached, cancelled, time.perf_counter() - started, stages, error)
 
 
@@ -489,7 +599,7 @@ def reanalyse(
 
     cancel = cancel or threading.Event()
     if hang_seconds is None:
-        hang_seconds = 2 * audio_mod.DECODE_TIME_LIMIT + 30
+        hang_seconds = default_hang_seconds()
     total = len(tracks)
     # One decode thread: a file stuck inside a decoder's C code is given up on, as in a scan.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="musicrec-reanalyse")
