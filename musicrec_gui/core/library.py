@@ -1084,7 +1084,33 @@ class Library:
         analysis_key: str | None = None,
         under: str | os.PathLike | None = None,
     ) -> list[Track]:
-        """Tracks in the library, in the order they were added.
+        """Tracks in the library, in the order they were added (see :meth:`iter_tracks` for the parameters)."""
+        query, args = self._tracks_query(status, encoder_key, analysis_key, under)
+        with self._reading() as conn:
+            return [_track(row) for row in conn.execute(query, args)]
+
+    def iter_tracks(
+        self,
+        *,
+        chunk: int = 20_000,
+        status: str | None = None,
+        encoder_key: str | None = None,
+        analysis_key: str | None = None,
+        under: str | os.PathLike | None = None,
+    ) -> Iterator[list[Track]]:
+        """:meth:`tracks` in lists of at most ``chunk``, read from one snapshot as they are asked for.
+
+        The first list comes at once, so a million songs can be shown while the rest are read;
+        ``close()`` the iterator to stop early (the read ends then).
+        """
+        query, args = self._tracks_query(status, encoder_key, analysis_key, under)
+        with self._reading() as conn:
+            cursor = conn.execute(query, args)
+            while rows := cursor.fetchmany(chunk):
+                yield [_track(row) for row in rows]
+
+    def _tracks_query(self, status, encoder_key, analysis_key, under) -> tuple[str, list]:
+        """The query of :meth:`tracks`.
 
         Parameters
         ----------
@@ -1124,8 +1150,7 @@ class Library:
             args.append(prefix)
         if where:
             query += " WHERE " + " AND ".join(where)
-        with self._reading() as conn:
-            return [_track(row) for row in conn.execute(query + " ORDER BY t.id", args)]
+        return query + " ORDER BY t.id", args
 
     def track_by_path(self, path: str) -> Track | None:
         with self._reading() as conn:

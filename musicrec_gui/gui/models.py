@@ -77,8 +77,21 @@ class SongTableModel(ColumnTableModel):
         self._failed_brush = QBrush(QColor(200, 60, 60))
         self._pending_brush = QBrush(QColor(130, 130, 130))
         if session is not None:  # a gui.session.Session: the model follows its folder
-            session.folderShown.connect(self.set_tracks)
+            session.folderShown.connect(self._on_folder_shown)
+            session.folderLoading.connect(self._on_folder_loading)
+            session.tracksLoaded.connect(self.append_tracks)
             session.trackChanged.connect(self.upsert)
+        self._loaded_in_chunks = False
+
+    def _on_folder_loading(self, first: list) -> None:
+        self.set_tracks(first)
+        self._loaded_in_chunks = True
+
+    def _on_folder_shown(self, tracks: list) -> None:
+        if self._loaded_in_chunks:  # the rows are in already (and songs analysed meanwhile are newer)
+            self._loaded_in_chunks = False
+            return
+        self.set_tracks(tracks)
 
     # -- core-side API ------------------------------------------------------
     def set_tracks(self, tracks: Iterable[Track]) -> None:
@@ -88,6 +101,21 @@ class SongTableModel(ColumnTableModel):
         self._haystack = [self._search_text(t) for t in self._tracks]
         self._index, self._stale = None, set()
         self.endResetModel()
+
+    def append_tracks(self, tracks: Sequence[Track]) -> None:
+        """Add songs at the end (a large folder's next chunk); songs listed already are left as they are."""
+        tracks = [t for t in tracks if t.id not in self._row]
+        if not tracks:
+            return
+        first = len(self._tracks)
+        self.beginInsertRows(QModelIndex(), first, first + len(tracks) - 1)
+        self._tracks.extend(tracks)
+        self._haystack.extend(self._search_text(t) for t in tracks)
+        for row, track in enumerate(tracks, first):
+            self._row[track.id] = row
+        if self._index is not None:
+            self._stale.update(range(first, first + len(tracks)))
+        self.endInsertRows()
 
     def upsert(self, track: Track) -> None:
         """Add a song, or refresh it if it is already listed."""
