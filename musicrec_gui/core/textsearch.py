@@ -59,7 +59,10 @@ class TextIndex:
     def _rows_by_regex(self, needle: bytes) -> np.ndarray:
         pattern = re.compile(re.escape(needle) + b"[^\x00]*")
         positions = np.fromiter((m.start() for m in pattern.finditer(self.data)), dtype=np.int64)
-        return np.searchsorted(self.starts, positions, side="right") - 1
+        rows = np.searchsorted(self.starts, positions, side="right") - 1
+        if len(rows) > 1:  # a row holding NUL itself can match twice
+            rows = rows[np.concatenate(([True], rows[1:] != rows[:-1]))]
+        return rows
 
     def _rows_by_mask(self, needle: bytes) -> np.ndarray:
         a, m = self.array, self._mask
