@@ -42,6 +42,7 @@ class TextIndex:
             self.starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
         self._texts = texts
         self._mask = np.zeros(len(self.array), dtype=bool)
+        self._byte_counts: np.ndarray | None = None
 
     def rows_with(self, word: str) -> np.ndarray:
         """Ascending row numbers whose text contains ``word`` (a non-empty string)."""
@@ -65,17 +66,21 @@ class TextIndex:
         return rows
 
     def _rows_by_mask(self, needle: bytes) -> np.ndarray:
+        """Every position of the needle's rarest byte, kept where the other bytes match too, reduced per row."""
         a, m = self.array, self._mask
-        n = len(a) - len(needle) + 1
-        if n <= 0:
-            return np.zeros(0, dtype=np.int64)
-        m[n:] = False
-        np.equal(a[:n], needle[0], out=m[:n])
-        if len(needle) > 1:
-            scratch = np.empty(n, dtype=bool)
-            for k in range(1, len(needle)):
-                np.equal(a[k:k + n], needle[k], out=scratch)
-                m[:n] &= scratch
+        if len(needle) == 1:
+            np.equal(a, needle[0], out=m)
+            return np.flatnonzero(np.logical_or.reduceat(m, self.starts))
+        if self._byte_counts is None:  # how common each byte is, from the first 4 MB
+            self._byte_counts = np.bincount(a[:1 << 22], minlength=256)
+        rare = min(range(len(needle)), key=lambda k: self._byte_counts[needle[k]])
+        positions = np.flatnonzero(a == needle[rare]) - rare  # where the needle would start
+        positions = positions[(positions >= 0) & (positions <= len(a) - len(needle))]
+        for k in range(len(needle)):
+            if k != rare and len(positions):
+                positions = positions[a[positions + k] == needle[k]]
+        m[:] = False
+        m[positions] = True
         return np.flatnonzero(np.logical_or.reduceat(m, self.starts))
 
     def rows_with_all(self, words: Sequence[str], rows: np.ndarray | None = None, *,
@@ -87,5 +92,10 @@ class TextIndex:
                 rows = np.fromiter((r for r in rows.tolist() if word in texts[r]), dtype=np.int64)
             else:
                 found = self.rows_with(word)
-                rows = found if rows is None else np.intersect1d(rows, found, assume_unique=True)
+                if rows is None:
+                    rows = found
+                else:  # both ascending: keep the candidates found again (no sort of both)
+                    keep = np.zeros(self.n, dtype=bool)
+                    keep[found] = True
+                    rows = rows[keep[rows]]
         return np.arange(self.n, dtype=np.int64) if rows is None else rows

@@ -202,7 +202,7 @@ class SongTableModel(ColumnTableModel):
             texts = self._haystack
             return np.fromiter((r for r in rows if all(w in texts[r] for w in words)), dtype=np.int64)
         index, stale = self.search_index()
-        rows = index.rows_with_all(words, within)
+        rows = index.rows_with_all(words, None if within is None else within[within < index.n])
         extra = sorted(stale | set(range(index.n, len(self._tracks))))
         if extra:
             if within is not None:
