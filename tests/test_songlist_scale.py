@@ -219,3 +219,15 @@ def test_an_anchor_from_another_folder_is_cleared_once_all_are_in(qtbot, streame
     assert session.anchor is not None  # not yet: it could be in a later chunk
     qtbot.waitUntil(lambda: not session.loading, timeout=5000)
     assert session.anchor is None and _current(panel) is None
+
+
+def test_a_load_in_chunks_stopped_by_another_folder_leaves_that_folder_listed(qtbot, streamed, tmp_path):
+    session, panel = streamed
+    session.show_folder("/music")
+    assert session.loading
+    session.LOAD_CHUNK = 20
+    session.show_folder("/music/a1")  # 12 songs: read at once, while the first folder was coming in
+    assert not session.loading
+    assert sorted(t.id for t in panel.model.tracks()) == [i for i in range(1, 61) if i % 5 == 1]
+    qtbot.wait(50)
+    assert panel.model.rowCount() == 12

@@ -81,16 +81,14 @@ class SongTableModel(ColumnTableModel):
             session.folderLoading.connect(self._on_folder_loading)
             session.tracksLoaded.connect(self.append_tracks)
             session.trackChanged.connect(self.upsert)
-        self._loaded_in_chunks = False
+        self._session = session
 
     def _on_folder_loading(self, first: list) -> None:
         self.set_tracks(first)
-        self._loaded_in_chunks = True
 
     def _on_folder_shown(self, tracks: list) -> None:
-        if self._loaded_in_chunks:  # the rows are in already (and songs analysed meanwhile are newer)
-            self._loaded_in_chunks = False
-            return
+        if getattr(self._session, "completing_chunks", False):
+            return  # the rows are in already (and songs analysed meanwhile are newer)
         self.set_tracks(tracks)
 
     # -- core-side API ------------------------------------------------------

@@ -80,6 +80,7 @@ class Session(QObject):
         self._position = -1
         self._by_id: dict[int, Track] = {}  # the open folder's songs, as last shown
         self._loading = None  # the chunks of a large folder still being read
+        self.completing_chunks = False  # folderShown ends a load in chunks: its songs are listed already
 
     # -- the folder -------------------------------------------------------------
     @property
@@ -124,7 +125,11 @@ class Session(QObject):
         chunk = next(chunks, None)
         if chunk is None:
             self._loading = None
-            self._shown(list(self._by_id.values()))
+            self.completing_chunks = True
+            try:
+                self._shown(list(self._by_id.values()))
+            finally:
+                self.completing_chunks = False
             return
         by_id = self._by_id
         chunk = [t for t in chunk if by_id.setdefault(t.id, t) is t]  # a song analysed meanwhile is newer
