@@ -27,6 +27,7 @@ import contextlib
 import os
 import sqlite3
 import stat
+import sys
 import threading
 import time
 import urllib.parse
@@ -1438,10 +1439,13 @@ _TRACK_COLUMNS = ("t.id, t.path, t.size, t.mtime_ns, t.title, t.artist, t.album,
                   "t.missing, t.error_kind")
 
 
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
+
 def _track(row: Sequence) -> Track:
     failed = row[8] == "failed"
-    return Track(
-        id=row[0], path=os.fsdecode(bytes(row[1])), size=row[2], mtime_ns=row[3], title=row[4],
+    return Track(  # the path decoded as os.fsdecode does, without its per-call checks (a million rows)
+        id=row[0], path=bytes(row[1]).decode(_FS_ENCODING, _FS_ERRORS), size=row[2], mtime_ns=row[3], title=row[4],
         artist=row[5], album=row[6], duration=row[7], status=row[8], error=row[9], missing=bool(row[10]),
         error_kind=FailureKind.parse(row[11] or "other") if failed else None,
     )

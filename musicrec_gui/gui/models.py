@@ -144,15 +144,17 @@ class SongTableModel(ColumnTableModel):
             return
         self.layoutAboutToBeChanged.emit()
         key = self.sort_key(column)
-        order_rows = sorted(range(len(self._tracks)), key=lambda i: key(self._tracks[i]),
+        keys = [key(t) for t in self._tracks]  # once per song, not once per comparison's lookup
+        order_rows = sorted(range(len(self._tracks)), key=keys.__getitem__,
                             reverse=order == Qt.SortOrder.DescendingOrder)
-        new_row = {old: new for new, old in enumerate(order_rows)}
+        new_row = np.empty(len(order_rows), dtype=np.int64)
+        new_row[order_rows] = np.arange(len(order_rows))
         self._tracks = [self._tracks[i] for i in order_rows]
         self._haystack = [self._haystack[i] for i in order_rows]
         self._index, self._stale = None, set()
         self._row = {t.id: i for i, t in enumerate(self._tracks)}
         old_indexes = self.persistentIndexList()
-        new_indexes = [self.index(new_row[ix.row()], ix.column()) for ix in old_indexes]
+        new_indexes = [self.index(int(new_row[ix.row()]), ix.column()) for ix in old_indexes]
         self.changePersistentIndexList(old_indexes, new_indexes)
         self.layoutChanged.emit()
 
