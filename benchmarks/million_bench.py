@@ -1,6 +1,7 @@
 """A million songs: start-up, filtering, top-10 queries with exclusions, the map, memory.
 
-    python benchmarks/million_bench.py [--tracks 1000000] [--baseline DIR] [--db PATH] [--ann-compare 200000]
+    python benchmarks/million_bench.py [--tracks 1000000] [--baseline DIR] [--db PATH] [--only core|list]
+                                       [--ann-compare 200000]
 
 Fills a real library file (or reuses ``--db`` if it already holds ``--tracks`` songs) with
 generated songs whose 200-d vectors look like an encoder's: 300 styles of Zipf-distributed
@@ -10,7 +11,8 @@ of one style, an album is one artist's. Then, each in a fresh process: the real 
 (offscreen) — process start → window shown with the list filled, filter keystrokes, the first
 click (builds the index), top-10 queries with the same artist and album excluded, the Map tab,
 and the process's peak RSS; the same on ``--baseline DIR`` (a ``git archive`` of an older tree)
-in the same run; and the ANN libraries' build time, memory, query time and recall@10 against
+in the same run; the song list alone (``list``: launch → first rows shown → all rows in, filter
+keystrokes typed a letter at a time, RSS), on both trees too; and the ANN libraries' build time, memory, query time and recall@10 against
 exact search.
 """
 
