@@ -12,8 +12,8 @@ of one style, an album is one artist's. Then, each in a fresh process: the real 
 click (builds the index), top-10 queries with the same artist and album excluded, the Map tab,
 and the process's peak RSS; the same on ``--baseline DIR`` (a ``git archive`` of an older tree)
 in the same run; the song list alone (``list``: launch → first rows shown → all rows in, filter
-keystrokes typed a letter at a time, RSS), on both trees too; and the ANN libraries' build time, memory, query time and recall@10 against
-exact search.
+keystrokes typed a letter at a time, RSS), on both trees too; and the ANN libraries' build time,
+memory, query time and recall@10 against exact search.
 """
 
 from __future__ import annotations
@@ -299,7 +299,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tracks", type=int, default=1_000_000)
     parser.add_argument("--db", help="library file to fill, or to reuse if it already holds --tracks songs")
-    parser.add_argument("--baseline", metavar="DIR", help="also run the core step on the tree in DIR")
+    parser.add_argument("--baseline", metavar="DIR", help="also run each step on the tree in DIR")
     parser.add_argument("--ann-compare", type=int, default=0, metavar="N",
                         help="compare the ANN libraries on N songs (0: skip)")
     parser.add_argument("--only", choices=["core", "list"], help="run one step (both by default)")
