@@ -1,6 +1,7 @@
 """A million songs: start-up, filtering, top-10 queries with exclusions, the map, memory.
 
-    python benchmarks/million_bench.py [--tracks 1000000] [--baseline DIR] [--db PATH] [--ann-compare 200000]
+    python benchmarks/million_bench.py [--tracks 1000000] [--baseline DIR] [--db PATH] [--only core|list]
+                                       [--ann-compare 200000]
 
 Fills a real library file (or reuses ``--db`` if it already holds ``--tracks`` songs) with
 generated songs whose 200-d vectors look like an encoder's: 300 styles of Zipf-distributed
@@ -10,8 +11,9 @@ of one style, an album is one artist's. Then, each in a fresh process: the real 
 (offscreen) — process start → window shown with the list filled, filter keystrokes, the first
 click (builds the index), top-10 queries with the same artist and album excluded, the Map tab,
 and the process's peak RSS; the same on ``--baseline DIR`` (a ``git archive`` of an older tree)
-in the same run; and the ANN libraries' build time, memory, query time and recall@10 against
-exact search.
+in the same run; the song list alone (``list``: launch → first rows shown → all rows in, filter
+keystrokes typed a letter at a time, RSS), on both trees too; and the ANN libraries' build time,
+memory, query time and recall@10 against exact search.
 """
 
 from __future__ import annotations
@@ -134,6 +136,69 @@ def child_core(path: str) -> dict:
     return out
 
 
+def child_list(path: str) -> dict:
+    """The song list as the app shows it (session + list panel, offscreen, no encoder): process start →
+    first rows shown → all rows in (sorted by title), then typing 4-letter words a letter at a time
+    (each pass timed without the debounce, with the view's layout), and the process's RSS."""
+    launched = float(os.environ.get("MILLION_BENCH_LAUNCHED") or time.time())
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QObject, Signal
+    from PySide6.QtWidgets import QApplication
+
+    from musicrec_gui.core.library import Library
+    from musicrec_gui.gui.session import Session
+    from musicrec_gui.gui.songlist import SongListPanel
+
+    class Engine(QObject):
+        event = Signal(object)
+
+    app = QApplication([])
+    library = Library(path)
+    session = Session(library, "/nonexistent/encoder.keras")
+    session.encoder_key = KEY  # the list shows each song's status under the encoder in use
+    panel = SongListPanel(session, Engine())
+    panel.resize(900, 700)
+    panel.show()
+    session.show_folder("/music")
+    app.processEvents()
+    first = time.time() - launched
+    first_rows = panel.model.rowCount()
+    longest = 0.0
+    while getattr(session, "loading", False):
+        t = time.perf_counter()
+        app.processEvents()
+        longest = max(longest, time.perf_counter() - t)
+    all_in = time.time() - launched
+    t = time.perf_counter()
+    app.processEvents()  # what the list does once all are in (the filter's index)
+    after = time.perf_counter() - t
+    rows = panel.model.rowCount()
+    keystrokes = {}
+    for word in ("trac", "1234", "7777", "lbum"):
+        times = []
+        for end in range(1, len(word) + 1):
+            t = time.perf_counter()
+            panel._apply_filter(word[:end])
+            app.processEvents()
+            times.append(1000 * (time.perf_counter() - t))
+        keystrokes[word] = {"ms": [round(x, 1) for x in times], "shown": panel.proxy.rowCount()}
+        t = time.perf_counter()
+        panel._apply_filter("")
+        app.processEvents()
+        keystrokes[word]["clear_ms"] = round(1000 * (time.perf_counter() - t), 1)
+    all_ms = [x for k in keystrokes.values() for x in k["ms"]]
+    return {"first_rows_s": round(first, 2), "first_rows": first_rows, "all_rows_s": round(all_in, 2),
+            "rows": rows, "longest_event_s": round(longest, 2), "index_after_s": round(after, 2),
+            "keystroke_ms_p50": round(float(np.percentile(all_ms, 50)), 1),
+            "keystroke_ms_p95": round(float(np.percentile(all_ms, 95)), 1), "keystrokes": keystrokes,
+            "rss_mb": round(_rss_now_mb()), "peak_rss_mb": round(_rss_mb())}
+
+
+def _rss_now_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
 def child_ann_compare(n: str) -> dict:
     """usearch, faiss (IVF and HNSW) and hnswlib on the first ``n`` generated songs: build time,
     memory, query p95 and recall@10 against exact search (what chose usearch)."""
@@ -222,7 +287,8 @@ def child_ann_compare(n: str) -> dict:
 def run_child(kind: str, arg: str, *, tree: str | None = None) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         done = subprocess.run([sys.executable, __file__, "--child", kind, arg, out.name],
-                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "SCALE_BENCH_TREE": tree or ""})
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "SCALE_BENCH_TREE": tree or "",
+                                   "MILLION_BENCH_LAUNCHED": repr(time.time())})
         text = Path(out.name).read_text()
         if not text:
             raise SystemExit(f"the {kind} step failed (exit {done.returncode}) before writing its results")
@@ -233,14 +299,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tracks", type=int, default=1_000_000)
     parser.add_argument("--db", help="library file to fill, or to reuse if it already holds --tracks songs")
-    parser.add_argument("--baseline", metavar="DIR", help="also run the core step on the tree in DIR")
+    parser.add_argument("--baseline", metavar="DIR", help="also run each step on the tree in DIR")
     parser.add_argument("--ann-compare", type=int, default=0, metavar="N",
                         help="compare the ANN libraries on N songs (0: skip)")
+    parser.add_argument("--only", choices=["core", "list"], help="run one step (both by default)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, arg, out = args.child
-        result = {"core": child_core, "ann": child_ann_compare}[kind](arg)
+        result = {"core": child_core, "list": child_list, "ann": child_ann_compare}[kind](arg)
         Path(out).write_text(json.dumps(result))
         return
     with tempfile.TemporaryDirectory() as tmp:
@@ -255,10 +322,13 @@ def main() -> None:
             fill_library(db, args.tracks)
             print(f"filled {args.tracks:,} songs in {time.perf_counter() - t:.0f} s "
                   f"({db.stat().st_size / 1e9:.1f} GB)", file=sys.stderr)
-        results = {"this tree": run_child("core", str(db))}
-        if args.baseline:
-            results["baseline"] = run_child("core", str(db), tree=args.baseline)
-        print(json.dumps(results, indent=1))
+        for step in ("core", "list"):
+            if args.only not in (None, step):
+                continue
+            results = {"this tree": run_child(step, str(db))}
+            if args.baseline:
+                results["baseline"] = run_child(step, str(db), tree=args.baseline)
+            print(json.dumps({step: results}, indent=1), flush=True)
         if args.ann_compare:
             print(json.dumps(run_child("ann", str(args.ann_compare)), indent=1))
 

@@ -27,6 +27,7 @@ import contextlib
 import os
 import sqlite3
 import stat
+import sys
 import threading
 import time
 import urllib.parse
@@ -1084,7 +1085,33 @@ class Library:
         analysis_key: str | None = None,
         under: str | os.PathLike | None = None,
     ) -> list[Track]:
-        """Tracks in the library, in the order they were added.
+        """Tracks in the library, in the order they were added (see :meth:`iter_tracks` for the parameters)."""
+        query, args = self._tracks_query(status, encoder_key, analysis_key, under)
+        with self._reading() as conn:
+            return [_track(row) for row in conn.execute(query, args)]
+
+    def iter_tracks(
+        self,
+        *,
+        chunk: int = 20_000,
+        status: str | None = None,
+        encoder_key: str | None = None,
+        analysis_key: str | None = None,
+        under: str | os.PathLike | None = None,
+    ) -> Iterator[list[Track]]:
+        """:meth:`tracks` in lists of at most ``chunk``, read from one snapshot as they are asked for.
+
+        The first list comes at once, so a million songs can be shown while the rest are read;
+        ``close()`` the iterator to stop early (the read ends then).
+        """
+        query, args = self._tracks_query(status, encoder_key, analysis_key, under)
+        with self._reading() as conn:
+            cursor = conn.execute(query, args)
+            while rows := cursor.fetchmany(chunk):
+                yield [_track(row) for row in rows]
+
+    def _tracks_query(self, status, encoder_key, analysis_key, under) -> tuple[str, list]:
+        """The query of :meth:`tracks`.
 
         Parameters
         ----------
@@ -1124,8 +1151,7 @@ class Library:
             args.append(prefix)
         if where:
             query += " WHERE " + " AND ".join(where)
-        with self._reading() as conn:
-            return [_track(row) for row in conn.execute(query + " ORDER BY t.id", args)]
+        return query + " ORDER BY t.id", args
 
     def track_by_path(self, path: str) -> Track | None:
         with self._reading() as conn:
@@ -1413,10 +1439,13 @@ _TRACK_COLUMNS = ("t.id, t.path, t.size, t.mtime_ns, t.title, t.artist, t.album,
                   "t.missing, t.error_kind")
 
 
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
+
 def _track(row: Sequence) -> Track:
     failed = row[8] == "failed"
-    return Track(
-        id=row[0], path=os.fsdecode(bytes(row[1])), size=row[2], mtime_ns=row[3], title=row[4],
+    return Track(  # the path decoded as os.fsdecode does, without its per-call checks (a million rows)
+        id=row[0], path=bytes(row[1]).decode(_FS_ENCODING, _FS_ERRORS), size=row[2], mtime_ns=row[3], title=row[4],
         artist=row[5], album=row[6], duration=row[7], status=row[8], error=row[9], missing=bool(row[10]),
         error_kind=FailureKind.parse(row[11] or "other") if failed else None,
     )

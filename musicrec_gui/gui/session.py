@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from musicrec_gui.core.config import AnalysisSettings, FeatureConfig
 from musicrec_gui.core.encoder import EncoderError, read_encoder_config
@@ -37,6 +37,11 @@ class Session(QObject):
     """
 
     folderShown = Signal(list)  # the folder's tracks, as the library has them now
+    # A large folder is read in chunks: the first is shown at once (folderLoading), the others follow
+    # (tracksLoaded) between events, and folderShown comes with all of them at the end.
+    folderLoading = Signal(list)
+    tracksLoaded = Signal(list)
+    LOAD_CHUNK = 20_000
     trackChanged = Signal(object)  # a Track whose status or tags changed (analysed, failed)
     analysisChanged = Signal(object)  # AnalysisSettings
     anchorChanged = Signal(object)  # Track or None
@@ -74,6 +79,8 @@ class Session(QObject):
         self._history: list[int] = []
         self._position = -1
         self._by_id: dict[int, Track] = {}  # the open folder's songs, as last shown
+        self._loading = None  # the chunks of a large folder still being read
+        self.completing_chunks = False  # folderShown ends a load in chunks: its songs are listed already
 
     # -- the folder -------------------------------------------------------------
     @property
@@ -86,12 +93,58 @@ class Session(QObject):
             self._history, self._position = [], -1
             self.historyChanged.emit()
         self.folder = real_path(folder)
-        tracks = self.tracks()
-        self._by_id = {t.id: t for t in tracks}
+        self.stop_loading()
+        chunks = self._track_chunks()
+        first = next(chunks, [])
+        if len(first) < self.LOAD_CHUNK:
+            chunks.close()
+            self._by_id = {t.id: t for t in first}
+            self._shown(first)
+            return first
+        # A large folder: its first songs now, the others in chunks between events.
+        self._loading = chunks
+        self._by_id = {t.id: t for t in first}
+        self.folderLoading.emit(first)
+        QTimer.singleShot(0, self._load_more)
+        return first
+
+    @property
+    def loading(self) -> bool:
+        """Whether the open folder's songs are still being read (``folderShown`` comes at the end)."""
+        return self._loading is not None
+
+    def stop_loading(self) -> None:
+        if self._loading is not None:
+            self._loading.close()
+            self._loading = None
+
+    def _load_more(self) -> None:
+        chunks = self._loading
+        if chunks is None:
+            return
+        chunk = next(chunks, None)
+        if chunk is None:
+            self._loading = None
+            self.completing_chunks = True
+            try:
+                self._shown(list(self._by_id.values()))
+            finally:
+                self.completing_chunks = False
+            return
+        by_id = self._by_id
+        chunk = [t for t in chunk if by_id.setdefault(t.id, t) is t]  # a song analysed meanwhile is newer
+        self.tracksLoaded.emit(chunk)
+        QTimer.singleShot(0, self._load_more)
+
+    def _shown(self, tracks: list[Track]) -> None:
         self.folderShown.emit(tracks)
         if self.anchor is not None:
-            self.set_anchor(next((t for t in tracks if t.id == self.anchor.id), None))
-        return tracks
+            self.set_anchor(self._by_id.get(self.anchor.id))
+
+    def _track_chunks(self):
+        if self.folder:
+            keys = {"encoder_key": self.encoder_key, "analysis_key": self.analysis.key} if self.encoder_key else {}
+            yield from self.library.iter_tracks(under=self.folder, chunk=self.LOAD_CHUNK, **keys)
 
     def tracks(self) -> list[Track]:
         """The open folder's songs, with status and failures as the encoder and analysis in use see them."""

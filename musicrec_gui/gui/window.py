@@ -211,6 +211,9 @@ class MainWindow(QMainWindow):
             self.open_folder(str(demo_folder()))
 
     def _select_path(self, path: str) -> None:
+        if self.session.loading:  # a large folder: once all its songs are in the list
+            self._path_to_select = path
+            return
         track = next((t for t in self.songs.model.tracks() if t.path == path), None) if path else None
         if track is not None:
             self.songs.select_track(track.id)
@@ -227,6 +230,9 @@ class MainWindow(QMainWindow):
     def _on_folder_shown(self, _tracks) -> None:
         folder = self.session.folder
         self.setWindowTitle(f"musicrec — {os.path.basename(folder) or folder}")
+        path, self._path_to_select = getattr(self, "_path_to_select", ""), ""
+        if path and self.session.anchor is None:
+            self._select_path(path)
 
     def _on_engine_event(self, event) -> None:
         if isinstance(event, EncoderFailed):
@@ -292,6 +298,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         """Save the preferences, then stop PortAudio, the workers and the engine, in that order."""
         self.save_preferences()
+        self.session.stop_loading()  # its read would hold the library open
         self.player.close()
         self.jobs.shutdown()
         self.engine.shutdown()
