@@ -134,6 +134,42 @@ def child_core(path: str) -> dict:
     return out
 
 
+def child_exact_sizes(arg: str) -> dict:
+    """Exact top-10 with the same artist and album excluded, on the first n songs of the library
+    for each n of ``arg`` ("path,n1,n2,..."), each on an index of exactly those songs: where exact
+    search stops meeting the 20 ms p95 target (what sets ``ANN_MIN_SONGS``)."""
+    from musicrec_gui.core.library import Library
+    from musicrec_gui.core.recommend import VectorIndex
+
+    path, *sizes = arg.split(",")
+    analysis = AnalysisSettings().key
+    library = Library(path)
+    tracks = library.tracks(under="/music", encoder_key=KEY, analysis_key=analysis)
+    ids, raw = library.vectors(encoder_key=KEY, analysis_key=analysis, under="/music")
+    by_id = {t.id: t for t in tracks}
+    ordered = [by_id[i] for i in ids.tolist()]
+    del tracks, by_id
+    options = {"k": 10, "exclude_same_artist": True, "exclude_same_album": True}
+    out = {}
+    for n in sorted(int(s) for s in sizes):
+        n = min(n, len(ordered))
+        # An exact index whatever the size (ANN above every n): the time the exact path costs.
+        index = VectorIndex(ordered[:n], raw[:n], copy=n < len(ordered), ann_min_songs=10**9)
+        rng = np.random.default_rng(7)
+        anchors = [ordered[i].id for i in rng.choice(n, 200, replace=False)]
+        for track_id in anchors[:10]:  # warm-up
+            index.similar(track_id, **options)
+        times = []
+        for track_id in anchors:
+            t = time.perf_counter()
+            index.similar(track_id, **options)
+            times.append(1000 * (time.perf_counter() - t))
+        out[str(n)] = {"exact_ms_median": float(np.median(times)), "exact_ms_p95": float(np.percentile(times, 95))}
+        print(n, out[str(n)], file=sys.stderr, flush=True)
+        del index
+    return out
+
+
 def child_ann_compare(n: str) -> dict:
     """usearch, faiss (IVF and HNSW) and hnswlib on the first ``n`` generated songs: build time,
     memory, query p95 and recall@10 against exact search (what chose usearch)."""
@@ -236,11 +272,13 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="DIR", help="also run the core step on the tree in DIR")
     parser.add_argument("--ann-compare", type=int, default=0, metavar="N",
                         help="compare the ANN libraries on N songs (0: skip)")
+    parser.add_argument("--exact-sizes", metavar="N,N,...",
+                        help="only time exact top-10 queries on the first N songs for each N (sets ANN_MIN_SONGS)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, arg, out = args.child
-        result = {"core": child_core, "ann": child_ann_compare}[kind](arg)
+        result = {"core": child_core, "ann": child_ann_compare, "exact": child_exact_sizes}[kind](arg)
         Path(out).write_text(json.dumps(result))
         return
     with tempfile.TemporaryDirectory() as tmp:
@@ -255,6 +293,9 @@ def main() -> None:
             fill_library(db, args.tracks)
             print(f"filled {args.tracks:,} songs in {time.perf_counter() - t:.0f} s "
                   f"({db.stat().st_size / 1e9:.1f} GB)", file=sys.stderr)
+        if args.exact_sizes:
+            print(json.dumps(run_child("exact", f"{db},{args.exact_sizes}"), indent=1))
+            return
         results = {"this tree": run_child("core", str(db))}
         if args.baseline:
             results["baseline"] = run_child("core", str(db), tree=args.baseline)
