@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -143,6 +144,7 @@ class VectorIndex:
         self.ann_min_songs = ANN_MIN_SONGS if ann_min_songs is None else int(ann_min_songs)
         self.ann_builds = 0  # graphs built (not loaded) by build_ann: what tells a load from a build
         self.ann_loaded = False  # whether the graph in use was loaded from the store
+        self.ann_seconds: dict[str, float] = {}  # "load" (checksum + map), "build", "save": the last build_ann's
         self._ann_store = ann_store
         self._ann_saved = None  # (path, rows, sha256) of a saved graph over a prefix of these songs
         self._ann_digest = ""  # content_digest of all songs at the build: the name a new graph is saved under
@@ -235,7 +237,9 @@ class VectorIndex:
         unit = self._unit
         saved, store = self._ann_saved, self._ann_store
         if saved is not None and store is not None and n < ANN_REUSE_GROWTH * saved[1]:
+            started = time.perf_counter()
             ann = store.load(saved, **options)
+            self.ann_seconds["load"] = time.perf_counter() - started
             if ann is not None and ann.ndim == unit.shape[1]:
                 ann.expansion_search = ANN_EXPANSION_SEARCH
                 with self._ann_lock:
@@ -244,18 +248,22 @@ class VectorIndex:
                         self.ann_loaded = True
                 return self._ann is ann
         rows = self._centred_at  # the songs of the build: their digest names the file
+        started = time.perf_counter()
         ann = Index(ndim=unit.shape[1], metric="ip", dtype="f32", **options)
         # One core left to the rest of the app (the window, the scan) while the graph is built.
         ann.add(np.arange(rows, dtype=np.uint64), unit[:rows], copy=False,
                 threads=max(1, (os.cpu_count() or 2) - 1))
         self.ann_builds += 1
+        self.ann_seconds["build"] = time.perf_counter() - started
         with self._ann_lock:
             if unit is self._unit:  # not re-allocated by add() meanwhile (then the next build covers it)
                 self._ann, self._ann_rows, self._ann_base = ann, rows, unit
                 self.ann_loaded = False
         if store is not None and self._ann_digest:
             try:
+                started = time.perf_counter()
                 store.save(ann, rows, self._ann_digest)
+                self.ann_seconds["save"] = time.perf_counter() - started
             except (OSError, ValueError, RuntimeError):
                 pass  # not saved (disk full, read-only folder): the graph still serves this session
         return self._ann is ann
