@@ -18,6 +18,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +28,8 @@ MANIFEST = "musicrec-ann.json"
 FORMAT = "musicrec-ann"
 # Graphs kept per library (other folders, encoders or older song sets); the oldest go first.
 KEEP = 4
+# One writer of a manifest at a time in this process (two folders' graphs may be saved by two workers).
+_SAVING = threading.Lock()
 _GRAPH_NAME = re.compile(r"[0-9a-f]+-[0-9]+-[0-9a-f]+\.usearch")
 # Rows of the vectors hashed into a graph's digest, beside every song id and the count.
 DIGEST_ROWS = 1024
@@ -187,6 +190,10 @@ class GraphStore:
     def save(self, index, rows: int, digest: str) -> Path | None:
         """Save a graph over ``rows`` songs; None where the folder or a file at that name is not ours.
         Then keep the :attr:`keep` newest graphs, deleting only files of ours."""
+        with _SAVING:
+            return self._save(index, rows, digest)
+
+    def _save(self, index, rows: int, digest: str) -> Path | None:
         manifest = self._manifest(create=True)
         if manifest is None:
             return None
