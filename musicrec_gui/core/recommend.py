@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
 
+from musicrec_gui.core.ann_store import GraphStore, content_digest
 from musicrec_gui.core.library import Library, LibraryError, Track
 
 # Two files whose vectors agree this closely are taken to be the same recording.
@@ -26,14 +28,23 @@ CENTRE_MIN_SONGS = 10
 EXACT_CENTRE_BELOW = 5000
 # Pairs of songs sampled to tell how close a pair is compared with the rest of the library.
 PAIR_SAMPLE = 20_000
-# From this many songs on, queries go through an approximate (HNSW) index once it is built, and the
-# index keeps no copy of the raw vectors: an exact query over a million 200-d vectors takes ~0.2 s
-# and the raw copy 800 MB. Measured in docs/benchmarks.md, "A million songs".
-ANN_MIN_SONGS = 50_000
+# From this many songs on the index keeps no copy of the raw vectors (the unit vectors only: the raw
+# copy is 800 MB at a million 200-d songs); the mean stays the one of the build.
+LARGE_INDEX_SONGS = 50_000
+# From this many songs on, queries go through an approximate (HNSW) index once it is built (or
+# loaded from ``<library>.ann/``). Exact top-10 with exclusions costs ~5.4 ms of CPU per 100 000
+# songs; on the 2-core machine under heavy load (load average 6–7) its p95 was 16 ms at 100 000
+# songs and 24 ms at 150 000, so below this exact search meets the 20 ms p95 target with margin.
+# Measured in docs/benchmarks.md, "A million songs".
+ANN_MIN_SONGS = 100_000
 # The HNSW graph's parameters (usearch): recall@10 ≥ 0.98 against exact search on 200-d vectors.
 ANN_CONNECTIVITY = 16
 ANN_EXPANSION_ADD = 128
 ANN_EXPANSION_SEARCH = 128
+# A saved graph is used while the songs it was built on are at least this share of the index (the
+# rest are searched exactly beside it); beyond, it is rebuilt and saved again, as :meth:`VectorIndex.add`
+# re-centres a growing index at a quarter more songs.
+ANN_REUSE_GROWTH = 1.25
 # Neighbours fetched per wanted result: exclusions (artist, album, played songs, duplicates) are
 # filtered afterwards; when too few survive, the query falls back to exact search.
 ANN_OVERFETCH = 8
@@ -93,11 +104,16 @@ class VectorIndex:
         drowning what tells them apart; measured on held-out music in ``docs/model.md``.
     copy : bool
         False: ``vectors`` (float32) may become the index's own storage, changed in place.
+    ann_min_songs : int, optional
+        Songs from which :meth:`build_ann` builds a graph (default :data:`ANN_MIN_SONGS`).
+    ann_store : GraphStore, optional
+        Where graphs of these songs are saved and looked up (:meth:`from_library` gives the
+        library's); None: the graph lives in memory only.
 
     Notes
     -----
-    From :data:`ANN_MIN_SONGS` songs on the index keeps only the unit vectors (no raw copy; the
-    mean stays the one of the build) and, once :meth:`build_ann` has run, answers :meth:`similar`
+    From :data:`LARGE_INDEX_SONGS` songs on the index keeps only the unit vectors (no raw copy; the
+    mean stays the one of the build); from ``ann_min_songs``, once :meth:`build_ann` has run, it answers :meth:`similar`
     through an HNSW graph (usearch) with the same exclusions, falling back to exact search when
     they leave too few of the neighbours it fetched.
 
@@ -108,7 +124,8 @@ class VectorIndex:
     thousands of songs hardly moves with a few more.
     """
 
-    def __init__(self, tracks: Sequence[Track], vectors: np.ndarray, *, centre: bool = True, copy: bool = True):
+    def __init__(self, tracks: Sequence[Track], vectors: np.ndarray, *, centre: bool = True, copy: bool = True,
+                 ann_min_songs: int | None = None, ann_store: GraphStore | None = None):
         if len(tracks) != len(vectors):
             raise ValueError(f"{len(tracks)} tracks but {len(vectors)} vectors; they must pair up one to one.")
         self.tracks = list(tracks)
@@ -126,7 +143,19 @@ class VectorIndex:
         self._ann = None  # usearch.index.Index over _unit's rows, once built (see build_ann)
         self._ann_lock = threading.Lock()
         self._ann_rows = 0  # rows of _unit the ANN index holds (songs added later are searched exactly)
-        if len(self.tracks) >= ANN_MIN_SONGS:
+        self.ann_min_songs = ANN_MIN_SONGS if ann_min_songs is None else int(ann_min_songs)
+        self.ann_builds = 0  # graphs built (not loaded) by build_ann: what tells a load from a build
+        self.ann_loaded = False  # whether the graph in use was loaded from the store
+        self.ann_seconds: dict[str, float] = {}  # "load" (checksum + map), "build", "save": the last build_ann's
+        self._ann_store = ann_store
+        self._ann_saved = None  # (path, rows, sha256) of a saved graph over a prefix of these songs
+        self._ann_digest = ""  # content_digest of all songs at the build: the name a new graph is saved under
+        if ann_store is not None and len(self.tracks) >= self.ann_min_songs:
+            # Before the vectors are centred in place: the digest covers the vectors as stored.
+            ids = np.fromiter((t.id for t in self.tracks), np.int64, len(self.tracks))
+            self._ann_digest = content_digest(ids, vectors, len(self.tracks))
+            self._ann_saved = ann_store.find(ids, vectors)
+        if len(self.tracks) >= min(LARGE_INDEX_SONGS, self.ann_min_songs):
             # A large library: centre and normalise in place, keep no raw copy (``add`` then keeps
             # the mean of this build; the mean of 50 000 songs hardly moves with a few more).
             self._raw = None
@@ -165,37 +194,80 @@ class VectorIndex:
 
     @property
     def approximate(self) -> bool:
-        """Whether queries go through the ANN index (built, for a library of :data:`ANN_MIN_SONGS` songs or more)."""
+        """Whether queries go through the ANN index (built or loaded by :meth:`build_ann`)."""
         return self._ann is not None
 
+    @property
+    def wants_ann(self) -> bool:
+        """Whether :meth:`build_ann` would give this index a graph (``ann_min_songs`` songs or more)."""
+        return len(self.tracks) >= self.ann_min_songs and self._raw is None
+
+    @property
+    def ann_graph_path(self):
+        """Where :meth:`build_ann` saves a graph of these songs (None without a store)."""
+        if self._ann_store is None or not self._ann_digest:
+            return None
+        return self._ann_store.folder / self._ann_store.name(self._centred_at, self._ann_digest)
+
     def build_ann(self) -> bool:
-        """Build the approximate nearest-neighbour index over the songs indexed so far (slow: minutes
-        at a million songs, so run it in a worker; queries are exact until it is done).
+        """Give the index its approximate nearest-neighbour graph: load the saved one when it was
+        built on these songs (or on all but the last fifth of them, songs a scan added since, which
+        are searched exactly beside it), else build it (slow: minutes at a million songs) and save
+        it. Run it in a worker; queries are exact until it is done.
 
         Returns
         -------
         bool
-            False if the library is below :data:`ANN_MIN_SONGS` songs (exact search is fast enough).
+            False if the library is below ``ann_min_songs`` songs (exact search is fast enough).
 
         Notes
         -----
-        The usearch index refers to this index's unit vectors without copying them
-        (``copy=False``), so it costs only its graph (~130 MB at a million songs). Songs added
-        after it was built are searched exactly beside it.
+        A built usearch index refers to this index's unit vectors without copying them
+        (``copy=False``), so it costs only its graph (~270 MB at a million songs); a loaded one is
+        memory-mapped from its file (graph and the vectors it was built on), so only the pages
+        queries touch are read. Songs added after it was built are searched exactly beside it.
+        The file is written from this worker, not the engine thread: it is not SQLite, and it is
+        written under a temporary name in musicrec's own folder and renamed (see ``ann_store``).
         """
         from usearch.index import Index  # a few MB of native code, loaded only for large libraries
 
         n = len(self.tracks)
-        if n < ANN_MIN_SONGS or self._raw is not None:
+        if not self.wants_ann:
             return False
+        options = {"connectivity": ANN_CONNECTIVITY, "expansion_add": ANN_EXPANSION_ADD,
+                   "expansion_search": ANN_EXPANSION_SEARCH}
         unit = self._unit
-        ann = Index(ndim=unit.shape[1], metric="ip", dtype="f32", connectivity=ANN_CONNECTIVITY,
-                    expansion_add=ANN_EXPANSION_ADD, expansion_search=ANN_EXPANSION_SEARCH)
+        saved, store = self._ann_saved, self._ann_store
+        if saved is not None and store is not None and n < ANN_REUSE_GROWTH * saved[1]:
+            started = time.perf_counter()
+            ann = store.load(saved, **options)
+            self.ann_seconds["load"] = time.perf_counter() - started
+            if ann is not None and ann.ndim == unit.shape[1]:
+                ann.expansion_search = ANN_EXPANSION_SEARCH
+                with self._ann_lock:
+                    if unit is self._unit:
+                        self._ann, self._ann_rows, self._ann_base = ann, saved[1], unit
+                        self.ann_loaded = True
+                return self._ann is ann
+        rows = self._centred_at  # the songs of the build: their digest names the file
+        started = time.perf_counter()
+        ann = Index(ndim=unit.shape[1], metric="ip", dtype="f32", **options)
         # One core left to the rest of the app (the window, the scan) while the graph is built.
-        ann.add(np.arange(n, dtype=np.uint64), unit[:n], copy=False, threads=max(1, (os.cpu_count() or 2) - 1))
+        ann.add(np.arange(rows, dtype=np.uint64), unit[:rows], copy=False,
+                threads=max(1, (os.cpu_count() or 2) - 1))
+        self.ann_builds += 1
+        self.ann_seconds["build"] = time.perf_counter() - started
         with self._ann_lock:
             if unit is self._unit:  # not re-allocated by add() meanwhile (then the next build covers it)
-                self._ann, self._ann_rows, self._ann_base = ann, n, unit
+                self._ann, self._ann_rows, self._ann_base = ann, rows, unit
+                self.ann_loaded = False
+        if store is not None and self._ann_digest:
+            try:
+                started = time.perf_counter()
+                store.save(ann, rows, self._ann_digest)
+                self.ann_seconds["save"] = time.perf_counter() - started
+            except (OSError, ValueError, RuntimeError):
+                pass  # not saved (disk full, read-only folder): the graph still serves this session
         return self._ann is ann
 
     @property
@@ -272,6 +344,7 @@ class VectorIndex:
         under: str | None = None,
         dimension: int | None = None,
         centre: bool = True,
+        ann_min_songs: int | None = None,
     ) -> "VectorIndex":
         """Index every vector of one encoder + analysis (of the songs below one folder).
 
@@ -287,8 +360,9 @@ class VectorIndex:
             ``musicrec similar --folder`` searches.
         dimension : int, optional
             The encoder's ``embedding_size``: stored vectors of another length are refused.
-        centre : bool
-            As for the constructor.
+        centre, ann_min_songs : optional
+            As for the constructor. A library kept in a file gets a :class:`GraphStore` in
+            ``<library>.ann/`` for its approximate graph.
 
         Raises
         ------
@@ -309,13 +383,20 @@ class VectorIndex:
             tracks = library.tracks(under=under)
         by_id = {t.id: t for t in tracks}
         keep = [i for i, track_id in enumerate(ids.tolist()) if track_id in by_id]
+        path = getattr(library, "path", None)
+        store = None
+        if path is not None and os.path.isfile(path) and len(keep) >= (ann_min_songs or ANN_MIN_SONGS):
+            params = f"usearch-ip-f32-M{ANN_CONNECTIVITY}-ef{ANN_EXPANSION_ADD}"
+            store = GraphStore.for_library(path, encoder_key=encoder_key, analysis_key=analysis_key, under=under,
+                                           params=params)
+        options = {"centre": centre, "ann_min_songs": ann_min_songs, "ann_store": store}
         if len(keep) == len(ids) and len(keep):
             # Every vector has its track (the usual case): the library's array, and the room it
             # leaves after its rows for songs a scan adds, becomes the index's without a copy.
-            index = cls([by_id[i] for i in ids.tolist()], vectors, centre=centre, copy=False)
+            index = cls([by_id[i] for i in ids.tolist()], vectors, copy=False, **options)
         else:
             index = cls([by_id[int(ids[i])] for i in keep],
-                        vectors[keep] if len(keep) else np.zeros((0, dimension or 1), np.float32), centre=centre)
+                        vectors[keep] if len(keep) else np.zeros((0, dimension or 1), np.float32), **options)
         return index
 
     def __len__(self) -> int:

@@ -10,7 +10,7 @@ from musicrec_gui.core import scan as scan_mod
 from musicrec_gui.core.config import AnalysisSettings
 from musicrec_gui.core.explore import passage_neighbours, patch_spans, patches_in
 from musicrec_gui.core.library import Track
-from musicrec_gui.core.recommend import ANN_MIN_SONGS, Recommendation, VectorIndex
+from musicrec_gui.core.recommend import Recommendation, VectorIndex
 from musicrec_gui.core.playback import clock_text
 from musicrec_gui.gui.engine import Engine, Reanalysed
 from musicrec_gui.gui.session import Session
@@ -202,8 +202,9 @@ class Recommender(QObject):
                 index.add(track, vector)
             self._added_while_building = []
             self.index = index
-            if len(index) >= ANN_MIN_SONGS:
-                # Minutes at a million songs: queries are exact (~0.2 s) until the graph is ready.
+            if index.wants_ann:
+                # Loads the graph saved beside the library, or builds it (minutes at a million songs)
+                # and saves it: queries are exact (50–75 ms at a million) until it is ready.
                 self.jobs.submit(index.build_ann, lambda _built: None, lambda _err: None)
             if self._waiting is not None:
                 query, self._waiting = self._waiting, None
