@@ -96,7 +96,6 @@ def child_core(path: str) -> dict:
     list reads them, build the vector index, query it (exact; then through the ANN index when this
     tree has one), in this tree or a baseline's (``SCALE_BENCH_TREE``)."""
     t0 = time.perf_counter()
-    from musicrec_gui.core import recommend
     from musicrec_gui.core.library import Library
     from musicrec_gui.core.recommend import VectorIndex
 
