@@ -18,7 +18,7 @@ from musicrec_gui.core.config import AnalysisSettings  # noqa: E402
 from musicrec_gui.core.encoder import read_encoder_config  # noqa: E402
 from musicrec_gui.core.library import FileIdentity, Library  # noqa: E402
 from musicrec_gui.core.playlist import is_musicrec_playlist  # noqa: E402
-from musicrec_gui.gui.map_panel import points_in_polygon  # noqa: E402
+from musicrec_gui.core.projection import points_in_polygon  # noqa: E402
 from musicrec_gui.gui.player import NullPlayer  # noqa: E402
 from musicrec_gui.gui.preferences import open_store  # noqa: E402
 from musicrec_gui.gui.window import MainWindow  # noqa: E402

@@ -298,3 +298,37 @@ class LibraryMap:
         if use_cache and store and result.fitted and result.basis is not None:
             store_basis(library, result.basis, **keys)
         return result
+
+
+def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Which points lie inside a polygon (even-odd rule), vectorised over the points.
+
+    Parameters
+    ----------
+    points : np.ndarray [shape=(n, 2)]
+    polygon : np.ndarray [shape=(m, 2)]
+        Its corners in order; closed implicitly.
+
+    Returns
+    -------
+    np.ndarray [shape=(n,)], bool
+    """
+    points = np.asarray(points, dtype=np.float64)
+    polygon = np.asarray(polygon, dtype=np.float64)
+    inside = np.zeros(len(points), dtype=bool)
+    if len(polygon) < 3 or not len(points):
+        return inside
+    x, y = points[:, 0], points[:, 1]
+    # Only points inside the polygon's bounding box need the edge tests.
+    (x0, y0), (x1, y1) = polygon.min(axis=0), polygon.max(axis=0)
+    box = np.flatnonzero((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
+    bx, by = x[box], y[box]
+    hit = np.zeros(len(box), dtype=bool)
+    for (ax, ay), (cx, cy) in zip(polygon, np.roll(polygon, -1, axis=0)):
+        if ay == cy:
+            continue
+        crosses = (ay > by) != (cy > by)
+        at_x = ax + (by - ay) * (cx - ax) / (cy - ay)
+        hit ^= crosses & (bx < at_x)
+    inside[box] = hit
+    return inside

@@ -16,10 +16,9 @@ from typing import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPainterPath, QPen
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QButtonGroup, QComboBox, QGraphicsPathItem, QGraphicsRectItem, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
-    QToolButton, QVBoxLayout, QWidget,
+    QButtonGroup, QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QToolButton, QVBoxLayout, QWidget,
 )
 from scipy.spatial import cKDTree
 
@@ -28,6 +27,7 @@ from musicrec_gui.core import scan as scan_mod
 from musicrec_gui.core.library import Track
 from musicrec_gui.core.playlist import display_name
 from musicrec_gui.gui.engine import Engine
+from musicrec_gui.gui.map_view import MapView, PassiveScatter
 from musicrec_gui.gui.playlist_save import ask_and_save, saved_text, write_playlist
 from musicrec_gui.gui.recommender import Answer, Recommender
 from musicrec_gui.gui.session import Session
@@ -44,130 +44,10 @@ ADD_FLUSH_MS = 1000  # songs a scan finishes are drawn together, at most once a 
 COLOUR_BY = (("Album", "album"), ("Artist", "artist"), ("Top tag", "tag"), ("Nothing", "none"))
 
 
-class PassiveScatter(pg.ScatterPlotItem):
-    """A scatter that leaves clicks to the view: pyqtgraph's own per-point test would take them
-    (scanning every point); the panel finds the song under the mouse with its k-d tree."""
-
-    def mouseClickEvent(self, ev) -> None:
-        ev.ignore()
-
-
-class MapView(pg.ViewBox):
-    """A view box whose drags pan, or draw a rectangle (Shift, or the Rectangle mode) or a lasso
-    (Ctrl/Alt, or the Lasso mode); a click picks a point."""
-
-    clicked = Signal(object)  # QPointF in view coordinates
-    rectangleDrawn = Signal(object)  # QRectF in view coordinates
-    lassoDrawn = Signal(object)  # np.ndarray [shape=(m, 2)] in view coordinates
-    doubleClicked = Signal()
-
-    def __init__(self):
-        super().__init__(enableMenu=False)
-        self.setAspectLocked(True)  # distances on screen are distances on the map: hover needs that
-        self.mode = "pan"
-        pen = QPen(QColor(30, 30, 30))
-        pen.setCosmetic(True)
-        pen.setStyle(Qt.PenStyle.DashLine)
-        self._rect_item = QGraphicsRectItem()
-        self._rect_item.setPen(pen)
-        self._rect_item.setBrush(QColor(80, 120, 200, 40))
-        self._rect_item.hide()
-        self._lasso_item = QGraphicsPathItem()
-        self._lasso_item.setPen(pen)
-        self._lasso_item.setBrush(QColor(80, 120, 200, 40))
-        self._lasso_item.hide()
-        for item in (self._rect_item, self._lasso_item):
-            item.setZValue(1000)
-            self.addItem(item, ignoreBounds=True)
-        self._lasso: list[QPointF] = []
-
-    def _drag_mode(self, modifiers) -> str:
-        if modifiers & Qt.KeyboardModifier.ShiftModifier:
-            return "rectangle"
-        if modifiers & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier):
-            return "lasso"
-        return self.mode
-
-    def mouseDragEvent(self, ev, axis=None) -> None:
-        mode = self._drag_mode(ev.modifiers())
-        if ev.button() != Qt.MouseButton.LeftButton or mode == "pan":
-            super().mouseDragEvent(ev, axis)
-            return
-        ev.accept()
-        start = self.mapSceneToView(ev.buttonDownScenePos())
-        here = self.mapSceneToView(ev.scenePos())
-        if mode == "rectangle":
-            rect = QRectF(start, here).normalized()
-            self._rect_item.setRect(rect)
-            self._rect_item.show()
-            if ev.isFinish():
-                self._rect_item.hide()
-                self.rectangleDrawn.emit(rect)
-            return
-        if ev.isStart() or not self._lasso:
-            self._lasso = [start]
-        self._lasso.append(here)
-        path = QPainterPath(self._lasso[0])
-        for point in self._lasso[1:]:
-            path.lineTo(point)
-        path.closeSubpath()
-        self._lasso_item.setPath(path)
-        self._lasso_item.show()
-        if ev.isFinish():
-            self._lasso_item.hide()
-            polygon = np.array([(p.x(), p.y()) for p in self._lasso], dtype=np.float64)
-            self._lasso = []
-            self.lassoDrawn.emit(polygon)
-
-    def mouseClickEvent(self, ev) -> None:
-        if ev.button() == Qt.MouseButton.LeftButton:
-            ev.accept()
-            if ev.double():
-                self.doubleClicked.emit()
-            else:
-                self.clicked.emit(self.mapSceneToView(ev.scenePos()))
-        else:
-            super().mouseClickEvent(ev)
-
-
 def _unbreakable(name: str, limit: int = 24) -> str:
     """A group's name as legend HTML that never breaks across lines (Qt breaks at spaces and hyphens)."""
     name = name if len(name) <= limit else name[:limit - 1] + "…"
     return html.escape(name).replace(" ", "&nbsp;").replace("-", "\u2011")
-
-
-def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """Which points lie inside a polygon (even-odd rule), vectorised over the points.
-
-    Parameters
-    ----------
-    points : np.ndarray [shape=(n, 2)]
-    polygon : np.ndarray [shape=(m, 2)]
-        Its corners in order; closed implicitly.
-
-    Returns
-    -------
-    np.ndarray [shape=(n,)], bool
-    """
-    points = np.asarray(points, dtype=np.float64)
-    polygon = np.asarray(polygon, dtype=np.float64)
-    inside = np.zeros(len(points), dtype=bool)
-    if len(polygon) < 3 or not len(points):
-        return inside
-    x, y = points[:, 0], points[:, 1]
-    # Only points inside the polygon's bounding box need the edge tests.
-    (x0, y0), (x1, y1) = polygon.min(axis=0), polygon.max(axis=0)
-    box = np.flatnonzero((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
-    bx, by = x[box], y[box]
-    hit = np.zeros(len(box), dtype=bool)
-    for (ax, ay), (cx, cy) in zip(polygon, np.roll(polygon, -1, axis=0)):
-        if ay == cy:
-            continue
-        crosses = (ay > by) != (cy > by)
-        at_x = ax + (by - ay) * (cx - ax) / (cy - ay)
-        hit ^= crosses & (bx < at_x)
-    inside[box] = hit
-    return inside
 
 
 class MapPanel(QWidget):
@@ -708,7 +588,7 @@ class MapPanel(QWidget):
         """Select the songs inside a lasso (view coordinates, [shape=(m, 2)])."""
         if self.map is None:
             return
-        self.select_ids(self.map.ids[points_in_polygon(self.map.points, polygon)].tolist())
+        self.select_ids(self.map.ids[projection.points_in_polygon(self.map.points, polygon)].tolist())
 
     def selected_tracks(self) -> list[Track]:
         """The selected songs, left to right across the map (a playlist that moves through it)."""
