@@ -18,7 +18,6 @@ random songs put in order of nearness to the end.
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
 import sys
 import tempfile
@@ -36,6 +35,9 @@ from musicrec_gui.core.library import Library  # noqa: E402
 from musicrec_gui.core.recommend import VectorIndex  # noqa: E402
 from musicrec_gui.core.tags import top_tag_names  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scale_bench import insert_tracks  # noqa: E402
+
 KEY, D, PATCHES, TAGS = "bench", 200, 8, 50
 
 
@@ -46,11 +48,7 @@ def fill_library(path: Path, n: int) -> None:
     analysis = AnalysisSettings().key
     conn = sqlite3.connect(path)
     with conn:
-        conn.executemany(
-            "INSERT INTO tracks (id, path, size, mtime_ns, title, artist, album, duration, status) "
-            "VALUES (?, ?, 1000, 1, ?, ?, ?, 200.0, 'done')",
-            ((i + 1, os.fsencode(f"/music/artist{i % 7000}/album{i % 11000}/track {i}.flac"), f"Track {i}",
-              f"Artist {i % 7000}", f"Album {i % 11000}") for i in range(n)))
+        insert_tracks(conn, n)
         for first in range(0, n, 10_000):
             ids = np.arange(first, min(n, first + 10_000))
             patches = centres[ids % len(centres)][:, None, :] + rng.standard_normal((len(ids), PATCHES, D),

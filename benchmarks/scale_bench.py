@@ -30,6 +30,15 @@ sys.path.insert(0, str(ROOT))
 from musicrec_gui.core.config import AnalysisSettings  # noqa: E402
 
 
+def insert_tracks(conn: sqlite3.Connection, n: int) -> None:
+    """``n`` analysed tracks with ids 1..n, 7 000 artists and 11 000 albums (the benchmarks' shared song list)."""
+    conn.executemany(
+        "INSERT INTO tracks (id, path, size, mtime_ns, title, artist, album, duration, status) "
+        "VALUES (?, ?, 1000, 1, ?, ?, ?, 200.0, 'done')",
+        ((i + 1, os.fsencode(f"/music/artist{i % 7000}/album{i % 11000}/track {i}.flac"), f"Track {i}",
+          f"Artist {i % 7000}", f"Album {i % 11000}") for i in range(n)))
+
+
 def fill_library(path: Path, n: int, vectors=None) -> str:
     """Fill a new library file with ``n`` synthetic analysed tracks; ``vectors`` [shape=(n, d)]
     (default: 32-d standard normal) under encoder key "bench". Returns that key."""
@@ -41,11 +50,7 @@ def fill_library(path: Path, n: int, vectors=None) -> str:
     rng = np.random.default_rng(0)
     conn = sqlite3.connect(path)
     with conn:
-        conn.executemany(
-            "INSERT INTO tracks (id, path, size, mtime_ns, title, artist, album, duration, status) "
-            "VALUES (?, ?, 1000, 1, ?, ?, ?, 200.0, 'done')",
-            ((i + 1, os.fsencode(f"/music/artist{i % 7000}/album{i % 11000}/track {i}.flac"), f"Track {i}",
-              f"Artist {i % 7000}", f"Album {i % 11000}") for i in range(n)))
+        insert_tracks(conn, n)
         if vectors is None:
             vectors = rng.standard_normal((n, 32)).astype(np.float32)
         conn.executemany(
