@@ -163,14 +163,10 @@ def passage_neighbours(index: VectorIndex, library: Library, *, anchor_id: int, 
         best_patch[j] = int(np.argmax(cos))
         best_score[j] = cos[best_patch[j]]
     order = np.argsort(-best_score, kind="stable")
+    position = {int(short[j]): int(j) for j in order}
     results: list[PassageMatch] = []
-    chosen: list[int] = []
-    for j in order:
-        row = int(short[j])
-        # Copies of one recording: keep the first.
-        if any(float(index.unit[row] @ index.unit[c]) >= DUPLICATE_SIMILARITY for c in chosen):
-            continue
-        chosen.append(row)
+    for row in index.distinct_rows(short[order], k):  # copies of one recording: the first only
+        j = position[row]
         track = index.tracks[row]
         moment = 0.0
         found = stored.get(track.id)
@@ -179,8 +175,6 @@ def passage_neighbours(index: VectorIndex, library: Library, *, anchor_id: int, 
                                 settings=settings, features=features)
             moment = float(spans[best_patch[j], 0]) if len(spans) else 0.0
         results.append(PassageMatch(track, float(best_score[j]), float("nan"), moment))
-        if len(results) == k:
-            break
     return results
 
 

@@ -524,18 +524,29 @@ class VectorIndex:
         top = candidates[np.argpartition(-scores[candidates], take - 1)[:take]]
         return self._choose(top, scores[top], k, drop_duplicates)
 
+    def distinct_rows(self, rows: Sequence[int], k: int) -> list[int]:
+        """The first ``k`` of ``rows`` (best first) that are not near-copies of an earlier one kept.
+
+        Parameters
+        ----------
+        rows : sequence of int
+            Rows of :attr:`unit`, in order of preference.
+        """
+        chosen: list[int] = []
+        for row in rows:
+            if any(float(self.unit[row] @ self.unit[c]) >= DUPLICATE_SIMILARITY for c in chosen):
+                continue
+            chosen.append(int(row))
+            if len(chosen) == k:
+                break
+        return chosen
+
     def _choose(self, top: np.ndarray, top_scores: np.ndarray, k: int, drop_duplicates: bool) -> list[Recommendation]:
         """The best ``k`` of candidate rows (their scores beside them), near-copies of a chosen one left out."""
         order = np.argsort(-top_scores, kind="stable")
         top, top_scores = top[order], top_scores[order]
-        chosen: list[int] = []
-        for index in top:
-            # Also drop results that duplicate an already chosen one (two copies of a third song).
-            if drop_duplicates and any(float(self.unit[index] @ self.unit[c]) >= DUPLICATE_SIMILARITY for c in chosen):
-                continue
-            chosen.append(int(index))
-            if len(chosen) == k:
-                break
+        # Also drop results that duplicate an already chosen one (two copies of a third song).
+        chosen = self.distinct_rows(top, k) if drop_duplicates else [int(i) for i in top[:k]]
         scores = dict(zip(top.tolist(), top_scores.tolist()))
         return [Recommendation(self.tracks[i], float(scores[i]), self.closeness(float(scores[i]))) for i in chosen]
 
