@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from musicrec_gui.core.explore import ExploreError, MomentPair, closest_moments, patch_spans
+from musicrec_gui.core.explore import ExploreError, MomentPair, closest_moments
 from musicrec_gui.core.library import Track
 from musicrec_gui.core.playback import clock_text
 from musicrec_gui.core.playlist import display_name
@@ -87,9 +87,7 @@ class MatchView(QDialog):
             self.preview.play_at(self.tracks[side], seconds, role=RECOMMENDATION)
 
     def _match(self, index) -> None:
-        session = self.session
-        keys = {"encoder_key": session.encoder_key, "analysis_key": session.analysis.key}
-        stored = [session.library.slice_vectors(t.id, **keys) for t in self.tracks]
+        stored = [self.session.song_moments(t) for t in self.tracks]
         if any(s is None for s in stored):
             self.summary.setText("One of the songs has no analysed moments under the current encoder and analysis; "
                                  "wait for the scan, then try again.")
@@ -99,9 +97,7 @@ class MatchView(QDialog):
         except ExploreError as err:
             self.summary.setText(str(err))
             return
-        self.spans = [patch_spans(n_patches=len(s[0]), duration=t.duration, offset_seconds=s[1],
-                                  settings=session.analysis, features=session.encoder_features)
-                      for s, t in zip(stored, self.tracks)]
+        self.spans = [spans for _vectors, spans in stored]
         self.summary.setText(
             f"The {len(self.pairs)} pairs of moments that sound most alike, of the {len(stored[0][0])} × "
             f"{len(stored[1][0])} the encoder analysed. Each colour marks one pair on both songs.")

@@ -8,7 +8,7 @@ from PySide6.QtCore import QObject, Signal
 
 from musicrec_gui.core import scan as scan_mod
 from musicrec_gui.core.config import AnalysisSettings
-from musicrec_gui.core.explore import passage_neighbours, patch_spans, patches_in
+from musicrec_gui.core.explore import passage_neighbours, patches_in
 from musicrec_gui.core.library import Track
 from musicrec_gui.core.recommend import Recommendation, VectorIndex
 from musicrec_gui.core.playback import clock_text
@@ -129,13 +129,12 @@ class Recommender(QObject):
         index = self.index if index is None else index
         settings = session.analysis if settings is None else settings
         keys = {"encoder_key": session.encoder_key, "analysis_key": settings.key}
-        stored = session.library.slice_vectors(track.id, **keys)
-        if stored is None:
+        moments = session.song_moments(track, settings=settings)
+        if moments is None:
             return Answer(query, message="This song's analysed moments are not in the library; scan it again.")
-        spans = patch_spans(n_patches=len(stored[0]), duration=track.duration, offset_seconds=stored[1],
-                            settings=settings, features=session.encoder_features)
+        vectors, spans = moments
         used = patches_in(spans, *query.passage)
-        found = passage_neighbours(index, session.library, anchor_id=track.id, passage=stored[0][used],
+        found = passage_neighbours(index, session.library, anchor_id=track.id, passage=vectors[used],
                                    k=query.count, exclude_same_artist=query.exclude_same_artist,
                                    exclude_same_album=query.exclude_same_album, settings=settings,
                                    features=session.encoder_features, **keys)

@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from musicrec_gui.core.config import AnalysisSettings, FeatureConfig
 from musicrec_gui.core.encoder import EncoderError, read_encoder_config
+from musicrec_gui.core.explore import patch_spans
 from musicrec_gui.core.library import Library, Track, real_path
 from musicrec_gui.core.resources import resource_path
 from musicrec_gui.core.spectrogram import display_window
@@ -229,6 +231,26 @@ class Session(QObject):
         probabilities = self.library.tag_probabilities(track.id, encoder_key=self.encoder_key,
                                                        analysis_key=self.analysis.key)
         return top_tags(probabilities, self.tag_names, count=4, minimum=0.05)
+
+    def song_moments(self, track: Track, *, settings: AnalysisSettings | None = None
+                     ) -> tuple[np.ndarray, np.ndarray] | None:
+        """A song's analysed moments under the encoder in use and ``settings`` (default: the analysis in
+        use): their vectors and where they lie in the song; None if the library holds none.
+
+        Returns
+        -------
+        (np.ndarray [shape=(n, d)], np.ndarray [shape=(n, 2)]) or None
+            Raw moment vectors, and their (start, end) in seconds.
+        """
+        settings = self.analysis if settings is None else settings
+        if not self.encoder_key:
+            return None
+        stored = self.library.slice_vectors(track.id, encoder_key=self.encoder_key, analysis_key=settings.key)
+        if stored is None:
+            return None
+        spans = patch_spans(n_patches=len(stored[0]), duration=track.duration, offset_seconds=stored[1],
+                            settings=settings, features=self.encoder_features)
+        return stored[0], spans
 
     def start_point(self, track: Track) -> float:
         """Where a preview of ``track`` starts: the part of it that is shown (seconds)."""

@@ -7,7 +7,6 @@ from collections import OrderedDict
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
-from musicrec_gui.core.explore import patch_spans
 from musicrec_gui.core.spectrogram import SpectrogramData, compute_spectrogram
 from musicrec_gui.gui.spectrogram import SpectrogramView
 
@@ -66,14 +65,10 @@ class SpectrogramPanel(QWidget):
 
     def _mark_analysed(self, track) -> None:
         """Bands along the top where the encoder listened: what a selected passage can be matched by."""
-        stored = self.session.library.slice_vectors(track.id, encoder_key=self.session.encoder_key,
-                                                    analysis_key=self.session.analysis.key) \
-            if track.status == "done" and self.session.encoder_key else None
-        if stored is None or self.view.data is None:
+        moments = self.session.song_moments(track) if track.status == "done" else None
+        if moments is None or self.view.data is None:
             return
-        spans = patch_spans(n_patches=len(stored[0]), duration=track.duration, offset_seconds=stored[1],
-                            settings=self.session.analysis, features=self.session.encoder_features)
-        self.moments = spans
+        spans = self.moments = moments[1]
         self.view.mark_moments([(a, b, "", "#ffffff") for a, b in spans], strip=True)
         self.view.set_selection(self.session.passage)
 
