@@ -1,4 +1,4 @@
-"""Thin Qt item-model adapters over core data (``core.library.Track``)."""
+"""Thin Qt item-model adapters over core data (``core.songtable.SongTable``, ``core.library.Track``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from PySide6.QtGui import QBrush, QColor
 
 from musicrec_gui.core.library import Track
 from musicrec_gui.core.names import display_text
-from musicrec_gui.core.textsearch import TextIndex
+from musicrec_gui.core.songtable import FIELDS, SongTable, TrackView
+
+PATH_FIELD = FIELDS.index("path")
 
 TRACK_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -48,11 +50,11 @@ class ColumnTableModel(QAbstractTableModel):
 
 
 class SongTableModel(ColumnTableModel):
-    """The song list: title, artist, album, duration, status. One row per ``Track``.
+    """The song list: title, artist, album, duration, status, over a ``core.songtable.SongTable``.
 
-    Rows are kept in a plain list with an id → row map, so adding or updating a
-    song as the scan finishes it is O(1); nothing is computed per paint beyond a
-    field lookup.
+    With a session the table is the session's (the open folder's songs, read once); rows are the
+    table's slots in the order sorted, so adding or updating a song as the scan finishes it is
+    O(1), sorting is a numpy argsort, and a row's texts are read only when it is painted.
     """
 
     COLUMNS = ("Title", "Artist", "Album", "Length", "Status")
@@ -63,96 +65,79 @@ class SongTableModel(ColumnTableModel):
                    "Whether the song is analysed, waiting for the scan, or failed (hover a failed row for why); "
                    "click to sort")
     TITLE, ARTIST, ALBUM, DURATION, STATUS = range(5)
+    SORT_FIELDS = ("title", "artist", "album", "duration", "status")
 
     def __init__(self, session=None, parent=None):
         super().__init__(parent)
-        self._tracks: list[Track] = []
-        self._row: dict[int, int] = {}
-        self._haystack: list[str] = []
-        # The filter's index over ``_haystack`` (built when first needed); rows changed or added
-        # since are in ``_stale`` and checked one by one, until there are too many.
-        self._index: TextIndex | None = None
-        self._stale: set[int] = set()
+        self.table = SongTable()
+        self._order = np.zeros(0, dtype=np.int64)  # the slot shown in each row
+        self._row_of_slot = np.zeros(0, dtype=np.int64)
         self._reanalysing: set[int] = set()  # songs queued or being analysed again on request
         self._failed_brush = QBrush(QColor(200, 60, 60))
         self._pending_brush = QBrush(QColor(130, 130, 130))
-        if session is not None:  # a gui.session.Session: the model follows its folder
+        if session is not None:  # a gui.session.Session: the model shows its songs
             session.folderShown.connect(self._on_folder_shown)
             session.folderLoading.connect(self._on_folder_loading)
             session.tracksLoaded.connect(self.append_tracks)
             session.trackChanged.connect(self.upsert)
         self._session = session
 
-    def _on_folder_loading(self, first: list) -> None:
-        self.set_tracks(first)
+    def _on_folder_loading(self, _first) -> None:
+        self._show(self._session.songs)
 
-    def _on_folder_shown(self, tracks: list) -> None:
+    def _on_folder_shown(self, _tracks) -> None:
         if getattr(self._session, "completing_chunks", False):
             return  # the rows are in already (and songs analysed meanwhile are newer)
-        self.set_tracks(tracks)
+        self._show(self._session.songs)
 
     # -- core-side API ------------------------------------------------------
-    def set_tracks(self, tracks: Iterable[Track]) -> None:
+    def _show(self, table: SongTable) -> None:
         self.beginResetModel()
-        self._tracks = list(tracks)
-        self._row = {t.id: i for i, t in enumerate(self._tracks)}
-        self._haystack = [self._search_text(t) for t in self._tracks]
-        self._index, self._stale = None, set()
+        self.table = table
+        self._order = np.arange(len(table), dtype=np.int64)
+        self._row_of_slot = self._order.copy()
         self.endResetModel()
 
-    def append_tracks(self, tracks: Sequence[Track]) -> None:
+    def set_tracks(self, tracks: Iterable[Track]) -> None:
+        """Show these songs (in a table of the model's own, apart from the session's)."""
+        self._show(SongTable(tracks))
+
+    def append_tracks(self, tracks: Sequence[Track] = ()) -> None:
         """Add songs at the end (a large folder's next chunk); songs listed already are left as they are."""
-        tracks = [t for t in tracks if t.id not in self._row]
-        if not tracks:
+        self.table.extend(tracks)
+        self._add_new_rows()
+
+    def _add_new_rows(self) -> None:
+        """Rows at the end for the table's slots added since (a session's table grows before its signals)."""
+        first, n = len(self._order), len(self.table)
+        if n <= first:
             return
-        first = len(self._tracks)
-        self.beginInsertRows(QModelIndex(), first, first + len(tracks) - 1)
-        self._tracks.extend(tracks)
-        self._haystack.extend(self._search_text(t) for t in tracks)
-        for row, track in enumerate(tracks, first):
-            self._row[track.id] = row
-        if self._index is not None:
-            self._stale.update(range(first, first + len(tracks)))
+        self.beginInsertRows(QModelIndex(), first, n - 1)
+        new = np.arange(first, n, dtype=np.int64)
+        self._order = np.concatenate((self._order, new))
+        self._row_of_slot = np.concatenate((self._row_of_slot, new))
         self.endInsertRows()
 
     def upsert(self, track: Track) -> None:
         """Add a song, or refresh it if it is already listed."""
-        row = self._row.get(track.id)
-        if row is None:
-            row = len(self._tracks)
-            self.beginInsertRows(QModelIndex(), row, row)
-            self._tracks.append(track)
-            self._haystack.append(self._search_text(track))
-            self._row[track.id] = row
-            self._stale.add(row)
-            self.endInsertRows()
+        slot, _added = self.table.upsert(track)
+        if slot >= len(self._order):
+            self._add_new_rows()
         else:
-            self._tracks[row] = track
-            self._haystack[row] = self._search_text(track)
-            self._stale.add(row)
+            row = int(self._row_of_slot[slot])
             self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1))
-
-    # -- sorting in Python (one C-level sorted() instead of a Qt comparison per pair) --
-    def sort_key(self, column: int):
-        if column == self.DURATION:
-            return lambda t: float(t.duration)
-        attribute = ("title", "artist", "album", "duration", "status")[column]
-        return lambda t: getattr(t, attribute).casefold()
 
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
         if not 0 <= column < len(self.COLUMNS):
             return
+        self._add_new_rows()
         self.layoutAboutToBeChanged.emit()
-        key = self.sort_key(column)
-        keys = [key(t) for t in self._tracks]  # once per song, not once per comparison's lookup
-        order_rows = sorted(range(len(self._tracks)), key=keys.__getitem__,
-                            reverse=order == Qt.SortOrder.DescendingOrder)
-        new_row = np.empty(len(order_rows), dtype=np.int64)
-        new_row[order_rows] = np.arange(len(order_rows))
-        self._tracks = [self._tracks[i] for i in order_rows]
-        self._haystack = [self._haystack[i] for i in order_rows]
-        self._index, self._stale = None, set()
-        self._row = {t.id: i for i, t in enumerate(self._tracks)}
+        old_order = self._order
+        self._order = self.table.sort_order(self.SORT_FIELDS[column],
+                                            descending=order == Qt.SortOrder.DescendingOrder)
+        self._row_of_slot = np.empty(len(self._order), dtype=np.int64)
+        self._row_of_slot[self._order] = np.arange(len(self._order))
+        new_row = self._row_of_slot[old_order]  # old row -> new row
         old_indexes = self.persistentIndexList()
         new_indexes = [self.index(int(new_row[ix.row()]), ix.column()) for ix in old_indexes]
         self.changePersistentIndexList(old_indexes, new_indexes)
@@ -165,7 +150,7 @@ class SongTableModel(ColumnTableModel):
                 self._reanalysing.add(track_id)
             else:
                 self._reanalysing.discard(track_id)
-            row = self._row.get(track_id)
+            row = self.row_of(track_id)
             if row is not None:
                 self.dataChanged.emit(self.index(row, self.STATUS), self.index(row, self.STATUS))
 
@@ -173,83 +158,71 @@ class SongTableModel(ColumnTableModel):
         return track_id in self._reanalysing
 
     def row_of(self, track_id: int) -> int | None:
-        return self._row.get(track_id)
+        slot = self.table.slot_of(track_id)
+        return None if slot is None or slot >= len(self._order) else int(self._row_of_slot[slot])
 
     def tracks(self) -> Sequence[Track]:
-        return self._tracks
+        """The listed songs in row order (each ``Track`` made when read)."""
+        return TrackView(self.table, self._order)
 
     def haystack(self, row: int) -> str:
-        return self._haystack[row]
+        return self.table.search_text(int(self._order[row])).decode("utf-8", "surrogatepass")
 
     def track_at(self, row: int) -> Track:
-        return self._tracks[row]
+        return self.table.track(int(self._order[row]))
 
-    STALE_LIMIT = 20_000
+    def ids_at(self, rows: np.ndarray) -> np.ndarray:
+        """The track ids of ``rows``, shape (len(rows),)."""
+        return self.table.ids[self._order[rows]]
 
-    def search_index(self) -> tuple[TextIndex, set[int]]:
-        """The filter's index and the rows it does not know as they are now (built again when too many)."""
-        if self._index is None or len(self._stale) > self.STALE_LIMIT:
-            self._index, self._stale = TextIndex(self._haystack), set()
-        return self._index, self._stale
+    def search_index(self):
+        """The filter's index (built here once, before the first keystroke, for a large folder)."""
+        return self.table.search_index()
 
     def rows_matching(self, words: Sequence[str], within: np.ndarray | None = None) -> np.ndarray:
         """Ascending rows whose search text contains every word (of ``within`` if given)."""
         if not words:
-            return np.arange(len(self._tracks), dtype=np.int64) if within is None else within
-        small = within is not None and len(within) <= 50_000
-        if small or len(self._tracks) <= 2000:
-            rows = range(len(self._tracks)) if within is None else within.tolist()
-            texts = self._haystack
-            return np.fromiter((r for r in rows if all(w in texts[r] for w in words)), dtype=np.int64)
-        index, stale = self.search_index()
-        rows = index.rows_with_all(words, None if within is None else within[within < index.n])
-        extra = sorted(stale | set(range(index.n, len(self._tracks))))
-        if extra:
-            if within is not None:
-                extra = np.intersect1d(np.asarray(extra, dtype=np.int64), within).tolist()
-            texts = self._haystack
-            again = [r for r in extra if all(w in texts[r] for w in words)]
-            rows = np.union1d(np.setdiff1d(rows, np.asarray(extra, dtype=np.int64), assume_unique=True),
-                              np.asarray(again, dtype=np.int64))
-        return rows.astype(np.int64, copy=False)
-
-    @staticmethod
-    def _search_text(track: Track) -> str:
-        return f"{track.title}\n{track.artist}\n{track.album}\n{track.display_path}".casefold()
+            return np.arange(len(self._order), dtype=np.int64) if within is None else within
+        slots = self.table.slots_matching(words, None if within is None else self._order[within])
+        rows = self._row_of_slot[slots[slots < len(self._order)]]
+        if len(rows) < len(self._order) // 64:
+            return np.sort(rows)
+        keep = np.zeros(len(self._order), dtype=bool)
+        keep[rows] = True
+        return np.flatnonzero(keep)
 
     # -- Qt model API -------------------------------------------------------
     def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._tracks)
+        return 0 if parent.isValid() else len(self._order)
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
-        track = self._tracks[index.row()]
-        column = index.column()
+        slot = int(self._order[index.row()])
+        table, column = self.table, index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            if column == self.TITLE:
-                return track.title
-            if column == self.ARTIST:
-                return track.artist
-            if column == self.ALBUM:
-                return track.album
+            if column <= self.ALBUM:
+                return table.text(slot, column)
             if column == self.DURATION:
-                return format_duration(track.duration)
-            if track.id in self._reanalysing:
+                return format_duration(float(table.durations[slot]))
+            if int(table.ids[slot]) in self._reanalysing:
                 return REANALYSING_TEXT
-            return STATUS_TEXT.get(track.status, track.status)
+            status = table.status(slot)
+            return STATUS_TEXT.get(status, status)
         if role == TRACK_ROLE:
-            return track
+            return table.track(slot)
         if role == Qt.ItemDataRole.ToolTipRole:
-            if track.id in self._reanalysing:
-                return f"{track.display_path}\nBeing analysed again (Re-analyse); the result is shown when it is done."
-            if track.status == "failed":
-                return f"{track.display_path}\nFailed: {track.error}"
-            return track.display_path
+            path = display_text(table.text(slot, PATH_FIELD))
+            if int(table.ids[slot]) in self._reanalysing:
+                return f"{path}\nBeing analysed again (Re-analyse); the result is shown when it is done."
+            if table.status(slot) == "failed":
+                return f"{path}\nFailed: {table.error(slot)}"
+            return path
         if role == Qt.ItemDataRole.ForegroundRole:
-            if track.status == "failed":
+            status = table.status(slot)
+            if status == "failed":
                 return self._failed_brush
-            if track.status == "pending" or track.id in self._reanalysing:
+            if status == "pending" or int(table.ids[slot]) in self._reanalysing:
                 return self._pending_brush
             return None
         if role == Qt.ItemDataRole.TextAlignmentRole and column == self.DURATION:
@@ -418,13 +391,11 @@ class SongFilterProxy(QAbstractProxyModel):
         if self._tag_words:
             tags, words = self.tag_text, self._tag_words
             if len(rows) <= self.SMALL:
-                rows = np.fromiter((r for r in rows.tolist()
-                                    if all(w in tags.get(model.track_at(r).id, "") for w in words)),
-                                   dtype=np.int64)
+                rows = rows[np.fromiter((all(w in tags.get(i, "") for w in words) for i in model.ids_at(rows).tolist()),
+                                        dtype=bool, count=len(rows))]
             else:
                 ids = np.fromiter((i for i, text in tags.items() if all(w in text for w in words)), dtype=np.int64)
-                row_ids = np.fromiter((model.track_at(r).id for r in rows.tolist()), dtype=np.int64, count=len(rows))
-                rows = rows[np.isin(row_ids, ids)]
+                rows = rows[np.isin(model.ids_at(rows), ids)]
         return rows
 
     def filterAcceptsRow(self, source_row: int, _source_parent=None) -> bool:
@@ -435,7 +406,7 @@ class SongFilterProxy(QAbstractProxyModel):
             if not all(word in text for word in self._words):
                 return False
         if self._tag_words:
-            tags = self.tag_text.get(model.track_at(source_row).id, "")
+            tags = self.tag_text.get(int(model.ids_at(np.array([source_row]))[0]), "")
             return all(word in tags for word in self._tag_words)
         return True
 

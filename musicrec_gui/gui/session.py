@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -17,6 +18,7 @@ from musicrec_gui.core.encoder import EncoderError, read_encoder_config
 from musicrec_gui.core.explore import patch_spans
 from musicrec_gui.core.library import Library, Track, real_path
 from musicrec_gui.core.resources import resource_path
+from musicrec_gui.core.songtable import SongTable
 from musicrec_gui.core.spectrogram import display_window
 from musicrec_gui.core.tags import top_tags
 
@@ -38,7 +40,7 @@ class Session(QObject):
         One of ``core.config.ANALYSIS_MODES``.
     """
 
-    folderShown = Signal(list)  # the folder's tracks, as the library has them now
+    folderShown = Signal(object)  # the folder's tracks (a sequence), as the library has them now
     # A large folder is read in chunks: the first is shown at once (folderLoading), the others follow
     # (tracksLoaded) between events, and folderShown comes with all of them at the end.
     folderLoading = Signal(list)
@@ -80,7 +82,7 @@ class Session(QObject):
         # Songs picked as the anchor, like a browser's history: Back and Forward walk it.
         self._history: list[int] = []
         self._position = -1
-        self._by_id: dict[int, Track] = {}  # the open folder's songs, as last shown
+        self.songs = SongTable()  # the open folder's songs, as last shown
         self._loading = None  # the chunks of a large folder still being read
         self.completing_chunks = False  # folderShown ends a load in chunks: its songs are listed already
 
@@ -98,14 +100,13 @@ class Session(QObject):
         self.stop_loading()
         chunks = self._track_chunks()
         first = next(chunks, [])
+        self.songs = SongTable(first)
         if len(first) < self.LOAD_CHUNK:
             chunks.close()
-            self._by_id = {t.id: t for t in first}
             self._shown(first)
             return first
         # A large folder: its first songs now, the others in chunks between events.
         self._loading = chunks
-        self._by_id = {t.id: t for t in first}
         self.folderLoading.emit(first)
         QTimer.singleShot(0, self._load_more)
         return first
@@ -129,19 +130,18 @@ class Session(QObject):
             self._loading = None
             self.completing_chunks = True
             try:
-                self._shown(list(self._by_id.values()))
+                self._shown(self.songs.tracks())
             finally:
                 self.completing_chunks = False
             return
-        by_id = self._by_id
-        chunk = [t for t in chunk if by_id.setdefault(t.id, t) is t]  # a song analysed meanwhile is newer
+        chunk = self.songs.extend(chunk)  # a song analysed meanwhile is newer: kept
         self.tracksLoaded.emit(chunk)
         QTimer.singleShot(0, self._load_more)
 
-    def _shown(self, tracks: list[Track]) -> None:
+    def _shown(self, tracks: Sequence[Track]) -> None:
         self.folderShown.emit(tracks)
         if self.anchor is not None:
-            self.set_anchor(self._by_id.get(self.anchor.id))
+            self.set_anchor(self.songs.track_by_id(self.anchor.id))
 
     def _track_chunks(self):
         if self.folder:
@@ -165,7 +165,7 @@ class Session(QObject):
 
     def update_track(self, track: Track) -> None:
         """A song of the open folder was analysed (or failed): its row and, if it is the anchor, its panels."""
-        self._by_id[track.id] = track
+        self.songs.upsert(track)
         self.trackChanged.emit(track)
         if self.anchor is not None and track.id == self.anchor.id:
             self.anchor = track
@@ -211,7 +211,7 @@ class Session(QObject):
         """
         position = self._position + step
         while 0 <= position < len(self._history):
-            track = self._by_id.get(self._history[position])
+            track = self.songs.track_by_id(self._history[position])
             if track is not None:
                 self._position = position
                 self.set_anchor(track, remember=False)
@@ -222,7 +222,7 @@ class Session(QObject):
 
     def track(self, track_id: int) -> Track | None:
         """A song of the open folder by id (None if it is not there)."""
-        return self._by_id.get(track_id)
+        return self.songs.track_by_id(track_id)
 
     def song_tags(self, track: Track) -> list[tuple[str, float]]:
         """A song's most probable tags under the encoder and analysis in use (empty without a tag head)."""

@@ -1,0 +1,347 @@
+"""The open folder's songs as columns: a million of them in about 300 MB, sorted and searched with numpy.
+
+One Python ``Track`` per song costs about 500 bytes and a million of them take seconds to sort; here
+each song is a *slot*: numbers in numpy arrays, its four texts in one growing UTF-8 buffer, and its
+case-folded search text in another. A ``Track`` is made only when asked for (a visible row, the
+anchor). Slots are never removed; a changed song gets its new texts appended, and its old ones stay
+until the buffer is compacted.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from musicrec_gui.core.errors import FailureKind
+from musicrec_gui.core.library import Track
+from musicrec_gui.core.names import display_text
+from musicrec_gui.core.textsearch import TextIndex, encode
+
+FIELDS = ("title", "artist", "album", "path")
+SORT_FIELDS = ("title", "artist", "album")
+KEY_BYTES = 16  # the sort keys' stored prefix; longer ties are settled from the whole text
+STATUSES = ("pending", "done", "failed")
+
+
+class _Growing:
+    """A numpy array that grows by doubling (amortised O(1) appends)."""
+
+    def __init__(self, dtype, shape: tuple[int, ...] = ()):
+        self.array = np.zeros((1024, *shape), dtype=dtype)
+        self.n = 0
+
+    def reserve(self, extra: int) -> None:
+        if self.n + extra > len(self.array):
+            grown = np.zeros((max(2 * len(self.array), self.n + extra), *self.array.shape[1:]), self.array.dtype)
+            grown[:self.n] = self.array[:self.n]
+            self.array = grown
+
+    def extend(self, values) -> int:
+        """Append ``values``; the index of the first."""
+        values = np.asarray(values, dtype=self.array.dtype)
+        self.reserve(len(values))
+        first = self.n
+        self.array[first:first + len(values)] = values
+        self.n += len(values)
+        return first
+
+    @property
+    def view(self) -> np.ndarray:
+        return self.array[:self.n]
+
+
+class SongTable:
+    """Songs by slot (the order they were added), with lookups by track id.
+
+    Attributes
+    ----------
+    ids : ndarray of int64, shape (n,)
+    durations : ndarray of float64, shape (n,)
+    status_codes : ndarray of int8, shape (n,)
+        Index into :data:`STATUSES` (names outside it are appended to ``self.statuses``).
+    """
+
+    STALE_LIMIT = 20_000  # songs changed since the search index was built, checked one by one up to this
+    SMALL = 50_000  # candidate songs checked one by one instead of a pass over every song
+
+    def __init__(self, tracks: Iterable[Track] = ()):
+        self.statuses = list(STATUSES)
+        self._id = _Growing(np.int64)
+        self._size = _Growing(np.int64)
+        self._mtime = _Growing(np.int64)
+        self._duration = _Growing(np.float64)
+        self._status = _Growing(np.int8)
+        self._missing = _Growing(np.bool_)
+        self._keys = _Growing(f"S{KEY_BYTES}", (len(SORT_FIELDS),))  # case-folded prefixes for sorting
+        self._text_start = _Growing(np.int64)  # each slot's four texts, one after another in ``_text``
+        self._text_len = _Growing(np.uint32, (len(FIELDS),))
+        self._text = _Growing(np.uint8)
+        self._entry = _Growing(np.int64)  # each slot's current search entry
+        # Search entries: every search text ever given (a changed song adds one), NUL-terminated in ``_search``.
+        self._entry_start = _Growing(np.int64)
+        self._entry_slot = _Growing(np.int64)
+        self._search = _Growing(np.uint8)
+        self._errors: dict[int, tuple[str, FailureKind | None]] = {}  # slot → (error, kind) of failed songs
+        self._slot_of: dict[int, int] = {}  # id → slot for songs added since ``_sorted_ids`` was made
+        self._sorted_ids = np.zeros(0, np.int64)
+        self._sorted_slots = np.zeros(0, np.int64)
+        self._index: TextIndex | None = None
+        self._indexed_entries = 0
+        self.extend(tracks)
+
+    def __len__(self) -> int:
+        return self._id.n
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self._id.view
+
+    @property
+    def durations(self) -> np.ndarray:
+        return self._duration.view
+
+    @property
+    def status_codes(self) -> np.ndarray:
+        return self._status.view
+
+    # -- adding and changing songs ------------------------------------------------------------
+    def extend(self, tracks: Iterable[Track]) -> list[Track]:
+        """Add the songs not in the table yet (a song already here is newer); the ones added."""
+        tracks = list(tracks)
+        known = self._known(np.fromiter((t.id for t in tracks), dtype=np.int64, count=len(tracks)))
+        added, seen = [], set()
+        for track, is_known in zip(tracks, known.tolist()):
+            if not is_known and track.id not in seen:
+                seen.add(track.id)
+                added.append(track)
+        if not added:
+            return added
+        first = len(self)
+        self._id.extend([t.id for t in added])
+        self._size.extend([t.size for t in added])
+        self._mtime.extend([t.mtime_ns for t in added])
+        self._duration.extend([t.duration or 0.0 for t in added])
+        self._status.extend([self._status_code(t.status) for t in added])
+        self._missing.extend([t.missing for t in added])
+        texts = [self._encoded(t) for t in added]
+        self._append_texts(first, texts)
+        self._keys.extend([keys for _parts, keys, _search in texts])
+        for slot, track in enumerate(added, first):
+            self._slot_of[track.id] = slot
+            if track.status == "failed":
+                self._errors[slot] = (track.error, track.error_kind)
+        if len(self._slot_of) > 50_000:
+            self._sort_ids()
+        return added
+
+    def upsert(self, track: Track) -> tuple[int, bool]:
+        """Add a song or change the one with its id: its slot, and whether it was added."""
+        slot = self.slot_of(track.id)
+        if slot is None:
+            self.extend([track])
+            return len(self) - 1, True
+        self._size.array[slot] = track.size
+        self._mtime.array[slot] = track.mtime_ns
+        self._duration.array[slot] = track.duration or 0.0
+        self._status.array[slot] = self._status_code(track.status)
+        self._missing.array[slot] = track.missing
+        if track.status == "failed":
+            self._errors[slot] = (track.error, track.error_kind)
+        else:
+            self._errors.pop(slot, None)
+        if [self.text(slot, f) for f in range(len(FIELDS))] != [track.title, track.artist, track.album, track.path]:
+            encoded = self._encoded(track)  # the new texts go at the end
+            self._append_texts(slot, [encoded], update=True)
+            self._keys.array[slot] = encoded[1]
+        return slot, False
+
+    def _status_code(self, status: str) -> int:
+        if status not in self.statuses:
+            self.statuses.append(status)
+        return self.statuses.index(status)
+
+    @staticmethod
+    def _encoded(track: Track) -> tuple[list[bytes], list[bytes], bytes]:
+        """A song's four texts as UTF-8, its sort-key prefixes and its search text."""
+        texts = (track.title, track.artist, track.album, track.path)
+        folded = [t.casefold() for t in texts[:3]]
+        search = "\n".join((*folded, display_text(track.path).casefold()))
+        return [encode(t) for t in texts], [encode(f)[:KEY_BYTES] for f in folded], encode(search) + b"\x00"
+
+    def _append_texts(self, slot: int, encoded: list, *, update: bool = False) -> None:
+        parts = [b"".join(p) for p, _keys, _search in encoded]
+        starts = self._text.n + np.concatenate(([0], np.cumsum([len(p) for p in parts])[:-1]))
+        self._text.extend(np.frombuffer(b"".join(parts), np.uint8))
+        lengths = [[len(f) for f in p] for p, _keys, _search in encoded]
+        searches = [s for _p, _keys, s in encoded]
+        entry_starts = self._search.n + np.concatenate(([0], np.cumsum([len(s) for s in searches])[:-1]))
+        self._search.extend(np.frombuffer(b"".join(searches), np.uint8))
+        first_entry = self._entry_start.extend(entry_starts)
+        self._entry_slot.extend(np.arange(slot, slot + len(encoded)))
+        entries = np.arange(first_entry, first_entry + len(encoded))
+        if update:
+            self._text_start.array[slot] = starts[0]
+            self._text_len.array[slot] = lengths[0]
+            self._entry.array[slot] = entries[0]
+        else:
+            self._text_start.extend(starts)
+            self._text_len.extend(lengths)
+            self._entry.extend(entries)
+
+    # -- reading -----------------------------------------------------------------------------------
+    def slot_of(self, track_id: int) -> int | None:
+        slot = self._slot_of.get(track_id)
+        if slot is not None:
+            return slot
+        at = int(np.searchsorted(self._sorted_ids, track_id))
+        if at < len(self._sorted_ids) and self._sorted_ids[at] == track_id:
+            return int(self._sorted_slots[at])
+        return None
+
+    def _known(self, ids: np.ndarray) -> np.ndarray:
+        """Which of ``ids`` have a slot."""
+        known = np.zeros(len(ids), dtype=bool)
+        if len(self._sorted_ids):
+            at = np.minimum(np.searchsorted(self._sorted_ids, ids), len(self._sorted_ids) - 1)
+            known = self._sorted_ids[at] == ids
+        if self._slot_of:
+            known |= np.fromiter((i in self._slot_of for i in ids.tolist()), dtype=bool, count=len(ids))
+        return known
+
+    def _sort_ids(self) -> None:
+        ids = self.ids
+        self._sorted_slots = np.argsort(ids, kind="stable")
+        self._sorted_ids = ids[self._sorted_slots]
+        self._slot_of = {}
+
+    def text(self, slot: int, field: int) -> str:
+        """One of a song's texts (``field`` indexes :data:`FIELDS`)."""
+        lengths = self._text_len.array[slot]
+        start = int(self._text_start.array[slot]) + int(lengths[:field].sum())
+        return self._text.array[start:start + int(lengths[field])].tobytes().decode("utf-8", "surrogatepass")
+
+    def status(self, slot: int) -> str:
+        return self.statuses[self._status.array[slot]]
+
+    def error(self, slot: int) -> str:
+        return self._errors.get(slot, ("", None))[0]
+
+    def track(self, slot: int) -> Track:
+        """The song in ``slot`` as a ``Track`` (made now: keep it only as long as needed)."""
+        lengths = self._text_len.array[slot].tolist()
+        start = int(self._text_start.array[slot])
+        raw = self._text.array[start:start + sum(lengths)].tobytes()
+        texts, at = [], 0
+        for length in lengths:
+            texts.append(raw[at:at + length].decode("utf-8", "surrogatepass"))
+            at += length
+        error, kind = self._errors.get(slot, ("", None))
+        return Track(id=int(self._id.array[slot]), path=texts[3], size=int(self._size.array[slot]),
+                     mtime_ns=int(self._mtime.array[slot]), title=texts[0], artist=texts[1], album=texts[2],
+                     duration=float(self._duration.array[slot]), status=self.status(slot), error=error,
+                     missing=bool(self._missing.array[slot]), error_kind=kind)
+
+    def track_by_id(self, track_id: int) -> Track | None:
+        slot = self.slot_of(track_id)
+        return None if slot is None else self.track(slot)
+
+    def tracks(self) -> "TrackView":
+        return TrackView(self, np.arange(len(self)))
+
+    # -- sorting ---------------------------------------------------------------------------------
+    def sort_order(self, field: str, *, descending: bool = False) -> np.ndarray:
+        """Slots sorted by a field as ``sorted(..., key=casefold, reverse=descending)`` orders them (stable).
+
+        ``field`` is one of :data:`SORT_FIELDS`, ``"duration"`` or ``"status"``.
+        """
+        n = len(self)
+        if field == "duration":
+            keys = self.durations
+        elif field == "status":  # by the status's name, as the rows spell it
+            ranks = np.argsort(np.argsort([s.casefold() for s in self.statuses], kind="stable"))
+            keys = ranks[self.status_codes]
+        else:
+            keys = self._keys.view[:, SORT_FIELDS.index(field)]
+        if not descending:
+            return self._stable_order(keys, field)
+        # Stable and descending: sort the reversed rows ascending, then reverse that.
+        backwards = self._stable_order(keys[::-1], field, slots=np.arange(n - 1, -1, -1))
+        return (n - 1 - backwards)[::-1]
+
+    def _stable_order(self, keys: np.ndarray, field: str, *, slots: np.ndarray | None = None) -> np.ndarray:
+        order = np.argsort(keys, kind="stable")
+        if keys.dtype.kind != "S" or len(order) < 2:
+            return order
+        # Equal prefixes whose texts run past them are settled by the whole (case-folded) text.
+        ordered = keys[order]
+        long = ordered.view(np.uint8).reshape(len(ordered), KEY_BYTES)[:, -1] != 0
+        group = np.concatenate(([0], np.cumsum(ordered[1:] != ordered[:-1])))
+        needs = np.zeros(group[-1] + 1, dtype=bool)
+        needs[group[long]] = True
+        sizes = np.bincount(group)
+        column = FIELDS.index(field)
+        for g in np.flatnonzero(needs & (sizes > 1)).tolist():
+            lo = int(np.searchsorted(group, g))
+            hi = lo + int(sizes[g])
+            members = order[lo:hi]
+            real = members if slots is None else slots[members]
+            texts = [self.text(int(s), column).casefold() for s in real]
+            order[lo:hi] = members[sorted(range(len(members)), key=texts.__getitem__)]
+        return order
+
+    # -- searching -------------------------------------------------------------------------------
+    def search_text(self, slot: int) -> bytes:
+        """A song's search text as UTF-8: its case-folded title, artist, album and path, one per line."""
+        entry = int(self._entry.array[slot])
+        start = int(self._entry_start.array[entry])
+        end = int(self._entry_start.array[entry + 1]) if entry + 1 < self._entry_start.n else self._search.n
+        return self._search.array[start:end - 1].tobytes()
+
+    def search_index(self) -> TextIndex:
+        """The search index over every entry so far (made again once too many songs changed since)."""
+        if self._index is None or self._entry_start.n - self._indexed_entries > self.STALE_LIMIT:
+            self._index = TextIndex(self._search.view, self._entry_start.view)
+            self._indexed_entries = self._entry_start.n
+        return self._index
+
+    def slots_matching(self, words: Sequence[str], within: np.ndarray | None = None) -> np.ndarray:
+        """Ascending slots (of ``within`` if given) whose search text holds every (case-folded) word."""
+        if not words:
+            return np.arange(len(self), dtype=np.int64) if within is None else within
+        needles = [encode(w) for w in words]
+        if (within is not None and len(within) <= self.SMALL) or len(self) <= 2000:
+            candidates = range(len(self)) if within is None else within.tolist()
+            return np.fromiter((s for s in candidates if all(n in self.search_text(s) for n in needles)),
+                               dtype=np.int64)
+        index = self.search_index()
+        entries = index.rows_with_all(words)
+        slots = self._entry_slot.array[entries]
+        keep = np.zeros(len(self), dtype=bool)
+        keep[slots[self._entry.array[slots] == entries]] = True  # an entry a song has replaced says nothing
+        changed = np.flatnonzero(self._entry.view >= self._indexed_entries)  # checked one by one
+        for slot in changed.tolist():
+            keep[slot] = all(n in self.search_text(slot) for n in needles)
+        if within is not None:
+            wanted = np.zeros(len(self), dtype=bool)
+            wanted[within] = True
+            keep &= wanted
+        return np.flatnonzero(keep)
+
+
+class TrackView(Sequence):
+    """Songs of a table in a given order of slots, as ``Track``s made when read."""
+
+    def __init__(self, table: SongTable, slots: np.ndarray):
+        self.table, self.slots = table, slots
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self.table.track(int(s)) for s in self.slots[i]]
+        return self.table.track(int(self.slots[i]))
+
+    def __iter__(self) -> Iterator[Track]:
+        return (self.table.track(int(s)) for s in self.slots)
