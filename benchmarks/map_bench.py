@@ -89,11 +89,6 @@ def bench_map(tracks: int, size: str, frames: int) -> None:
                             autostart=False)
         window.resize(width, height)
         window.show()
-        # Steady state: the encoder loads in the background (TensorFlow's import holds the GIL).
-        deadline = time.perf_counter() + 120
-        while not window.engine.encoder_loaded and time.perf_counter() < deadline:
-            app.processEvents()
-            time.sleep(0.01)
         window.session.encoder_key = key
         window.session.show_folder("/music")
         panel = window.map

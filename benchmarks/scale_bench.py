@@ -150,13 +150,6 @@ def child_window(path: str) -> dict:
         app.processEvents()
         usable = time.perf_counter() - started
         rows = songs.rowCount()
-        # Steady state: the encoder loads in the background (TensorFlow's import holds the GIL
-        # for seconds); the list is usable meanwhile, but timings below are taken after it.
-        deadline = time.perf_counter() + 120
-        while not window.engine.encoder_loaded and time.perf_counter() < deadline:
-            app.processEvents()
-            time.sleep(0.01)
-        encoder_ready = time.perf_counter() - started
         t = time.perf_counter()
         filter_box.setText("Artist 123")
         deadline = time.perf_counter() + 10
@@ -193,7 +186,7 @@ def child_window(path: str) -> dict:
             app.processEvents()
             during.append(click(clicked))
         window.close()
-    return {"usable_s": usable, "encoder_ready_s": encoder_ready, "rows": rows, "filter_ms": filter_ms,
+    return {"usable_s": usable, "rows": rows, "filter_ms": filter_ms,
             "recommend_ms": firsts, "during_scan_ms": during}
 
 
@@ -285,7 +278,6 @@ def main() -> None:
     print(f"| sort by title | {gui['sort_ms']:.0f} ms | |")
     print(f"| **real main window**: process start → window shown with {win['rows']:,} songs | "
           f"{win['usable_s']:.2f} s | {win['peak_rss_mb']:.0f} |")
-    print(f"| main window: encoder loaded in the background (process start →) | {win['encoder_ready_s']:.2f} s | |")
     print(f"| main window: type a filter → list updated | {win['filter_ms']:.0f} ms | |")
     recs = " / ".join(f"{ms:.0f}" for ms in win["recommend_ms"])
     print(f"| main window: click a song → recommendations shown (1st builds the index; 2nd, 3rd) | {recs} ms | |")

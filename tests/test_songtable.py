@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from musicrec_gui.core.errors import FailureKind
@@ -97,3 +98,18 @@ def test_a_song_already_listed_is_not_added_again_and_lookups_survive_many_songs
     assert table.track_by_id(120_000) == newer
     assert table.track_by_id(1).title == "t1" and table.track_by_id(0) is None
     assert table.slot_of(59_999) == 60_001 and table.slot_of(120_001) is None
+
+
+@settings(max_examples=50, deadline=None)
+@given(tracks(), tracks(first_id=20_000))
+def test_a_table_without_search_keeps_the_songs_and_says_what_it_cannot_do(first, later):
+    table = SongTable(first, searchable=False)
+    table.trim()  # then grows again
+    for track in later:
+        table.upsert(track)
+    assert list(table.tracks()) == first + later
+    assert table.folded("artist") == [t.artist.casefold() for t in first + later]
+    with pytest.raises(ValueError, match="searchable=True"):
+        table.sort_order("title")
+    with pytest.raises(ValueError, match="searchable=True"):
+        table.slots_matching(["a"])

@@ -12,6 +12,7 @@ import numpy as np
 
 from musicrec_gui.core.ann_store import GraphStore, content_digest
 from musicrec_gui.core.library import Library, LibraryError, Track
+from musicrec_gui.core.songtable import SongTable
 
 # Two files whose vectors agree this closely are taken to be the same recording.
 DUPLICATE_SIMILARITY = 0.9995
@@ -128,18 +129,22 @@ class VectorIndex:
                  ann_min_songs: int | None = None, ann_store: GraphStore | None = None):
         if len(tracks) != len(vectors):
             raise ValueError(f"{len(tracks)} tracks but {len(vectors)} vectors; they must pair up one to one.")
-        self.tracks = list(tracks)
+        # The songs as columns (a million Tracks would take ~0.5 GB); a row of the index is a slot.
+        self.songs = tracks if isinstance(tracks, SongTable) else SongTable(tracks, searchable=False)
+        if len(self.songs) != len(tracks):
+            raise ValueError("Two of the tracks have one id; each song is indexed once.")
+        self.tracks = self.songs.tracks()
         copy = copy or not (isinstance(vectors, np.ndarray) and vectors.dtype == np.float32)
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2:
             vectors = vectors.reshape(len(self.tracks), -1)
         self._centre = centre
-        self._row = {t.id: i for i, t in enumerate(self.tracks)}
+        self._row = _Rows(self.songs)
         self._pair_scores: np.ndarray | None = None
         # Artists and albums as integer codes so exclusions are one vectorised comparison per query.
         self._code_tables: tuple[dict[str, int], dict[str, int]] = ({}, {})
-        self._artist = _codes([t.artist.casefold() for t in self.tracks], self._code_tables[0])
-        self._album = _codes([t.album.casefold() for t in self.tracks], self._code_tables[1])
+        self._artist = _codes(self.songs.folded("artist"), self._code_tables[0])
+        self._album = _codes(self.songs.folded("album"), self._code_tables[1])
         self._ann = None  # usearch.index.Index over _unit's rows, once built (see build_ann)
         self._ann_lock = threading.Lock()
         self._ann_rows = 0  # rows of _unit the ANN index holds (songs added later are searched exactly)
@@ -152,7 +157,7 @@ class VectorIndex:
         self._ann_digest = ""  # content_digest of all songs at the build: the name a new graph is saved under
         if ann_store is not None and len(self.tracks) >= self.ann_min_songs:
             # Before the vectors are centred in place: the digest covers the vectors as stored.
-            ids = np.fromiter((t.id for t in self.tracks), np.int64, len(self.tracks))
+            ids = self.songs.ids.copy()
             self._ann_digest = content_digest(ids, vectors, len(self.tracks))
             self._ann_saved = ann_store.find(ids, vectors)
         if len(self.tracks) >= min(LARGE_INDEX_SONGS, self.ann_min_songs):
@@ -309,12 +314,11 @@ class VectorIndex:
             elif len(self._unit) < len(self._raw):
                 self._unit = np.concatenate([self._unit, np.zeros((len(self._raw) - len(self._unit), vector.size),
                                                                   np.float32)])
-            self.tracks.append(track)
-            self._row[track.id] = row
+            self.songs.upsert(track)  # its slot is ``row``
             self._artist = np.append(self._artist, _codes([track.artist.casefold()], self._code_tables[0]))
             self._album = np.append(self._album, _codes([track.album.casefold()], self._code_tables[1]))
         else:
-            self.tracks[row] = track
+            self.songs.upsert(track)
             self._artist[row] = _codes([track.artist.casefold()], self._code_tables[0])[0]
             self._album[row] = _codes([track.album.casefold()], self._code_tables[1])[0]
         size = len(self.tracks)
@@ -379,10 +383,7 @@ class VectorIndex:
                          or (dimension is not None and vectors.shape[1] != dimension)):
             raise _bad_vectors(library, encoder_key, analysis_key, dimension,
                                f"{len(ids)} vectors of {vectors.shape[-1]} numbers each")
-        if tracks is None:
-            tracks = library.tracks(under=under)
-        by_id = {t.id: t for t in tracks}
-        keep = [i for i, track_id in enumerate(ids.tolist()) if track_id in by_id]
+        songs, keep = _songs_of(library, ids, tracks=tracks, under=under)
         path = getattr(library, "path", None)
         store = None
         if path is not None and os.path.isfile(path) and len(keep) >= (ann_min_songs or ANN_MIN_SONGS):
@@ -393,11 +394,8 @@ class VectorIndex:
         if len(keep) == len(ids) and len(keep):
             # Every vector has its track (the usual case): the library's array, and the room it
             # leaves after its rows for songs a scan adds, becomes the index's without a copy.
-            index = cls([by_id[i] for i in ids.tolist()], vectors, copy=False, **options)
-        else:
-            index = cls([by_id[int(ids[i])] for i in keep],
-                        vectors[keep] if len(keep) else np.zeros((0, dimension or 1), np.float32), **options)
-        return index
+            return cls(songs, vectors, copy=False, **options)
+        return cls(songs, vectors[keep] if len(keep) else np.zeros((0, dimension or 1), np.float32), **options)
 
     def __len__(self) -> int:
         return len(self.tracks)
@@ -590,6 +588,50 @@ def _bad_vectors(library: Library, encoder_key: str, analysis_key: str, dimensio
         f"found {found}; expected {expected}. Run 'musicrec scan FOLDER' to analyse those songs again; "
         "your music files are not touched."
     )
+
+
+def _songs_of(library: Library, ids: np.ndarray, *, tracks: Sequence[Track] | None,
+              under: str | None) -> tuple[SongTable, np.ndarray]:
+    """The songs of ``ids`` (ascending) that are tracks (of ``tracks``, or the library's below ``under``),
+    in the order of ``ids``, and which rows of ``ids`` they are."""
+    if tracks is not None:
+        by_id = {t.id: t for t in tracks}
+        keep = np.fromiter((i for i, track_id in enumerate(ids.tolist()) if track_id in by_id), np.int64)
+        return SongTable((by_id[int(ids[i])] for i in keep), searchable=False), keep
+    songs = SongTable(searchable=False)
+    for chunk in library.iter_tracks(under=under):  # by id, as ``ids`` are: read in chunks, never all as Tracks
+        chunk_ids = np.fromiter((t.id for t in chunk), np.int64, len(chunk))
+        songs.extend([t for t, has in zip(chunk, _members(chunk_ids, ids).tolist()) if has])
+    songs.trim()
+    return songs, np.flatnonzero(_members(ids, songs.ids))
+
+
+def _members(values: np.ndarray, ascending: np.ndarray) -> np.ndarray:
+    """Which of ``values`` are in the ascending array ``ascending``."""
+    if not len(ascending):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(ascending, values), len(ascending) - 1)
+    return ascending[at] == values
+
+
+class _Rows:
+    """Track id → row of the index (its songs' slots), read like a dict."""
+
+    def __init__(self, songs: SongTable):
+        self._songs = songs
+
+    def get(self, track_id: int, default=None):
+        slot = self._songs.slot_of(track_id)
+        return default if slot is None else slot
+
+    def __contains__(self, track_id: int) -> bool:
+        return self._songs.slot_of(track_id) is not None
+
+    def __getitem__(self, track_id: int) -> int:
+        slot = self._songs.slot_of(track_id)
+        if slot is None:
+            raise KeyError(track_id)
+        return slot
 
 
 def _codes(values: list[str], table: dict[str, int]) -> np.ndarray:

@@ -9,7 +9,7 @@ until the buffer is compacted.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
@@ -25,7 +25,7 @@ STATUSES = ("pending", "done", "failed")
 
 
 class _Growing:
-    """A numpy array that grows by doubling (amortised O(1) appends)."""
+    """A numpy array that grows by a quarter at a time (amortised O(1) appends, little slack)."""
 
     def __init__(self, dtype, shape: tuple[int, ...] = ()):
         self.array = np.zeros((1024, *shape), dtype=dtype)
@@ -33,7 +33,8 @@ class _Growing:
 
     def reserve(self, extra: int) -> None:
         if self.n + extra > len(self.array):
-            grown = np.zeros((max(2 * len(self.array), self.n + extra), *self.array.shape[1:]), self.array.dtype)
+            size = max(len(self.array) + max(len(self.array) // 4, 1024), self.n + extra)
+            grown = np.zeros((size, *self.array.shape[1:]), self.array.dtype)
             grown[:self.n] = self.array[:self.n]
             self.array = grown
 
@@ -45,6 +46,11 @@ class _Growing:
         self.array[first:first + len(values)] = values
         self.n += len(values)
         return first
+
+    def trim(self) -> None:
+        """Give back the room beyond the last value."""
+        if len(self.array) > self.n:
+            self.array = self.array[:self.n].copy()
 
     @property
     def view(self) -> np.ndarray:
@@ -65,7 +71,8 @@ class SongTable:
     STALE_LIMIT = 20_000  # songs changed since the search index was built, checked one by one up to this
     SMALL = 50_000  # candidate songs checked one by one instead of a pass over every song
 
-    def __init__(self, tracks: Iterable[Track] = ()):
+    def __init__(self, tracks: Iterable[Track] = (), *, searchable: bool = True):
+        self.searchable = searchable  # False: no search texts or sort keys (a third of the memory)
         self.statuses = list(STATUSES)
         self._id = _Growing(np.int64)
         self._size = _Growing(np.int64)
@@ -124,9 +131,10 @@ class SongTable:
         self._duration.extend([t.duration or 0.0 for t in added])
         self._status.extend([self._status_code(t.status) for t in added])
         self._missing.extend([t.missing for t in added])
-        texts = [self._encoded(t) for t in added]
-        self._append_texts(first, texts)
-        self._keys.extend([keys for _parts, keys, _search in texts])
+        encoded = _encode_texts(added, searchable=self.searchable)
+        self._append_texts(first, encoded)
+        if self.searchable:
+            self._keys.extend(encoded.keys)
         for slot, track in enumerate(added, first):
             self._slot_of[track.id] = slot
             if track.status == "failed":
@@ -151,9 +159,10 @@ class SongTable:
         else:
             self._errors.pop(slot, None)
         if [self.text(slot, f) for f in range(len(FIELDS))] != [track.title, track.artist, track.album, track.path]:
-            encoded = self._encoded(track)  # the new texts go at the end
-            self._append_texts(slot, [encoded], update=True)
-            self._keys.array[slot] = encoded[1]
+            encoded = _encode_texts([track], searchable=self.searchable)  # the new texts go at the end
+            self._append_texts(slot, encoded, update=True)
+            if self.searchable:
+                self._keys.array[slot] = encoded.keys[0]
         return slot, False
 
     def _status_code(self, status: str) -> int:
@@ -161,33 +170,35 @@ class SongTable:
             self.statuses.append(status)
         return self.statuses.index(status)
 
-    @staticmethod
-    def _encoded(track: Track) -> tuple[list[bytes], list[bytes], bytes]:
-        """A song's four texts as UTF-8, its sort-key prefixes and its search text."""
-        texts = (track.title, track.artist, track.album, track.path)
-        folded = [t.casefold() for t in texts[:3]]
-        search = "\n".join((*folded, display_text(track.path).casefold()))
-        return [encode(t) for t in texts], [encode(f)[:KEY_BYTES] for f in folded], encode(search) + b"\x00"
-
-    def _append_texts(self, slot: int, encoded: list, *, update: bool = False) -> None:
-        parts = [b"".join(p) for p, _keys, _search in encoded]
-        starts = self._text.n + np.concatenate(([0], np.cumsum([len(p) for p in parts])[:-1]))
-        self._text.extend(np.frombuffer(b"".join(parts), np.uint8))
-        lengths = [[len(f) for f in p] for p, _keys, _search in encoded]
-        searches = [s for _p, _keys, s in encoded]
-        entry_starts = self._search.n + np.concatenate(([0], np.cumsum([len(s) for s in searches])[:-1]))
-        self._search.extend(np.frombuffer(b"".join(searches), np.uint8))
-        first_entry = self._entry_start.extend(entry_starts)
-        self._entry_slot.extend(np.arange(slot, slot + len(encoded)))
-        entries = np.arange(first_entry, first_entry + len(encoded))
+    def _append_texts(self, slot: int, encoded: "_Encoded", *, update: bool = False) -> None:
+        """Store the texts of slots ``slot, slot + 1, …`` (a changed song's: ``update``) at the buffers' ends."""
+        m = len(encoded.lengths)
+        starts = self._text.n + _starts(encoded.lengths.sum(axis=1, dtype=np.int64))
+        self._text.extend(np.frombuffer(encoded.text, np.uint8))
         if update:
             self._text_start.array[slot] = starts[0]
-            self._text_len.array[slot] = lengths[0]
-            self._entry.array[slot] = entries[0]
+            self._text_len.array[slot] = encoded.lengths[0]
         else:
             self._text_start.extend(starts)
-            self._text_len.extend(lengths)
+            self._text_len.extend(encoded.lengths)
+        if not self.searchable:
+            return
+        entry_starts = self._search.n + _starts(encoded.search_lengths)
+        self._search.extend(np.frombuffer(encoded.search, np.uint8))
+        first_entry = self._entry_start.extend(entry_starts)
+        self._entry_slot.extend(np.arange(slot, slot + m))
+        entries = np.arange(first_entry, first_entry + m)
+        if update:
+            self._entry.array[slot] = entries[0]
+        else:
             self._entry.extend(entries)
+
+    def trim(self) -> None:
+        """Give back the room kept for more songs (once a folder is read: a million songs leave ~100 MB)."""
+        for value in vars(self).values():
+            if isinstance(value, _Growing):
+                value.trim()
+        self._index = None  # it viewed the untrimmed search buffer
 
     # -- reading -----------------------------------------------------------------------------------
     def slot_of(self, track_id: int) -> int | None:
@@ -247,7 +258,17 @@ class SongTable:
         return None if slot is None else self.track(slot)
 
     def tracks(self) -> "TrackView":
-        return TrackView(self, np.arange(len(self)))
+        """Every song in slot order, as it is when read (songs added later are in it too)."""
+        return TrackView(self)
+
+    def folded(self, field: str) -> list[str]:
+        """One of the four texts of every song, case-folded, in slot order."""
+        column = FIELDS.index(field)
+        lengths = self._text_len.view
+        offsets = (self._text_start.view + lengths[:, :column].sum(axis=1, dtype=np.int64)).tolist()
+        buffer = memoryview(self._text.array)
+        return [str(buffer[o:o + n], "utf-8", "surrogatepass").casefold()
+                for o, n in zip(offsets, lengths[:, column].tolist())]
 
     # -- sorting ---------------------------------------------------------------------------------
     def sort_order(self, field: str, *, descending: bool = False) -> np.ndarray:
@@ -256,6 +277,7 @@ class SongTable:
         ``field`` is one of :data:`SORT_FIELDS`, ``"duration"`` or ``"status"``.
         """
         n = len(self)
+        self._require_search("sort")
         if field == "duration":
             keys = self.durations
         elif field == "status":  # by the status's name, as the rows spell it
@@ -291,8 +313,14 @@ class SongTable:
         return order
 
     # -- searching -------------------------------------------------------------------------------
+    def _require_search(self, what: str) -> None:
+        if not self.searchable:
+            raise ValueError(f"This song table was made with searchable=False: it cannot {what}; "
+                             "make it with searchable=True.")
+
     def search_text(self, slot: int) -> bytes:
         """A song's search text as UTF-8: its case-folded title, artist, album and path, one per line."""
+        self._require_search("search")
         entry = int(self._entry.array[slot])
         start = int(self._entry_start.array[entry])
         end = int(self._entry_start.array[entry + 1]) if entry + 1 < self._entry_start.n else self._search.n
@@ -300,6 +328,7 @@ class SongTable:
 
     def search_index(self) -> TextIndex:
         """The search index over every entry so far (made again once too many songs changed since)."""
+        self._require_search("search")
         if self._index is None or self._entry_start.n - self._indexed_entries > self.STALE_LIMIT:
             self._index = TextIndex(self._search.view, self._entry_start.view)
             self._indexed_entries = self._entry_start.n
@@ -307,6 +336,7 @@ class SongTable:
 
     def slots_matching(self, words: Sequence[str], within: np.ndarray | None = None) -> np.ndarray:
         """Ascending slots (of ``within`` if given) whose search text holds every (case-folded) word."""
+        self._require_search("search")
         if not words:
             return np.arange(len(self), dtype=np.int64) if within is None else within
         needles = [encode(w) for w in words]
@@ -329,19 +359,72 @@ class SongTable:
         return np.flatnonzero(keep)
 
 
-class TrackView(Sequence):
-    """Songs of a table in a given order of slots, as ``Track``s made when read."""
+class _Encoded(NamedTuple):
+    text: bytes  # each song's four texts, one after another
+    lengths: np.ndarray  # (m, 4) uint32: their lengths in bytes
+    keys: np.ndarray  # (m, 3) S16: the case-folded title, artist and album's first bytes
+    search: bytes  # each song's search text, NUL-terminated
+    search_lengths: np.ndarray  # (m,) int64, with the NUL
 
-    def __init__(self, table: SongTable, slots: np.ndarray):
+
+def _starts(lengths: np.ndarray) -> np.ndarray:
+    return np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+
+
+def _encode_texts(tracks: Sequence[Track], *, searchable: bool = True) -> _Encoded:
+    """The songs' texts as :class:`SongTable` stores them: ASCII chunks (most tags) in a few calls for all.
+
+    Without ``searchable`` only the four texts are made (``keys`` and ``search`` are empty).
+    """
+    columns = [[getattr(t, field) for t in tracks] for field in FIELDS]
+    flat = [text for row in zip(*columns) for text in row]
+    joined = "".join(flat)
+    m = len(tracks)
+    if not searchable:
+        texts = [encode(t) for t in flat] if not joined.isascii() else None
+        lengths = np.fromiter(map(len, texts or flat), dtype=np.uint32, count=4 * m).reshape(m, 4)
+        data = joined.encode("ascii") if texts is None else b"".join(texts)
+        return _Encoded(data, lengths, np.zeros((m, 0), f"S{KEY_BYTES}"), b"", np.zeros(m, np.int64))
+    if joined.isascii() and "\x00" not in joined:  # a character is a byte; display_text changes nothing
+        lengths = np.fromiter(map(len, flat), dtype=np.uint32, count=4 * m).reshape(m, 4)
+        folded = ["\x00".join(column).casefold().split("\x00") for column in columns[:3]]
+        keys = np.empty((m, 3), dtype=f"S{KEY_BYTES}")
+        for k, column in enumerate(folded):
+            keys[:, k] = column  # numpy keeps the first KEY_BYTES characters
+        search = "".join(map("{}\n{}\n{}\n{}\x00".format, *folded, columns[3])).casefold()
+        search_lengths = np.fromiter(map(len, columns[3]), dtype=np.int64, count=m) + 4
+        search_lengths += lengths[:, :3].sum(axis=1, dtype=np.int64)
+        return _Encoded(joined.encode("ascii"), lengths, keys, search.encode("ascii"), search_lengths)
+    texts, lengths, keys, searches = [], [], [], []
+    for row in zip(*columns):
+        parts = [encode(t) for t in row]
+        folded = [t.casefold() for t in row[:3]]
+        texts.append(b"".join(parts))
+        lengths.append([len(p) for p in parts])
+        keys.append([encode(f)[:KEY_BYTES] for f in folded])
+        searches.append(encode("\n".join((*folded, display_text(row[3]).casefold()))) + b"\x00")
+    return _Encoded(b"".join(texts), np.array(lengths, dtype=np.uint32).reshape(m, 4),
+                    np.array(keys, dtype=f"S{KEY_BYTES}").reshape(m, 3), b"".join(searches),
+                    np.fromiter(map(len, searches), dtype=np.int64, count=m))
+
+
+class TrackView(Sequence):
+    """Songs of a table as ``Track``s made when read: in the order of ``slots``, or all in slot order."""
+
+    def __init__(self, table: SongTable, slots: np.ndarray | None = None):
         self.table, self.slots = table, slots
 
     def __len__(self) -> int:
-        return len(self.slots)
+        return len(self.table) if self.slots is None else len(self.slots)
 
     def __getitem__(self, i):
         if isinstance(i, slice):
-            return [self.table.track(int(s)) for s in self.slots[i]]
-        return self.table.track(int(self.slots[i]))
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(f"song {i} of {len(self)}")
+        return self.table.track(int(i if self.slots is None else self.slots[i]))
 
     def __iter__(self) -> Iterator[Track]:
-        return (self.table.track(int(s)) for s in self.slots)
+        return (self[i] for i in range(len(self)))

@@ -1,8 +1,8 @@
 """The engine thread: the one thread that owns the Keras model and writes to the library.
 
-``EngineWorker`` lives in a long-lived QThread. It first loads the encoder (which
-imports TensorFlow, ~10 s), then runs scans by iterating the core ``scan()``
-generator and turning each event into a Qt signal. ``Engine`` is its GUI-thread
+``EngineWorker`` lives in a long-lived QThread. It runs scans by iterating the core
+``scan()`` generator and turning each event into a Qt signal; the encoder (which imports
+TensorFlow, ~10 s and ~0.8 GB) is loaded when a song first needs analysing. ``Engine`` is its GUI-thread
 facade: starting a scan sets the previous scan's cancel Event (the worker's
 loop notices at its next event) and queues the new one, so a new scan always
 supersedes the old; events of a superseded scan are dropped. Everything the engine says
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from musicrec_gui.core import features as features_mod
 from musicrec_gui.core import scan as scan_mod
@@ -35,6 +35,44 @@ def _load_encoder(path: str):
     from musicrec_gui.core.encoder import Encoder  # imports TensorFlow
 
     return Encoder(path)
+
+
+class _EncoderOnDemand:
+    """The engine's encoder as a scan sees it, loaded (TensorFlow imported) only when a song is analysed.
+
+    A folder whose songs are all analysed is scanned without it: browsing a large library then
+    costs no TensorFlow (~0.8 GB of memory and seconds of a held GIL). ``key`` and ``features``
+    come from the encoder's JSON.
+    """
+
+    def __init__(self, worker: "EngineWorker", config):
+        self._worker, self._config = worker, config
+
+    @property
+    def key(self) -> str:
+        return self._config.key
+
+    @property
+    def features(self):
+        return self._config.features
+
+    @property
+    def embedding_size(self) -> int:
+        return self._config.embedding_size
+
+    def _loaded(self):
+        self._worker.load_encoder()
+        if self._worker._encoder is None:
+            raise MusicrecError(self._worker._encoder_error or "no encoder loaded")
+        return self._worker._encoder
+
+    def embed_slices(self, slices: np.ndarray) -> np.ndarray:
+        return self._loaded().embed_slices(slices)
+
+    def embed_slices_with_tags(self, slices: np.ndarray):
+        encoder = self._loaded()
+        with_tags = getattr(encoder, "embed_slices_with_tags", None)
+        return with_tags(slices) if with_tags is not None else (encoder.embed_slices(slices), None)
 
 
 @dataclass(frozen=True)
@@ -159,13 +197,16 @@ class EngineWorker(QObject):
         precomputed = options.pop("precomputed", None)
         if precomputed:
             self._seed(generation, folder, precomputed, options.get("settings") or AnalysisSettings())
-        self.load_encoder()
-        if self._encoder is None:
-            self.event.emit(generation, ScanError(f"Cannot analyse: {self._encoder_error or 'no encoder loaded'}"))
-            self.event.emit(generation, stopped)
-            return
+        encoder = self._encoder
+        if encoder is None:  # loaded only if a song needs analysing
+            try:
+                encoder = _EncoderOnDemand(self, read_encoder_config(self._encoder_path))
+            except (MusicrecError, OSError) as err:
+                self.event.emit(generation, ScanError(f"Cannot analyse: {err}"))
+                self.event.emit(generation, stopped)
+                return
         try:
-            for event in scan_mod.scan(folder, library=self._library, encoder=self._encoder,
+            for event in scan_mod.scan(folder, library=self._library, encoder=encoder,
                                        cancel=cancel, **options):
                 self.event.emit(generation, event)
                 if self._reanalysis:  # asked for by the user: before the scan's next song
@@ -231,9 +272,6 @@ class EngineWorker(QObject):
             self.event.emit(NO_SCAN, ReanalysisFinished(ids, cancelled=cancel.is_set(), error=error))
 
 
-ENCODER_LOAD_DELAY_MS = 250
-
-
 class EngineThread(QThread):
     """The engine's QThread, with its event loop run from Python.
 
@@ -281,9 +319,10 @@ class Engine(QObject):
         self._worker.event.connect(self._on_worker_event)
         self._thread.start()
         _RUNNING_THREADS.add(self._thread)
-        # Importing TensorFlow holds the GIL for seconds: start it once the window has painted,
-        # not while it is being built.
-        QTimer.singleShot(ENCODER_LOAD_DELAY_MS, self, self._requestEncoder.emit)
+
+    def load_encoder(self) -> None:
+        """Load the encoder now (in the engine thread) instead of when a scan first needs it."""
+        self._requestEncoder.emit()
 
     # A bound slot (not a lambda) so that Qt queues it into this object's (the GUI) thread.
     @Slot(int, object)
@@ -346,15 +385,15 @@ class Engine(QObject):
     def shutdown(self, timeout_ms: int | None = None) -> bool:
         """Stop the engine thread (idempotent): cancel the scan, end its event loop, join it.
 
-        Returns False if it did not end within ``timeout_ms`` (default: 3 s once the encoder is
-        loaded, for a cancelled scan to finish its song; 0.1 s while it still loads, since a
-        load writes nothing and TensorFlow's import cannot be interrupted). Nothing it holds
+        Returns False if it did not end within ``timeout_ms`` (default: 3 s while a scan runs or
+        once the encoder is loaded, for a cancelled scan to finish its song; 0.1 s otherwise:
+        a load writes nothing and TensorFlow's import cannot be interrupted). Nothing it holds
         needs saving: each song is written in one transaction, and a cancelled scan writes no more.
         """
         self.cancel_scan()
         self.cancel_reanalysis()
         if timeout_ms is None:
-            timeout_ms = 3000 if self.encoder_loaded else 100
+            timeout_ms = 3000 if self.encoder_loaded or self.scanning else 100
         return _stop_thread(self._thread, timeout_ms)
 
 

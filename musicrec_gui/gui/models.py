@@ -78,7 +78,7 @@ class SongTableModel(ColumnTableModel):
         if session is not None:  # a gui.session.Session: the model shows its songs
             session.folderShown.connect(self._on_folder_shown)
             session.folderLoading.connect(self._on_folder_loading)
-            session.tracksLoaded.connect(self.append_tracks)
+            session.tracksLoaded.connect(lambda _chunk: self._add_new_rows())  # the session's table has them
             session.trackChanged.connect(self.upsert)
         self._session = session
 

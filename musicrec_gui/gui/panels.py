@@ -53,10 +53,9 @@ class ScanProgressBar(QWidget):
 
     def _on_event(self, event) -> None:
         if isinstance(event, ScanQueued):
-            self.set_waiting("Looking for songs…" if event.encoder_loaded else "Waiting for the encoder to load…")
+            self.set_waiting("Looking for songs…")
         elif isinstance(event, Seeded):
-            self.set_waiting(f"{len(event.tracks)} songs ready from their shipped analysis; "
-                             "loading the encoder to look for changes…")
+            self.set_waiting(f"{len(event.tracks)} songs ready from their shipped analysis; looking for changes…")
         elif isinstance(event, scan_mod.ListingProgress):
             self.set_waiting(f"Looking for songs… {event.found} found")
         elif isinstance(event, scan_mod.ScanStarted):

@@ -94,8 +94,8 @@ class ScanController(QObject):
         if isinstance(event, Seeded):
             if event.folder == session.folder:
                 session.show_folder(session.folder)
-                self.message.emit(f"{len(event.tracks)} demo songs shown from their shipped analysis; the encoder "
-                                  "is loading to look for changes.", 10000)
+                self.message.emit(f"{len(event.tracks)} demo songs shown from their shipped analysis; looking for "
+                                  "changes (the encoder loads only if a song needs analysing).", 10000)
             return None
         if isinstance(event, scan_mod.TrackDone):
             session.update_track(event.track)

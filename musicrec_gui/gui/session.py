@@ -128,6 +128,7 @@ class Session(QObject):
         chunk = next(chunks, None)
         if chunk is None:
             self._loading = None
+            self.songs.trim()
             self.completing_chunks = True
             try:
                 self._shown(self.songs.tracks())
