@@ -155,10 +155,12 @@ def density(points: np.ndarray, codes: np.ndarray, rect: tuple[float, float, flo
     best = np.zeros(height * width, np.int64)
     for group in range(groups):
         mine = pixel[codes == group]
-        if not len(mine):
-            continue
-        # Only the pixels this group reaches: a full-image bincount per group would cost 10× more.
-        where, many = np.unique(mine, return_counts=True)
+        if 8 * len(mine) < len(best):  # a small group: count only the pixels it reaches
+            where, many = np.unique(mine, return_counts=True)
+        else:  # a large one: a bincount of the whole image is cheaper than sorting its songs
+            many = np.bincount(mine, minlength=len(best))
+            where = np.flatnonzero(many)
+            many = many[where]
         better = many > best[where]
         top[where[better]] = group
         best[where[better]] = many[better]
