@@ -559,6 +559,9 @@ def test_songs_a_scan_adds_appear_on_a_large_map(qtbot, big_map_window):
     done = library.tracks(under=window.session.folder)
     track = next(t for t in done if t.id == track.id)
     window.engine.event.emit(scan_mod.TrackDone(track, 1, 1, 5, vector=vector))
+    assert len(panel.map) == 401
+    panel.layers.refresh()  # the view moves before the next flush draws the song: the rest is drawn
+    assert panel.layers.level == "overview" and _image_alpha_at(panel, where)[0] == 0
     window.engine.event.emit(scan_mod.ScanFinished(1, 0, 0, False, 1.0))  # draws what was added at once
     qtbot.waitUntil(lambda: len(panel.map) == 401 and _image_alpha_at(panel, where)[0] > 0, timeout=3000)
     row = panel.map.row_of(track.id)

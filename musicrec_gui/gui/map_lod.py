@@ -138,6 +138,10 @@ class MapLayers(QObject):
         else:
             self._timer.start()
 
+    def _drawn(self) -> np.ndarray:
+        """The points of the songs this drawing knows (a scan's songs join at the panel's next flush)."""
+        return self.map.points[: len(self._codes)]
+
     def grid(self) -> PointGrid:
         if self._grid is None:
             self._grid = PointGrid(self.map.points)
@@ -184,7 +188,7 @@ class MapLayers(QObject):
         return count
 
     def _draw_points(self, region: tuple[float, float, float, float]) -> None:
-        points = self.map.points
+        points = self._drawn()
         rows = self.grid().rows_in(points, *region)
         codes = self._codes[rows]
         for c, item in enumerate(self.items, start=-1):
@@ -197,12 +201,10 @@ class MapLayers(QObject):
         pixel = self.view.viewPixelSize()
         size = max(pixel) * BIN_PX if all(math.isfinite(p) and p > 0 for p in pixel) else (x1 - x0) / 512
         shape = (min(4096, max(1, math.ceil((y1 - y0) / size))), min(4096, max(1, math.ceil((x1 - x0) / size))))
-        points, n = self.map.points, len(self.map)
-        if self.grid().count(x0, x1, y0, y1, total=n) < n // 2:  # zoomed in: bin only the songs near the view
+        points, codes = self._drawn(), self._codes
+        if self.grid().count(x0, x1, y0, y1, total=len(points)) < len(points) // 2:  # bin only the songs near
             rows = self.grid().rows_in(points, x0, x1, y0, y1)
-            points, codes = points[rows], self._codes[rows]
-        else:
-            codes = self._codes[:n]
+            points, codes = points[rows], codes[rows]
         counts, top = density(points, codes, (x0, y0, x1, y1), shape, groups=len(self._rgb) - 1)
         self.image.setImage(self._paint(counts, top), autoLevels=False)
         self.image.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
