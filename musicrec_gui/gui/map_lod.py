@@ -1,7 +1,7 @@
 """The library map's songs as drawn, at a level of detail that keeps it fluid at a million songs.
 
 Up to ``LOD_POINTS`` songs every point is drawn, one pyqtgraph scatter per colour group (pan
-frames ~20 ms at 50 000 points, but ~0.4 s at a million). A larger map is drawn for the view:
+frames ~30 ms at 50 000 points, but ~0.35 s at a million). A larger map is drawn for the view:
 while more than ``LOD_POINTS`` songs are in view, as a density image of it (``core.map_grid``:
 points per screen pixel, coloured by the group with most songs there); once fewer are, as the
 real points of the view and a margin around it, in the same scatters, so a hover or a click
@@ -78,11 +78,6 @@ class MapLayers(QObject):
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
         view.sigRangeChanged.connect(lambda *_a: self._timer.start() if self.level != "all" else None)
-
-    @property
-    def detailed(self) -> bool:
-        """Whether the map is drawn by level of detail (it has more than ``lod_points`` songs)."""
-        return self.level != "all"
 
     def outgrown(self) -> bool:
         """Whether a map drawn whole has grown past ``lod_points`` songs (draw it again)."""
