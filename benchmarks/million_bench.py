@@ -57,10 +57,12 @@ def song_vectors(n: int, d: int = 200, *, seed: int = 0, chunk: int = 100_000):
         yield first, np.maximum(v, 0, out=v), style
 
 
-def fill_library(path: Path, n: int) -> None:
+def fill_library(path: Path, n: int, *, tag_names: tuple[str, ...] = ()) -> None:
     """A new library file of ``n`` analysed songs (vectors under encoder key :data:`KEY`), in bulk.
 
     One transaction, journal off, rows from generators: the whole file is written in a few minutes.
+    With ``tag_names``, each song also gets tag probabilities whose top tag is its style's
+    (style ``s``: ``tag_names[s % len(tag_names)]``), as an encoder's tag head would give.
     """
     from musicrec_gui.core.library import Library
 
@@ -82,9 +84,18 @@ def fill_library(path: Path, n: int) -> None:
                   f"Artist {a}", f"Album {a}-{i % 3}") for i, a in zip(rows, artist.tolist())))
             conn.executemany(
                 "INSERT INTO vectors (track_id, encoder_key, analysis_key, vector, slice_vectors, n_slices, "
-                f"offset_seconds) VALUES (?, '{KEY}', '{analysis}', ?, ?, 1, 0.0)",
-                ((i + 1, v.tobytes(), v.tobytes()) for i, v in zip(rows, vectors)))
+                f"offset_seconds, tags) VALUES (?, '{KEY}', '{analysis}', ?, ?, 1, 0.0, ?)",
+                ((i + 1, v.tobytes(), v.tobytes(), t) for i, v, t in zip(rows, vectors, _tag_blobs(style, tag_names))))
     conn.close()
+
+
+def _tag_blobs(style: np.ndarray, tag_names: tuple[str, ...]):
+    """Each song's tag probabilities as the vectors table stores them (None without ``tag_names``)."""
+    if not tag_names:
+        return [None] * len(style)
+    probabilities = np.full((len(style), len(tag_names)), 0.05, np.float32)
+    probabilities[np.arange(len(style)), style % len(tag_names)] = 0.9
+    return [row.tobytes() for row in probabilities]
 
 
 def _rss_mb() -> float:

@@ -10,7 +10,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt  # noqa: E402
-from PySide6.QtGui import QMouseEvent  # noqa: E402
+from PySide6.QtGui import QColor, QMouseEvent, QWheelEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from musicrec_gui.core import projection  # noqa: E402
@@ -20,6 +20,7 @@ from musicrec_gui.core.library import FileIdentity, Library  # noqa: E402
 from musicrec_gui.core.playlist import is_musicrec_playlist  # noqa: E402
 from musicrec_gui.core.projection import points_in_polygon  # noqa: E402
 from musicrec_gui.gui.player import NullPlayer  # noqa: E402
+from musicrec_gui.gui import map_panel  # noqa: E402
 from musicrec_gui.gui.preferences import open_store  # noqa: E402
 from musicrec_gui.gui.window import MainWindow  # noqa: E402
 
@@ -136,20 +137,39 @@ def test_points_in_polygon_agrees_with_matplotlib():
 
 
 # -- the Map tab of the real window ------------------------------------------------------------------------
-@pytest.fixture()
-def map_window(qtbot, tmp_path, tiny_encoder_path):
-    """The main window on a library of 48 analysed songs and 5 waiting ones, the Map tab shown."""
-    key = read_encoder_config(tiny_encoder_path).key
-    library, folder, vectors = _library_with_vectors(tmp_path, 48, encoder_key=key, pending=5)
+def _open_map(qtbot, tmp_path, encoder_path, songs: int, *, lod_points: int | None = None):
+    """The main window on a library of ``songs`` analysed songs and 5 waiting ones, the Map tab shown."""
+    key = read_encoder_config(encoder_path).key
+    library, folder, vectors = _library_with_vectors(tmp_path, songs, encoder_key=key, pending=5)
     store = open_store(str(tmp_path / "settings.ini"))
-    window = MainWindow(library, store, encoder_path=tiny_encoder_path, player=NullPlayer("tests"), autostart=False)
+    window = MainWindow(library, store, encoder_path=encoder_path, player=NullPlayer("tests"), autostart=False)
     qtbot.addWidget(window)
+    if lod_points is not None:
+        window.map.layers.lod_points = lod_points
     window.resize(1280, 800)
     window.show()
     window.session.show_folder(folder)
     with qtbot.waitSignal(window.map.ready, timeout=10_000):
         window.left_tabs.setCurrentIndex(1)
     qtbot.wait(50)
+    return window, library
+
+
+@pytest.fixture()
+def map_window(qtbot, tmp_path, tiny_encoder_path):
+    """The main window on a library of 48 analysed songs and 5 waiting ones, the Map tab shown."""
+    window, library = _open_map(qtbot, tmp_path, tiny_encoder_path, 48)
+    yield window
+    window.close()
+    window.engine.shutdown()
+    library.close()
+
+
+@pytest.fixture()
+def big_map_window(qtbot, tmp_path, tiny_encoder_path):
+    """The same on 400 analysed songs in 4 clusters, drawn by level of detail above 60 songs in view
+    (the app's threshold is 50 000: the same code, on a library a test can write in a second)."""
+    window, library = _open_map(qtbot, tmp_path, tiny_encoder_path, 400, lod_points=60)
     yield window
     window.close()
     window.engine.shutdown()
@@ -378,3 +398,175 @@ def test_a_path_between_two_songs_is_drawn_on_the_map(qtbot, map_window):
     view.close()  # the path leaves the map with its window
     qtbot.waitUntil(lambda: panel.path_item.getData()[0] is None or len(panel.path_item.getData()[0]) == 0,
                     timeout=2000)
+
+
+# -- a map too large to draw every point: the level of detail ---------------------------------------------
+def _image_alpha_at(panel, points: np.ndarray) -> np.ndarray:
+    """The density image's opacity at each map position [shape=(n, 2)] (0 outside the image)."""
+    rgba = panel.layers.image.image
+    rect = panel.layers.image.mapRectToParent(panel.layers.image.boundingRect())
+    height, width = rgba.shape[:2]
+    col = np.floor((points[:, 0] - rect.left()) / rect.width() * width).astype(int)
+    row = np.floor((points[:, 1] - rect.top()) / rect.height() * height).astype(int)
+    inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
+    alpha = np.zeros(len(points), np.uint8)
+    alpha[inside] = rgba[row[inside], col[inside], 3]
+    return alpha
+
+
+def _sorted_rows(points: np.ndarray) -> np.ndarray:
+    points = np.asarray(points, np.float32).reshape(-1, 2)
+    return points[np.lexsort((points[:, 1], points[:, 0]))]
+
+
+def _drawn_points(panel) -> np.ndarray:
+    return np.concatenate([np.c_[item.data["x"], item.data["y"]] for item in panel.group_items])
+
+
+def _zoom_to_few(qtbot, panel, *, around: int = 0) -> None:
+    """Zoom in around the song in row ``around`` until fewer songs than the threshold are in view."""
+    x, y = (float(v) for v in panel.map.points[around])
+    half = float(np.ptp(panel.map.points, axis=0).max()) / 2
+    while True:
+        half /= 2
+        panel.view.setRange(QRectF(x - half, y - half, 2 * half, 2 * half), padding=0)
+        (x0, x1), (y0, y1) = panel.view.viewRange()
+        p = panel.map.points
+        if ((p[:, 0] >= x0) & (p[:, 0] <= x1) & (p[:, 1] >= y0) & (p[:, 1] <= y1)).sum() < 40:
+            break
+    qtbot.waitUntil(lambda: panel.layers.level == "points", timeout=2000)  # the debounced refresh
+
+
+def test_a_large_map_shows_a_density_image_where_the_songs_are(big_map_window):
+    panel = big_map_window.map
+    layers, points = panel.layers, panel.map.points
+    assert len(panel.map) == 400 and layers.level == "overview"
+    assert layers.image.isVisible() and len(_drawn_points(panel)) == 0  # no scatter of 400 points
+    assert (_image_alpha_at(panel, points) > 0).all()  # every song's pixel is drawn
+    # ... and the rest is empty: the image is a map of the clusters, not a blob.
+    assert (layers.image.image[..., 3] > 0).mean() < 0.2
+    # Coloured by album: a pixel's colour is one of its songs' album colours.
+    rgba = layers.image.image
+    colours = {tuple(int(v) for v in QColor(c).getRgb()[:3]) for c in map_panel.PALETTE[:4]}
+    assert {tuple(int(v) for v in px[:3]) for px in rgba[rgba[..., 3] > 0]} <= colours
+    # The legend and the status count every song, drawn or not.
+    assert sorted(panel.legend_entries) == [(f"Album {i}", 100) for i in range(4)]
+    assert panel.status.text().startswith("400 songs")
+
+
+def test_zoomed_in_a_large_map_draws_the_real_songs_of_the_region(qtbot, big_map_window):
+    panel = big_map_window.map
+    _zoom_to_few(qtbot, panel)
+    layers, points, ids = panel.layers, panel.map.points, panel.map.ids
+    x0, x1, y0, y1 = layers.region
+    (v0, v1), (w0, w1) = panel.view.viewRange()
+    assert x0 <= v0 and v1 <= x1 and y0 <= w0 and w1 <= y1  # the region holds the view
+    inside = (points[:, 0] >= x0) & (points[:, 0] <= x1) & (points[:, 1] >= y0) & (points[:, 1] <= y1)
+    assert 0 < inside.sum() < 400
+    np.testing.assert_array_equal(_sorted_rows(_drawn_points(panel)), _sorted_rows(points[inside]))
+    assert not layers.image.isVisible()
+    # Each song in its album's scatter (the grey one is empty: every song is on one of 4 albums).
+    albums = np.array([panel.track(int(i)).album for i in ids])
+    assert len(panel.group_items[0].data) == 0
+    for (name, _count), item in zip(panel.legend_entries, panel.group_items[1:]):
+        np.testing.assert_array_equal(_sorted_rows(np.c_[item.data["x"], item.data["y"]]),
+                                      _sorted_rows(points[inside & (albums == name)]))
+
+
+def test_hover_and_click_at_the_zoomed_in_level_pick_that_song(qtbot, big_map_window):
+    panel = big_map_window.map
+    _zoom_to_few(qtbot, panel, around=123)
+    target = big_map_window.session.track(int(panel.map.ids[123]))
+    pos = _widget_pos(panel, target.id)
+    viewport = panel.plot.viewport()
+    _mouse(viewport, QEvent.Type.MouseMove, pos + QPoint(1, 1), button=Qt.MouseButton.NoButton,
+           buttons=Qt.MouseButton.NoButton)
+    qtbot.waitUntil(lambda: panel.hover_text != "", timeout=2000)
+    assert panel.hover_text == f"{target.artist} – {target.title}"
+    _mouse(viewport, QEvent.Type.MouseButtonPress, pos)
+    _mouse(viewport, QEvent.Type.MouseButtonRelease, pos, buttons=Qt.MouseButton.NoButton)
+    qtbot.waitUntil(lambda: big_map_window.anchor is not None and big_map_window.anchor.id == target.id,
+                    timeout=2000)
+    # Hover over the overview finds real songs too (it reads the map's points, not what is drawn).
+    panel.show_all()
+    panel.layers.refresh()
+    assert panel.layers.level == "overview"
+    assert panel.track_id_at(QPointF(*(float(v) for v in panel.map.points[7]))) == int(panel.map.ids[7])
+
+
+def test_a_rectangle_drawn_over_the_overview_selects_the_songs_inside(qtbot, big_map_window):
+    panel = big_map_window.map
+    assert panel.layers.level == "overview"
+    points, ids = panel.map.points, panel.map.ids
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    (x0, x1), (y0, y1) = panel.view.viewRange()
+    start = np.maximum(lo, [x0, y0]) + 0.01
+    end = start + (hi - lo) * 0.6
+    corner_a = panel.plot.mapFromScene(panel.view.mapViewToScene(QPointF(*start)))
+    corner_b = panel.plot.mapFromScene(panel.view.mapViewToScene(QPointF(*end)))
+    viewport, shift = panel.plot.viewport(), Qt.KeyboardModifier.ShiftModifier
+    _mouse(viewport, QEvent.Type.MouseButtonPress, corner_a, modifiers=shift)
+    for step in range(1, 6):
+        qtbot.wait(20)
+        _mouse(viewport, QEvent.Type.MouseMove, corner_a + (corner_b - corner_a) * (step / 5),
+               button=Qt.MouseButton.NoButton, modifiers=shift)
+    _mouse(viewport, QEvent.Type.MouseButtonRelease, corner_b, buttons=Qt.MouseButton.NoButton, modifiers=shift)
+    a = panel.view.mapSceneToView(panel.plot.mapToScene(corner_a))
+    b = panel.view.mapSceneToView(panel.plot.mapToScene(corner_b))
+    lo, hi = np.minimum([a.x(), a.y()], [b.x(), b.y()]), np.maximum([a.x(), a.y()], [b.x(), b.y()])
+    expected = ids[np.all((points >= lo) & (points <= hi), axis=1)]
+    assert 60 < len(expected) < 400  # more songs than the level of detail would draw as points
+    assert sorted(panel.selected_ids.tolist()) == sorted(expected.tolist())
+    assert str(len(expected)) in panel.save_button.text()
+    # Ringed over the image: every selected song here (fewer than the sample's limit).
+    assert len(panel.selection_item.data) == len(expected)
+    # Zoomed in: the selected songs of the drawn region are ringed, the selection stays whole.
+    _zoom_to_few(qtbot, panel, around=int(np.flatnonzero(np.isin(ids, expected))[0]))
+    x0, x1, y0, y1 = panel.layers.region
+    chosen = points[np.isin(ids, expected)]
+    shown = chosen[(chosen[:, 0] >= x0) & (chosen[:, 0] <= x1) & (chosen[:, 1] >= y0) & (chosen[:, 1] <= y1)]
+    assert 0 < len(shown) < len(expected)
+    ringed = np.c_[panel.selection_item.data["x"], panel.selection_item.data["y"]]
+    np.testing.assert_array_equal(_sorted_rows(ringed), _sorted_rows(shown))
+    assert sorted(panel.selected_ids.tolist()) == sorted(expected.tolist())
+
+
+def test_songs_a_scan_adds_appear_on_a_large_map(qtbot, big_map_window):
+    from musicrec_gui.core import scan as scan_mod
+
+    window, panel = big_map_window, big_map_window.map
+    library = window.session.library
+    waiting = [t for t in window.session.tracks() if t.status != "done"]
+    assert len(waiting) == 5
+    # The user zooms out a little with the wheel: the map no longer follows the scan's songs, so
+    # only the level of detail's own refresh can draw the new one.
+    centre = panel.plot.viewport().rect().center()
+    wheel = QWheelEvent(QPointF(centre), QPointF(panel.plot.viewport().mapToGlobal(centre)), QPoint(0, 0),
+                        QPoint(0, -120), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(panel.plot.viewport(), wheel)
+    assert panel._view_moved
+    panel.layers.refresh()
+    # A song between two clusters, where the overview is empty before the scan adds it.
+    ids, vectors = library.vectors(encoder_key=window.session.encoder_key, analysis_key=ANALYSIS)
+    vector = (vectors[0] + vectors[1]) / 2  # songs 0 and 1 are of two clusters (see clustered)
+    where = panel.map.basis.project(vector)
+    assert _image_alpha_at(panel, where)[0] == 0
+    track = waiting[0]
+    library.record_result(track.id, encoder_key=window.session.encoder_key, analysis_key=ANALYSIS, vector=vector,
+                          slice_vectors=vector[None], offset_seconds=0.0, title="New song", artist="New artist",
+                          album="Album 0", duration=60.0)
+    done = library.tracks(under=window.session.folder)
+    track = next(t for t in done if t.id == track.id)
+    window.engine.event.emit(scan_mod.TrackDone(track, 1, 1, 5, vector=vector))
+    assert len(panel.map) == 401
+    panel.layers.refresh()  # the view moves before the next flush draws the song: the rest is drawn
+    assert panel.layers.level == "overview" and _image_alpha_at(panel, where)[0] == 0
+    window.engine.event.emit(scan_mod.ScanFinished(1, 0, 0, False, 1.0))  # draws what was added at once
+    qtbot.waitUntil(lambda: len(panel.map) == 401 and _image_alpha_at(panel, where)[0] > 0, timeout=3000)
+    row = panel.map.row_of(track.id)
+    np.testing.assert_allclose(panel.map.points[row], where[0], atol=1e-5)
+    # Zoomed in there: drawn as a real point, and the mouse finds it.
+    _zoom_to_few(qtbot, panel, around=row)
+    assert any(np.allclose(p, where[0]) for p in _drawn_points(panel))
+    assert panel.track_id_at(QPointF(float(where[0, 0]), float(where[0, 1]))) == track.id

@@ -2,8 +2,9 @@
 
 Positions come from ``core.projection`` (computed in a worker, cached in the library); the
 panel draws them with a few pyqtgraph scatter items (one per colour group, no per-point
-objects), finds the point under the mouse with a k-d tree, and follows the session (the
-anchor), the recommender (its neighbours) and the scans (songs appear as they are analysed).
+objects; a large map by level of detail, ``map_lod``), finds the point under the mouse with a
+grid of the points (``core.map_grid``), and follows the session (the anchor), the recommender
+(its neighbours) and the scans (songs appear as they are analysed).
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QButtonGroup, QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QToolButton, QVBoxLayout, QWidget,
 )
-from scipy.spatial import cKDTree
 
 from musicrec_gui.core import projection
 from musicrec_gui.core import scan as scan_mod
 from musicrec_gui.core.library import Track
 from musicrec_gui.core.playlist import display_name
 from musicrec_gui.gui.engine import Engine
+from musicrec_gui.gui.map_lod import MapLayers
 from musicrec_gui.gui.map_view import MapView, PassiveScatter
 from musicrec_gui.gui.playlist_save import ask_and_save, saved_text, write_playlist
 from musicrec_gui.gui.recommender import Answer, Recommender
@@ -82,6 +83,7 @@ class MapPanel(QWidget):
         self.session, self.recommender, self.jobs, self.actions = session, recommender, jobs, actions
         self.map: projection.LibraryMap | None = None
         self.selected_ids: np.ndarray = np.zeros(0, np.int64)
+        self._selected_rows: np.ndarray = np.zeros(0, np.int64)  # their rows in the map
         self.last_playlist_warnings: list[str] = []
         self._generation = 0  # bumped when the folder or analysis changes: an older job's map is dropped
         self._stale = True  # the map does not show the open folder yet
@@ -89,7 +91,6 @@ class MapPanel(QWidget):
         self._added_while_building: list[tuple[Track, np.ndarray]] = []
         self._extra_tracks: dict[int, Track] = {}  # songs a scan finished that the session may not list yet
         self._top_tags: dict[int, int] = {}  # track id → index of its most probable tag
-        self._tree: cKDTree | None = None
         self._neighbour_ids: list[int] = []
         self._path_ids: list[int] = []
         self._hover_id: int | None = None
@@ -151,7 +152,7 @@ class MapPanel(QWidget):
         self.legend.setWordWrap(True)
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.legend_entries: list[tuple[str, int]] = []  # (group, songs), largest first
-        self.group_items: list[pg.ScatterPlotItem] = []
+        self.layers = MapLayers(self.plot, parent=self)
         self.neighbour_lines = pg.PlotDataItem(pen=pg.mkPen(QColor(200, 60, 20, 160), width=1), connect="pairs")
         self.neighbour_item = self._scatter(11, QColor(255, 170, 0), QColor(120, 60, 0), z=20)
         self.selection_item = self._scatter(8, QColor(0, 0, 0, 0), QColor(20, 20, 20), z=15)
@@ -198,6 +199,7 @@ class MapPanel(QWidget):
         self.view.rectangleDrawn.connect(self.select_rect)
         self.view.lassoDrawn.connect(self.select_polygon)
         self.view.sigRangeChanged.connect(lambda *_a: self._hide_hover())
+        self.layers.refreshed.connect(self._draw_selection)
         self.view.sigRangeChangedManually.connect(lambda *_a: setattr(self, "_view_moved", True))
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         session.folderShown.connect(self._on_folder_shown)
@@ -232,8 +234,7 @@ class MapPanel(QWidget):
         self._added_while_building = []
         self._extra_tracks = {}
         self.map = None
-        self._tree = None
-        self.selected_ids = np.zeros(0, np.int64)
+        self.selected_ids, self._selected_rows = np.zeros(0, np.int64), np.zeros(0, np.int64)
         self._neighbour_ids = []
 
     def rebuild(self) -> None:
@@ -337,46 +338,47 @@ class MapPanel(QWidget):
             keys.append((getattr(track, kind) or "").strip() if track is not None else "")
         return keys
 
+    @property
+    def group_items(self) -> list[pg.ScatterPlotItem]:
+        """The scatters of the colour groups, grey first (a large map's hold the drawn region's songs)."""
+        return self.layers.items
+
     def _clear_points(self) -> None:
-        for item in self.group_items:
-            self.plot.removeItem(item)
-        self.group_items = []
+        self.layers.clear()
         self.legend_entries = []
         self.legend.clear()
-        self._tree = None
         for item in (self.neighbour_item, self.selection_item, self.anchor_item, self.hover_item):
             item.setData([], [])
         self.neighbour_lines.setData([], [])
         self._update_status()
 
     def _draw_added(self) -> None:
-        """Draw the songs a scan added: appended to their group's item (redrawing 100 000 points
-        takes ~0.5 s; appending a second's worth, milliseconds). The groups and the legend are
-        those of the last full drawing until the next one."""
+        """Draw the songs a scan added: appended to their group's item, or to a large map's level of
+        detail (redrawing 100 000 points takes ~0.5 s; appending a second's worth, milliseconds).
+        The groups and the legend are those of the last full drawing until the next one."""
         self._flush_timer.stop()
         rows, self._added_rows = self._added_rows, []
-        if self._redraw_all or not self.group_items or self.map is None:
+        if self._redraw_all or not self.group_items or self.map is None or self.layers.outgrown():
             self._redraw_points()
             return
         rows = np.asarray(rows, dtype=np.int64)
         keys = [k.casefold() for k in self._group_keys(self.map.ids[rows])]
-        codes = np.fromiter((self._group_code.get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
-        for c in np.unique(codes):
-            self.group_items[int(c) + 1].addPoints(pos=self.map.points[rows[codes == c]])
-        self._tree = None
+        self.layers.add(rows, np.fromiter((self._group_code.get(k, -1) for k in keys), dtype=np.int64,
+                                          count=len(keys)))
         if not self._view_moved:
             self.show_all()
         self._refresh_highlights()
         self._update_status()
 
     def _redraw_points(self) -> None:
-        """Draw every point: one scatter item per colour group, grey ones first (underneath)."""
+        """Draw every song anew: one scatter item per colour group, grey ones first (underneath);
+        a large map by level of detail (``map_lod``)."""
         self._flush_timer.stop()
         self._added_rows, self._redraw_all = [], False
         self._clear_points()
         if self.map is None:
             return
-        ids, points = self.map.ids, self.map.points
+        ids = self.map.ids
         # Few songs: bigger points, easy to hit; many: small ones that do not hide each other.
         point_size = POINT_SIZE + (4 if len(ids) < 1000 else 2 if len(ids) < 10_000 else 0)
         keys = self._group_keys(ids)
@@ -391,16 +393,12 @@ class MapPanel(QWidget):
             if fold in code and fold not in spelling:
                 spelling[fold] = key
         self._group_code = code
-        for c in range(-1, len(largest)):
-            rows = np.flatnonzero(groups == c)
-            colour = OTHER_COLOUR if c < 0 else QColor(PALETTE[c % len(PALETTE)])
-            item = PassiveScatter(pos=points[rows], size=point_size, pen=None, brush=pg.mkBrush(colour),
-                                  pxMode=True, antialias=False)
-            item.setZValue(c + 2)
-            self.plot.addItem(item)
-            self.group_items.append(item)
-            if c >= 0:
-                self.legend_entries.append((spelling[largest[c]], len(rows)))
+        sizes = np.bincount(groups + 1, minlength=len(largest) + 1)
+        self.legend_entries = [(spelling[largest[c]], int(sizes[c + 1])) for c in range(len(largest))]
+        if not self._view_moved:  # a map growing during a scan stays in view until the user takes over
+            self.show_all()
+        self.layers.draw(self.map, groups, [OTHER_COLOUR] + [QColor(PALETTE[c % len(PALETTE)]) for c in
+                                                             range(len(largest))], point_size=point_size)
         # Unbreakable entries: a line ends between two groups, never inside a name.
         self.legend.setText(" ".join(
             f"<span style='color:{PALETTE[c % len(PALETTE)]}'>&#9679;</span>&nbsp;{_unbreakable(name)}&nbsp;({count})"
@@ -408,13 +406,11 @@ class MapPanel(QWidget):
         self.legend.setToolTip("\n".join(f"{name} ({count})" for name, count in self.legend_entries)
                                + ("\nthe rest: grey" if (groups < 0).any() else ""))
         self.legend.setVisible(bool(largest))
-        if not self._view_moved:  # a map growing during a scan stays in view until the user takes over
-            self.show_all()
         self._refresh_highlights()
         self._update_status()
 
     def _refresh_highlights(self) -> None:
-        self._set_points(self.selection_item, self.selected_ids.tolist())
+        self._draw_selection()
         self._on_anchor_changed(self.session.anchor, recentre=False)
         self._draw_neighbours()
         self._draw_path()
@@ -523,14 +519,10 @@ class MapPanel(QWidget):
         """The song nearest ``position`` (view coordinates) within ``radius_px`` screen pixels, or None."""
         if self.map is None or not len(self.map):
             return None
-        if self._tree is None or self._tree.n != len(self.map):
-            self._tree = cKDTree(self.map.points)
         pixel = self.view.viewPixelSize()
         radius = radius_px * max(pixel[0], pixel[1]) if all(math.isfinite(p) and p > 0 for p in pixel) else 0
-        distance, row = self._tree.query((position.x(), position.y()), distance_upper_bound=radius or np.inf)
-        if not math.isfinite(distance):
-            return None
-        return int(self.map.ids[row])
+        row = self.layers.nearest(position.x(), position.y(), radius or math.inf)
+        return None if row is None else int(self.map.ids[row])
 
     def _on_mouse_moved(self, scene_pos) -> None:
         if not self.view.sceneBoundingRect().contains(scene_pos):
@@ -570,25 +562,36 @@ class MapPanel(QWidget):
 
     # -- selection and playlists -------------------------------------------------------------------------
     def select_ids(self, track_ids: Sequence[int]) -> None:
-        self.selected_ids = np.asarray(list(track_ids), dtype=np.int64)
-        self._set_points(self.selection_item, self.selected_ids.tolist())
+        ids = np.asarray(list(track_ids), dtype=np.int64)
+        found = (self.map.row_of(i) for i in ids.tolist()) if self.map is not None else ()
+        self._select(ids, np.fromiter((r for r in found if r is not None), dtype=np.int64))
+
+    def _select(self, ids: np.ndarray, rows: np.ndarray) -> None:
+        self.selected_ids, self._selected_rows = ids, rows
+        self._draw_selection()
         self._update_status()
         self.selectionChanged.emit(len(self.selected_ids))
+
+    def _draw_selection(self) -> None:
+        """Ring the selected songs (over a large map's density image, an even sample of them)."""
+        rows = self.layers.in_view(self._selected_rows) if self.map is not None else self._selected_rows[:0]
+        self.selection_item.setData(pos=self.map.points[rows] if len(rows) else np.zeros((0, 2), np.float32))
 
     def select_rect(self, rect: QRectF) -> None:
         """Select the songs inside a rectangle (view coordinates)."""
         if self.map is None:
             return
         points = self.map.points
-        inside = ((points[:, 0] >= rect.left()) & (points[:, 0] <= rect.right())
-                  & (points[:, 1] >= rect.top()) & (points[:, 1] <= rect.bottom()))
-        self.select_ids(self.map.ids[inside].tolist())
+        inside = np.flatnonzero((points[:, 0] >= rect.left()) & (points[:, 0] <= rect.right())
+                                & (points[:, 1] >= rect.top()) & (points[:, 1] <= rect.bottom()))
+        self._select(self.map.ids[inside], inside)
 
     def select_polygon(self, polygon: np.ndarray) -> None:
         """Select the songs inside a lasso (view coordinates, [shape=(m, 2)])."""
         if self.map is None:
             return
-        self.select_ids(self.map.ids[projection.points_in_polygon(self.map.points, polygon)].tolist())
+        inside = np.flatnonzero(projection.points_in_polygon(self.map.points, polygon))
+        self._select(self.map.ids[inside], inside)
 
     def selected_tracks(self) -> list[Track]:
         """The selected songs, left to right across the map (a playlist that moves through it)."""
