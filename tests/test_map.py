@@ -570,3 +570,33 @@ def test_songs_a_scan_adds_appear_on_a_large_map(qtbot, big_map_window):
     _zoom_to_few(qtbot, panel, around=row)
     assert any(np.allclose(p, where[0]) for p in _drawn_points(panel))
     assert panel.track_id_at(QPointF(float(where[0, 0]), float(where[0, 1]))) == track.id
+
+
+def test_a_large_map_is_built_a_chunk_at_a_time_without_keeping_the_vectors(tmp_path, monkeypatch):
+    """Above ``STREAM_FROM`` songs: the basis and points of the in-memory map, no vectors kept, and
+    growing past the basis says so (the panel then builds it again from the library)."""
+    from musicrec_gui.core import library as library_mod
+
+    library, folder, vectors = _library_with_vectors(tmp_path, 700, encoder_key="enc")
+    keys = {"encoder_key": "enc", "analysis_key": ANALYSIS, "under": folder}
+    ids, _ = library.vectors(**keys)
+    monkeypatch.setattr(library_mod, "VECTOR_READ_CHUNK", 64)  # many chunks
+    monkeypatch.setattr(projection, "FIT_SAMPLE", 300)  # a sample, its rows spread over the chunks
+    in_memory = projection.LibraryMap(ids, vectors)
+    monkeypatch.setattr(projection, "STREAM_FROM", 500)
+    streamed = projection.LibraryMap.from_library(library, use_cache=False, **keys)
+    assert streamed._raw is None and streamed.fitted
+    assert np.array_equal(streamed.ids, in_memory.ids)
+    np.testing.assert_allclose(streamed.basis.mean, in_memory.basis.mean, atol=1e-5)
+    np.testing.assert_allclose(streamed.points, in_memory.points, atol=1e-4)
+    # On the cached basis: read once, the same points.
+    projection.store_basis(library, streamed.basis, encoder_key="enc", analysis_key=ANALYSIS, folder=folder)
+    cached = projection.LibraryMap.from_library(library, **keys)
+    assert not cached.fitted and np.allclose(cached.points, streamed.points)
+    # Growing by a quarter: each song placed on the basis it has, and the map marked to be built again.
+    for i in range(174):
+        assert cached.add(10_000 + i, vectors[i]) is False
+        assert not cached.outgrown
+    cached.add(20_000, vectors[0])
+    assert cached.outgrown
+    np.testing.assert_allclose(cached.points[-1], cached.basis.project(vectors[0])[0], atol=1e-6)

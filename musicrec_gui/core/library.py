@@ -1230,6 +1230,47 @@ class Library:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
         return ids[:filled], vectors[:filled]
 
+    def vector_count(self, *, encoder_key: str, analysis_key: str, under: str | os.PathLike | None = None) -> int:
+        """How many songs (below ``under``) have a vector of this encoder and analysis."""
+        query = "SELECT count(*) FROM vectors v"
+        args: list = [encoder_key, analysis_key]
+        where = " WHERE v.encoder_key = ? AND v.analysis_key = ?"
+        if under is not None:
+            prefix = _under_prefix(under)
+            query += " JOIN tracks t ON t.id = v.track_id"
+            where += f" AND substr(t.path, 1, {len(prefix)}) = ?"
+            args.append(prefix)
+        with self._reading() as conn:
+            return int(conn.execute(query + where, args).fetchone()[0])
+
+    def iter_vectors(self, *, encoder_key: str, analysis_key: str, under: str | os.PathLike | None = None,
+                     chunk: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`vectors` a chunk at a time (``(track_ids [shape=(m,)], vectors [shape=(m, d)])``,
+        ascending ids), from one snapshot: what needs each vector once need not hold them all.
+
+        Raises
+        ------
+        ValueError
+            If a stored vector's length differs from the first one's (a damaged or hand-edited library).
+        """
+        query = "SELECT track_id, vector FROM vectors WHERE encoder_key = ? AND analysis_key = ?"
+        args: list = [encoder_key, analysis_key]
+        if under is not None:
+            prefix = _under_prefix(under)
+            query = ("SELECT v.track_id, v.vector FROM vectors v JOIN tracks t ON t.id = v.track_id "
+                     f"WHERE v.encoder_key = ? AND v.analysis_key = ? AND substr(t.path, 1, {len(prefix)}) = ?")
+            args.append(prefix)
+        size = None
+        with self._reading() as conn:
+            cursor = conn.execute(query + " ORDER BY track_id", args)
+            while rows := cursor.fetchmany(chunk or VECTOR_READ_CHUNK):
+                size = size or len(rows[0][1])
+                bad = sum(len(r[1]) != size or size % 4 for r in rows)
+                if bad or not size:
+                    raise ValueError(f"{bad or len(rows)} vectors that are not {size // 4} float32 numbers long")
+                yield (np.fromiter((r[0] for r in rows), np.int64, len(rows)),
+                       np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1))
+
     def slice_vectors(self, track_id: int, *, encoder_key: str, analysis_key: str) -> tuple[np.ndarray, float] | None:
         """Per-slice embeddings of one track and the offset (s) of its first slice.
 

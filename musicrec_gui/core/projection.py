@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 
@@ -25,6 +26,9 @@ REFIT_GROWTH = 1.25
 # The axes are fitted on at most this many songs (a fixed sample): two principal axes of
 # 20 000 songs are those of 100 000 to a fraction of a degree, at a fifth of the cost.
 FIT_SAMPLE = 20_000
+# From this many songs the map keeps no copy of their vectors (800 MB at a million): it is built
+# from the library a chunk at a time, and built again from it when it outgrows its basis.
+STREAM_FROM = 100_000
 CACHE_VERSION = 1
 _META_PREFIX = "map-basis"
 
@@ -120,9 +124,37 @@ def fit_basis(vectors: np.ndarray, *, previous: MapBasis | None = None, sample: 
     n, d = vectors.shape
     # The same centring as VectorIndex: the map shows the geometry the recommendations use.
     mean = vectors.mean(axis=0) if n >= CENTRE_MIN_SONGS else np.zeros(d, np.float32)
-    rows = vectors
-    if n > sample:
-        rows = vectors[np.sort(np.random.default_rng(0).choice(n, sample, replace=False))]
+    return _fitted(vectors[_sample_rows(n, sample)] if n > sample else vectors, mean, n=n, previous=previous)
+
+
+def fit_basis_from_chunks(chunks: Iterable[tuple[np.ndarray, np.ndarray]], *, n: int,
+                          previous: MapBasis | None = None, sample: int = FIT_SAMPLE) -> MapBasis:
+    """:func:`fit_basis` of ``n`` songs read a chunk at a time (``(ids, vectors [shape=(m, d)])``):
+    the same basis, holding only the sample."""
+    picks = _sample_rows(n, sample) if n > sample else np.arange(n)
+    total, rows, seen = None, [], 0
+    for _ids, vectors in chunks:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        part = vectors.sum(axis=0, dtype=np.float64)
+        total = part if total is None else total + part
+        lo, hi = np.searchsorted(picks, [seen, seen + len(vectors)])
+        rows.append(vectors[picks[lo:hi] - seen])
+        seen += len(vectors)
+    if seen < 2 or total is None or len(total) < 2:
+        raise ValueError(f"A map needs at least 2 songs with vectors of at least 2 numbers, got {seen}.")
+    d = len(total)  # ``seen`` may differ from ``n`` if a scan wrote since the count: the songs read count
+    mean = (total / seen).astype(np.float32) if seen >= CENTRE_MIN_SONGS else np.zeros(d, np.float32)
+    return _fitted(np.concatenate(rows), mean, n=seen, previous=previous)
+
+
+def _sample_rows(n: int, sample: int) -> np.ndarray:
+    """The fixed random rows a basis of ``n`` songs is fitted on, ascending."""
+    return np.sort(np.random.default_rng(0).choice(n, sample, replace=False))
+
+
+def _fitted(rows: np.ndarray, mean: np.ndarray, *, n: int, previous: MapBasis | None) -> MapBasis:
+    """The basis whose axes are the principal axes of ``rows`` [shape=(m, d)] centred on ``mean``."""
+    d = rows.shape[1]
     unit = normalise_rows(rows - mean)
     unit = unit - unit.mean(axis=0)
     # Eigenvectors of the d×d scatter matrix: n·d² work, against n·d² + more for an SVD of the rows.
@@ -201,6 +233,7 @@ class LibraryMap:
         self._row = {int(t): i for i, t in enumerate(self._ids)}
         self._n = len(ids)
         self.fitted = False
+        self.outgrown = False  # a map kept without its vectors has grown past its basis: build it again
         self.basis: MapBasis | None = basis
         if basis is None or basis.needs_refit(len(ids)):
             self._fit()
@@ -216,6 +249,15 @@ class LibraryMap:
         self.basis = fit_basis(self._raw[:n], previous=self.basis)
         self.fitted = True
         self._points[:n] = self.basis.project(self._raw[:n])
+
+    @classmethod
+    def _of_points(cls, ids: np.ndarray, points: np.ndarray, basis: MapBasis, *, fitted: bool) -> "LibraryMap":
+        """A map of positions already projected on ``basis``, kept without the songs' vectors."""
+        made = cls.__new__(cls)
+        made._ids, made._points, made._raw = ids, points, None
+        made._row = dict(zip(ids.tolist(), range(len(ids))))
+        made._n, made.basis, made.fitted, made.outgrown = len(ids), basis, fitted, False
+        return made
 
     @property
     def ids(self) -> np.ndarray:
@@ -251,20 +293,26 @@ class LibraryMap:
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
         if not np.isfinite(vector).all():
             raise ValueError("A song vector with NaN or infinite numbers cannot be placed on the map.")
-        if self._n and vector.size != self._raw.shape[1]:
-            raise ValueError(f"A vector of {vector.size} numbers cannot join a map of {self._raw.shape[1]}.")
+        dimension = self._raw.shape[1] if self._raw is not None else self.basis.dimension
+        if self._n and vector.size != dimension:
+            raise ValueError(f"A vector of {vector.size} numbers cannot join a map of {dimension}.")
         row = self._row.get(int(track_id))
         if row is None:
             row = self._n
-            if row == len(self._raw):  # room for twice as many: adding stays cheap
-                grow = max(16, len(self._raw))
-                self._raw = np.concatenate([self._raw.reshape(len(self._raw), vector.size),
-                                            np.zeros((grow, vector.size), np.float32)])
+            if row == len(self._ids):  # room for more: adding stays cheap
+                grow = max(16, len(self._ids) // (4 if self._raw is None else 1))
+                if self._raw is not None:
+                    self._raw = np.concatenate([self._raw.reshape(len(self._raw), vector.size),
+                                                np.zeros((grow, vector.size), np.float32)])
                 self._ids = np.concatenate([self._ids, np.zeros(grow, np.int64)])
                 self._points = np.concatenate([self._points, np.zeros((grow, 2), np.float32)])
             self._ids[row] = int(track_id)
             self._row[int(track_id)] = row
             self._n += 1
+        if self._raw is None:  # no vectors kept: placed on the basis it has until it is built again
+            self.outgrown = self.outgrown or self.basis.needs_refit(self._n)
+            self._points[row] = self.basis.project(vector)[0]
+            return False
         self._raw[row] = vector
         if self.basis is None or self.basis.needs_refit(self._n):
             self._fit()
@@ -291,13 +339,33 @@ class LibraryMap:
         use_cache : bool
             Read and write the cached basis (False: always fit, store nothing).
         """
-        ids, vectors = library.vectors(encoder_key=encoder_key, analysis_key=analysis_key, under=under)
         keys = {"encoder_key": encoder_key, "analysis_key": analysis_key, "folder": under}
         basis = load_basis(library, **keys) if use_cache else None
-        result = cls(ids, vectors, basis=basis)
+        read = {"encoder_key": encoder_key, "analysis_key": analysis_key, "under": under}
+        n = library.vector_count(**read)
+        if n >= STREAM_FROM:
+            result = cls._streamed(library, n, basis, read)
+        else:
+            result = cls(*library.vectors(**read), basis=basis)
         if use_cache and store and result.fitted and result.basis is not None:
             store_basis(library, result.basis, **keys)
         return result
+
+    @classmethod
+    def _streamed(cls, library: Library, n: int, basis: MapBasis | None, read: dict) -> "LibraryMap":
+        """The map of many songs, read a chunk at a time (twice when the basis is fitted here)."""
+        fitted = basis is None or basis.needs_refit(n)
+        if fitted:
+            basis = fit_basis_from_chunks(library.iter_vectors(**read), n=n, previous=basis)
+        ids, points = np.zeros(n, np.int64), np.zeros((n, 2), np.float32)
+        filled = 0
+        for chunk_ids, vectors in library.iter_vectors(**read):
+            if vectors.shape[1] != basis.dimension:  # a cached basis of another encoder's size
+                return cls._streamed(library, n, None, read)
+            m = min(len(chunk_ids), n - filled)  # a scan may have added songs since the count
+            ids[filled:filled + m], points[filled:filled + m] = chunk_ids[:m], basis.project(vectors[:m])
+            filled += m
+        return cls._of_points(ids[:filled], points[:filled], basis, fitted=fitted)
 
 
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:

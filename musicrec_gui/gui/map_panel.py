@@ -295,8 +295,11 @@ class MapPanel(QWidget):
                 self._added_while_building.append((event.track, event.vector))
         elif isinstance(event, scan_mod.ScanStarted) and event.pruned:
             self._on_folder_shown(None)  # songs were forgotten: computing again is simpler than removing
-        elif isinstance(event, scan_mod.ScanFinished) and self._flush_timer.isActive():
-            self._draw_added()
+        elif isinstance(event, scan_mod.ScanFinished):
+            if self.map is not None and self.map.outgrown:  # a large map keeps no vectors to refit with
+                self._on_folder_shown(None)
+            elif self._flush_timer.isActive():
+                self._draw_added()
 
     def _add(self, track: Track, vector: np.ndarray) -> None:
         self._extra_tracks[track.id] = track
