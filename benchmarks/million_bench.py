@@ -211,6 +211,59 @@ def child_list(path: str) -> dict:
             "rss_mb": round(_rss_now_mb()), "peak_rss_mb": round(_rss_mb())}
 
 
+def child_app(path: str) -> dict:
+    """The whole app as a user meets it (the real main window, offscreen): process start → list
+    filled, the first song picked (the vector index built, the ANN graph loaded) and answered, the
+    Map tab drawn; then memory: private (anonymous) and file-backed (the memory-mapped graph) RSS,
+    the peak, and whether TensorFlow was imported."""
+    launched = float(os.environ.get("MILLION_BENCH_LAUNCHED") or time.time())
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from musicrec_gui.core.library import Library
+    from musicrec_gui.gui.player import NullPlayer
+    from musicrec_gui.gui.preferences import open_store
+    from musicrec_gui.gui.window import MainWindow
+
+    app = QApplication([])
+    tmp = tempfile.mkdtemp(prefix="million-app")
+    window = MainWindow(Library(path), open_store(str(Path(tmp) / "s.ini")), player=NullPlayer("benchmark"),
+                        autostart=False)
+    window.resize(1600, 1000)
+    window.show()
+    window.session.encoder_key = KEY
+    window.session.show_folder("/music")
+
+    def wait(condition, limit=1800.0):
+        deadline = time.perf_counter() + limit
+        while not condition() and time.perf_counter() < deadline:
+            app.processEvents()
+            time.sleep(0.005)
+
+    wait(lambda: not window.session.loading)
+    out = {"list_s": round(time.time() - launched, 1), "list_rss": _rss_parts()}
+    t = time.perf_counter()
+    window.select_track(window.songs.model.track_at(12345).id)  # (as older trees spell it too)
+    wait(lambda: len(window.recommendations.rows) > 0)
+    out.update(first_answer_s=round(time.perf_counter() - t, 1), answer_rss=_rss_parts())
+    t = time.perf_counter()
+    drawn = []
+    window.map.ready.connect(lambda: drawn.append(True))
+    window.left_tabs.setCurrentWidget(window.map)
+    wait(lambda: bool(drawn))
+    wait(lambda: False, 1.0)  # the level of detail's first drawing
+    out.update(map_s=round(time.perf_counter() - t, 1), map_rss=_rss_parts(), peak_rss_mb=round(_rss_mb()),
+               tensorflow_imported="tensorflow" in sys.modules, songs=window.songs.model.rowCount())
+    return out
+
+
+def _rss_parts() -> dict:
+    """Private (anonymous) and file-backed resident memory, MB."""
+    with open("/proc/self/status") as status:
+        parts = dict(line.split(":", 1) for line in status if line.startswith(("RssAnon", "RssFile")))
+    return {key: round(int(value.split()[0]) / 1024) for key, value in parts.items()}
+
+
 def _rss_now_mb() -> float:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
@@ -357,14 +410,14 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="DIR", help="also run each step on the tree in DIR")
     parser.add_argument("--ann-compare", type=int, default=0, metavar="N",
                         help="compare the ANN libraries on N songs (0: skip)")
-    parser.add_argument("--only", choices=["core", "list"], help="run one step (both by default)")
+    parser.add_argument("--only", choices=["core", "list", "app"], help="run one step (all by default)")
     parser.add_argument("--exact-sizes", metavar="N,N,...",
                         help="only time exact top-10 queries on the first N songs for each N (sets ANN_MIN_SONGS)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, arg, out = args.child
-        result = {"core": child_core, "list": child_list, "ann": child_ann_compare,
+        result = {"core": child_core, "list": child_list, "app": child_app, "ann": child_ann_compare,
                   "exact": child_exact_sizes}[kind](arg)
         Path(out).write_text(json.dumps(result))
         return
@@ -383,7 +436,7 @@ def main() -> None:
         if args.exact_sizes:
             print(json.dumps(run_child("exact", f"{db},{args.exact_sizes}"), indent=1))
             return
-        for step in ("core", "list"):
+        for step in ("core", "list", "app"):
             if args.only not in (None, step):
                 continue
             if step == "core":

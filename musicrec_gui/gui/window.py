@@ -214,8 +214,8 @@ class MainWindow(QMainWindow):
         if self.session.loading:  # a large folder: once all its songs are in the list
             self._path_to_select = path
             return
-        track = next((t for t in self.songs.model.tracks() if t.path == path), None) if path else None
-        if track is not None:
+        track = self.session.library.track_by_path(path) if path else None  # by index, not a walk of the list
+        if track is not None and self.session.track(track.id) is not None:
             self.songs.select_track(track.id)
 
     # -- what the window itself shows ---------------------------------------------------
