@@ -587,6 +587,8 @@ def test_a_large_map_is_built_a_chunk_at_a_time_without_keeping_the_vectors(tmp_
     streamed = projection.LibraryMap.from_library(library, use_cache=False, **keys)
     assert streamed._raw is None and streamed.fitted
     assert np.array_equal(streamed.ids, in_memory.ids)
+    assert [streamed.row_of(int(i)) for i in ids[::50]] == list(range(0, len(ids), 50))
+    assert streamed.row_of(10**9) is None and int(ids[3]) in streamed and 10**9 not in streamed
     np.testing.assert_allclose(streamed.basis.mean, in_memory.basis.mean, atol=1e-5)
     np.testing.assert_allclose(streamed.points, in_memory.points, atol=1e-4)
     # On the cached basis: read once, the same points.
@@ -598,5 +600,5 @@ def test_a_large_map_is_built_a_chunk_at_a_time_without_keeping_the_vectors(tmp_
         assert cached.add(10_000 + i, vectors[i]) is False
         assert not cached.outgrown
     cached.add(20_000, vectors[0])
-    assert cached.outgrown
+    assert cached.outgrown and cached.row_of(20_000) == len(cached) - 1 and cached.row_of(10_000) == len(ids)
     np.testing.assert_allclose(cached.points[-1], cached.basis.project(vectors[0])[0], atol=1e-6)

@@ -342,7 +342,7 @@ def check_model_file(model_path: Path, config: EncoderConfig, *, config_path: Pa
         _check_keras_zip(handle, model_path)
 
 
-class _Described:
+class DescribedEncoder:
     """What an encoder's JSON says of it, as the scan reads it (``core.scan.SongEncoder``)."""
 
     config: EncoderConfig
@@ -360,7 +360,7 @@ class _Described:
         return self.config.embedding_size
 
 
-class LazyEncoder(_Described):
+class LazyEncoder(DescribedEncoder):
     """An encoder whose model is loaded on first use.
 
     Its key, front end and vector size come from the JSON, and its model file is checked
@@ -405,7 +405,7 @@ class LazyEncoder(_Described):
         return self.load().embed_slices_with_tags(slices)
 
 
-class Encoder(_Described):
+class Encoder(DescribedEncoder):
     """A loaded encoder. Not thread-safe: one thread owns it and calls ``embed_*``.
 
     Parameters

@@ -255,7 +255,7 @@ class LibraryMap:
         """A map of positions already projected on ``basis``, kept without the songs' vectors."""
         made = cls.__new__(cls)
         made._ids, made._points, made._raw = ids, points, None
-        made._row = dict(zip(ids.tolist(), range(len(ids))))
+        made._row = _AscendingRows(ids)
         made._n, made.basis, made.fitted, made.outgrown = len(ids), basis, fitted, False
         return made
 
@@ -366,6 +366,27 @@ class LibraryMap:
             ids[filled:filled + m], points[filled:filled + m] = chunk_ids[:m], basis.project(vectors[:m])
             filled += m
         return cls._of_points(ids[:filled], points[:filled], basis, fitted=fitted)
+
+
+class _AscendingRows:
+    """Track id → row for ids read in ascending order (a searchsorted; a million-entry dict is ~0.1 GB),
+    with the rows of songs added later in a dict."""
+
+    def __init__(self, ascending: np.ndarray):
+        self._ids, self._added = ascending, {}
+
+    def get(self, track_id: int, default=None):
+        row = self._added.get(track_id)
+        if row is None:
+            at = int(np.searchsorted(self._ids, track_id))
+            row = at if at < len(self._ids) and self._ids[at] == track_id else None
+        return default if row is None else row
+
+    def __contains__(self, track_id: int) -> bool:
+        return self.get(track_id) is not None
+
+    def __setitem__(self, track_id: int, row: int) -> None:
+        self._added[track_id] = row
 
 
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from musicrec_gui.core import features as features_mod
 from musicrec_gui.core import scan as scan_mod
 from musicrec_gui.core.config import AnalysisSettings
-from musicrec_gui.core.encoder import read_encoder_config
+from musicrec_gui.core.encoder import DescribedEncoder, LazyEncoder, read_encoder_config
 from musicrec_gui.core.errors import MusicrecError
 from musicrec_gui.core.library import Library, LibraryError, Track, real_path
 from musicrec_gui.core.precomputed import load_precomputed, seed_library
@@ -37,28 +37,16 @@ def _load_encoder(path: str):
     return Encoder(path)
 
 
-class _EncoderOnDemand:
+class _EncoderOnDemand(DescribedEncoder):
     """The engine's encoder as a scan sees it, loaded (TensorFlow imported) only when a song is analysed.
 
     A folder whose songs are all analysed is scanned without it: browsing a large library then
     costs no TensorFlow (~0.8 GB of memory and seconds of a held GIL). ``key`` and ``features``
-    come from the encoder's JSON.
+    come from the encoder's JSON; loading goes through the worker, which says it is ready.
     """
 
     def __init__(self, worker: "EngineWorker", config):
-        self._worker, self._config = worker, config
-
-    @property
-    def key(self) -> str:
-        return self._config.key
-
-    @property
-    def features(self):
-        return self._config.features
-
-    @property
-    def embedding_size(self) -> int:
-        return self._config.embedding_size
+        self._worker, self.config = worker, config
 
     def _loaded(self):
         self._worker.load_encoder()
@@ -199,10 +187,13 @@ class EngineWorker(QObject):
             self._seed(generation, folder, precomputed, options.get("settings") or AnalysisSettings())
         encoder = self._encoder
         if encoder is None:  # loaded only if a song needs analysing
-            try:
-                encoder = _EncoderOnDemand(self, read_encoder_config(self._encoder_path))
+            try:  # its JSON and model file checked now, without TensorFlow: a broken encoder is told at once
+                encoder = _EncoderOnDemand(self, LazyEncoder(self._encoder_path).config)
             except (MusicrecError, OSError) as err:
-                self.event.emit(generation, ScanError(f"Cannot analyse: {err}"))
+                if not self._encoder_error:
+                    self._encoder_error = str(err)
+                    self.event.emit(NO_SCAN, EncoderFailed(f"The encoder could not be loaded: {err}"))
+                self.event.emit(generation, ScanError(f"Cannot analyse: {self._encoder_error}"))
                 self.event.emit(generation, stopped)
                 return
         try:
