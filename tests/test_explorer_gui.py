@@ -71,14 +71,14 @@ def test_tag_chips_filter_the_song_list_by_tag(qtbot, env, tagging_encoder_path,
     assert chips.buttons[0].text().startswith(tags[0][0]) and "%" in chips.buttons[0].text()
     songs = window.songs
     total = songs.proxy.rowCount()
-    qtbot.waitUntil(lambda: len(songs.proxy.tag_text) >= total - 1, timeout=10_000)
+    qtbot.waitUntil(lambda: len(songs.proxy.tags) >= total - 1, timeout=10_000)
     qtbot.mouseClick(chips.buttons[0], Qt.MouseButton.LeftButton)
     name = tags[0][0]
     assert songs.filter_box.text() == f"tag:{name}"
     qtbot.waitUntil(lambda: songs.proxy.rowCount() < total or all(
-        f"|{name}|" in t for t in songs.proxy.tag_text.values()), timeout=5000)
+        name in songs.proxy.tags.names_of(int(i)) for i in songs.proxy.tags.ids), timeout=5000)
     shown = [songs.proxy.index(r, 0).data(0x0102) for r in range(songs.proxy.rowCount())]
-    assert shown and all(f"|{name}|" in songs.proxy.tag_text[t.id] for t in shown)
+    assert shown and all(name in songs.proxy.tags.names_of(t.id) for t in shown)
     assert window.anchor.id in {t.id for t in shown}  # the anchor carries the tag it showed
     songs.filter_box.setText("tag:no-such-tag")
     qtbot.waitUntil(lambda: songs.proxy.rowCount() == 0, timeout=5000)

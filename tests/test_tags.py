@@ -57,3 +57,36 @@ def test_info_says_when_the_encoder_has_no_tag_head(good_library_dir, tmp_path, 
     assert cli.main(base + ["scan", str(good_library_dir)]) == 0
     assert cli.main(base + ["info", "low_drone_2"]) == 0
     assert "no tag head" in capsys.readouterr().out
+
+
+def test_song_tags_as_codes_match_the_tag_names_rule(tmp_path):
+    """SongTags from the library's tag table: each song's tags as top_tag_names gives them, ``tag:``
+    words matched against any of a song's tag names, songs analysed later overriding the table."""
+    from musicrec_gui.core.library import FileIdentity, Library
+    from musicrec_gui.core.tags import SongTags, top_tag_names
+
+    names = ("Ambient", "hard rock", "rock", "électro", "jazz")
+    rng = np.random.default_rng(5)
+    library = Library(tmp_path / "lib.sqlite3")
+    found = [FileIdentity(str(tmp_path / f"s{i}.ogg"), 1, 1) for i in range(60)]
+    todo = library.plan_scan(found, encoder_key="k", analysis_key="a").todo
+    for i, track in enumerate(todo):
+        probabilities = rng.dirichlet(np.ones(len(names))).astype(np.float32)
+        library.record_result(track.id, encoder_key="k", analysis_key="a", vector=np.ones(4, np.float32),
+                              slice_vectors=np.ones((1, 4), np.float32), offset_seconds=0.0, title="", artist="",
+                              album="", duration=1.0,
+                              tag_probabilities=probabilities if i % 10 else probabilities[:3])  # 6 damaged
+    ids, table = library.tag_table(encoder_key="k", analysis_key="a")
+    assert len(ids) == 54 and table.shape == (54, len(names))
+    tags = SongTags.from_probabilities(ids, table, names)
+    expected = dict(zip(ids.tolist(), top_tag_names(table, names)))
+    assert {i: tags.names_of(i) for i in ids.tolist()} == expected
+    later = int(ids[0])
+    tags.set(later, ["jazz"])
+    expected[later] = ("jazz",)
+    for words in (["rock"], ["amb"], ["hard rock"], ["é"], ["rock", "hard"], ["jazz"], ["nothing"]):
+        want = [all(any(w in n.casefold() for n in expected[i]) for w in words) for i in ids.tolist()]
+        assert tags.having_all(ids, words).tolist() == want, words
+    assert tags.having_all(np.array([10**9]), ["rock"]).tolist() == [False]  # a song without tags
+    assert tags.top(ids[:3]).tolist() == [names.index(expected[int(i)][0]) if expected[int(i)] else -1
+                                          for i in ids[:3]]

@@ -116,7 +116,7 @@ class SongTable:
     def extend(self, tracks: Iterable[Track]) -> list[Track]:
         """Add the songs not in the table yet (a song already here is newer); the ones added."""
         tracks = list(tracks)
-        known = self._known(np.fromiter((t.id for t in tracks), dtype=np.int64, count=len(tracks)))
+        known = self.slots_of(np.fromiter((t.id for t in tracks), dtype=np.int64, count=len(tracks))) >= 0
         added, seen = [], set()
         for track, is_known in zip(tracks, known.tolist()):
             if not is_known and track.id not in seen:
@@ -210,16 +210,6 @@ class SongTable:
             return int(self._sorted_slots[at])
         return None
 
-    def _known(self, ids: np.ndarray) -> np.ndarray:
-        """Which of ``ids`` have a slot."""
-        known = np.zeros(len(ids), dtype=bool)
-        if len(self._sorted_ids):
-            at = np.minimum(np.searchsorted(self._sorted_ids, ids), len(self._sorted_ids) - 1)
-            known = self._sorted_ids[at] == ids
-        if self._slot_of:
-            known |= np.fromiter((i in self._slot_of for i in ids.tolist()), dtype=bool, count=len(ids))
-        return known
-
     def _sort_ids(self) -> None:
         ids = self.ids
         self._sorted_slots = np.argsort(ids, kind="stable")
@@ -261,14 +251,31 @@ class SongTable:
         """Every song in slot order, as it is when read (songs added later are in it too)."""
         return TrackView(self)
 
+    def texts(self, field: str, slots: np.ndarray | None = None) -> list[str]:
+        """One of the four texts of the songs in ``slots`` (default: all, in slot order)."""
+        column = FIELDS.index(field)
+        lengths = self._text_len.view if slots is None else self._text_len.array[slots]
+        starts = self._text_start.view if slots is None else self._text_start.array[slots]
+        offsets = (starts + lengths[:, :column].sum(axis=1, dtype=np.int64)).tolist()
+        buffer = memoryview(self._text.array)
+        return [str(buffer[o:o + n], "utf-8", "surrogatepass") for o, n in zip(offsets, lengths[:, column].tolist())]
+
     def folded(self, field: str) -> list[str]:
         """One of the four texts of every song, case-folded, in slot order."""
-        column = FIELDS.index(field)
-        lengths = self._text_len.view
-        offsets = (self._text_start.view + lengths[:, :column].sum(axis=1, dtype=np.int64)).tolist()
-        buffer = memoryview(self._text.array)
-        return [str(buffer[o:o + n], "utf-8", "surrogatepass").casefold()
-                for o, n in zip(offsets, lengths[:, column].tolist())]
+        return [text.casefold() for text in self.texts(field)]
+
+    def slots_of(self, ids: np.ndarray) -> np.ndarray:
+        """The slot of each of ``ids`` [shape=(m,)], -1 where a song is not in the table."""
+        ids = np.asarray(ids, dtype=np.int64)
+        slots = np.full(len(ids), -1, dtype=np.int64)
+        if len(self._sorted_ids) and len(ids):
+            at = np.minimum(np.searchsorted(self._sorted_ids, ids), len(self._sorted_ids) - 1)
+            found = self._sorted_ids[at] == ids
+            slots[found] = self._sorted_slots[at[found]]
+        if self._slot_of:
+            for row in np.flatnonzero(slots < 0).tolist():
+                slots[row] = self._slot_of.get(int(ids[row]), -1)
+        return slots
 
     # -- sorting ---------------------------------------------------------------------------------
     def sort_order(self, field: str, *, descending: bool = False) -> np.ndarray:

@@ -61,3 +61,81 @@ def top_tag_names(probabilities: np.ndarray, names: Sequence[str], *, count: int
     order = np.argsort(-probabilities, axis=1, kind="stable")[:, :count]
     kept = np.take_along_axis(probabilities, order, axis=1) >= minimum
     return [tuple(names[j] for j, keep in zip(row, keeps) if keep) for row, keeps in zip(order, kept)]
+
+
+class SongTags:
+    """Each song's most probable tag names as small codes: ``tag:`` filtering and colouring by tag
+    for a million songs in ~16 MB (a dict of a million tag strings takes ~0.2 GB).
+
+    Parameters
+    ----------
+    names : sequence of str [shape=(n_tags,)]
+        The encoder's tag names.
+    ids : np.ndarray [shape=(n,)], int64, ascending
+    codes : np.ndarray [shape=(n, k)], int16
+        Indexes into ``names``, most probable first; -1 where a song has fewer than ``k``.
+    """
+
+    def __init__(self, names: Sequence[str], ids: np.ndarray | None = None, codes: np.ndarray | None = None):
+        self.names = tuple(names)
+        self.ids = np.zeros(0, np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
+        self.codes = np.zeros((len(self.ids), 0), np.int16) if codes is None else np.asarray(codes, np.int16)
+        self._folded = [name.casefold() for name in self.names]
+        self._later: dict[int, np.ndarray] = {}  # songs analysed since: their codes, over the arrays'
+
+    @classmethod
+    def from_probabilities(cls, ids: np.ndarray, probabilities: np.ndarray, names: Sequence[str], *,
+                           count: int = 4, minimum: float = 0.05) -> "SongTags":
+        """The tags :func:`top_tag_names` gives, from ``Library.tag_table``'s ids (ascending) and rows."""
+        probabilities = np.asarray(probabilities, dtype=np.float32)
+        if probabilities.ndim != 2 or probabilities.shape[1] != len(names) or not len(names):
+            return cls(names)
+        count = min(count, len(names))
+        order = np.argsort(-probabilities, axis=1, kind="stable")[:, :count]
+        kept = np.take_along_axis(probabilities, order, axis=1) >= minimum
+        return cls(names, ids, np.where(kept, order, -1).astype(np.int16))
+
+    def __len__(self) -> int:
+        return len(self.ids) + len(self._later)
+
+    def set(self, track_id: int, tag_names: Sequence[str]) -> None:
+        """A song's tags as they are now (it was analysed again)."""
+        index = {name: i for i, name in enumerate(self.names)}
+        codes = [index[name] for name in tag_names if name in index][: max(self.codes.shape[1], len(tag_names))]
+        self._later[int(track_id)] = np.array(codes, dtype=np.int16)
+
+    def names_of(self, track_id: int) -> tuple[str, ...]:
+        """A song's tags, most probable first (empty if it has none)."""
+        return tuple(self.names[c] for c in self._codes_of(np.array([track_id]))[0] if c >= 0)
+
+    def _codes_of(self, ids: np.ndarray) -> np.ndarray:
+        """The codes of each of ``ids`` [shape=(m, k)], -1 for none."""
+        ids = np.asarray(ids, dtype=np.int64)
+        width = max([self.codes.shape[1], *(len(c) for c in self._later.values())], default=0)
+        out = np.full((len(ids), width), -1, dtype=np.int16)
+        if len(self.ids) and len(ids):
+            at = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
+            found = self.ids[at] == ids
+            out[found, :self.codes.shape[1]] = self.codes[at[found]]
+        if self._later:
+            for row in np.flatnonzero(np.isin(ids, np.fromiter(self._later, np.int64, len(self._later)))):
+                codes = self._later[int(ids[row])]
+                out[row] = -1
+                out[row, :len(codes)] = codes
+        return out
+
+    def having_all(self, ids: np.ndarray, words: Sequence[str]) -> np.ndarray:
+        """Which of ``ids`` [shape=(m,)] have, for every (case-folded) word, a tag whose name contains it."""
+        keep = np.ones(len(ids), dtype=bool)
+        if not words:
+            return keep
+        codes = self._codes_of(ids)
+        for word in words:
+            named = np.array([word in name for name in self._folded] + [False])  # code -1: the last, False
+            keep &= named[codes].any(axis=1) if codes.shape[1] else False
+        return keep
+
+    def top(self, ids: np.ndarray) -> np.ndarray:
+        """Each song's most probable tag [shape=(m,)], -1 for none."""
+        codes = self._codes_of(ids)
+        return codes[:, 0] if codes.shape[1] else np.full(len(ids), -1, np.int16)

@@ -26,6 +26,7 @@ from musicrec_gui.core import projection
 from musicrec_gui.core import scan as scan_mod
 from musicrec_gui.core.library import Track
 from musicrec_gui.core.playlist import display_name
+from musicrec_gui.core.tags import SongTags
 from musicrec_gui.gui.engine import Engine
 from musicrec_gui.gui.map_lod import MapLayers
 from musicrec_gui.gui.map_view import MapView, PassiveScatter
@@ -90,7 +91,7 @@ class MapPanel(QWidget):
         self._building = False
         self._added_while_building: list[tuple[Track, np.ndarray]] = []
         self._extra_tracks: dict[int, Track] = {}  # songs a scan finished that the session may not list yet
-        self._top_tags: dict[int, int] = {}  # track id → index of its most probable tag
+        self._top_tags = SongTags(())  # each song's most probable tag
         self._neighbour_ids: list[int] = []
         self._path_ids: list[int] = []
         self._hover_id: int | None = None
@@ -248,18 +249,16 @@ class MapPanel(QWidget):
         generation = self._generation
         library, folder = self.session.library, self.session.folder
         encoder_key, analysis_key = self.session.encoder_key, self.session.analysis.key
-        with_tags = bool(self.session.tag_names)
+        names = self.session.tag_names
         self.status.setText("Drawing the map…")
 
         def work():
             built = projection.LibraryMap.from_library(library, encoder_key=encoder_key, analysis_key=analysis_key,
                                                        under=folder, store=False)
-            tags = {}
-            if with_tags:
-                ids, probabilities = library.tag_table(encoder_key=encoder_key, analysis_key=analysis_key,
-                                                       under=folder)
-                if probabilities.size:
-                    tags = dict(zip(ids.tolist(), probabilities.argmax(axis=1).tolist()))
+            tags = SongTags(names)
+            if names:
+                tags = SongTags.from_probabilities(*library.tag_table(
+                    encoder_key=encoder_key, analysis_key=analysis_key, under=folder), names, count=1, minimum=0.0)
             return built, tags
 
         def done(result) -> None:
@@ -332,13 +331,18 @@ class MapPanel(QWidget):
         if kind == "none":
             return [""] * len(ids)
         if kind == "tag":
-            names = self.session.tag_names
-            return [names[self._top_tags[i]] if i in self._top_tags and self._top_tags[i] < len(names) else ""
-                    for i in ids.tolist()]
-        keys = []
-        for i in ids.tolist():
-            track = self.track(i)
-            keys.append((getattr(track, kind) or "").strip() if track is not None else "")
+            names = [*self._top_tags.names, ""]  # code -1: the last, no tag
+            return [names[c] for c in self._top_tags.top(ids).tolist()]
+        # Columns of the open folder's songs, read at once (a million `Track`s would take seconds).
+        songs = self.session.songs
+        slots = songs.slots_of(ids)
+        keys = [""] * len(ids)
+        listed = np.flatnonzero(slots >= 0)
+        for row, text in zip(listed.tolist(), songs.texts(kind, slots[listed])):
+            keys[row] = text.strip()
+        for row in np.flatnonzero(slots < 0).tolist():  # a song the folder's list has not got yet
+            track = self._extra_tracks.get(int(ids[row]))
+            keys[row] = (getattr(track, kind) or "").strip() if track is not None else ""
         return keys
 
     @property

@@ -13,6 +13,7 @@ from PySide6.QtGui import QBrush, QColor
 from musicrec_gui.core.library import Track
 from musicrec_gui.core.names import display_text
 from musicrec_gui.core.songtable import FIELDS, SongTable, TrackView
+from musicrec_gui.core.tags import SongTags
 
 PATH_FIELD = FIELDS.index("path")
 
@@ -245,8 +246,8 @@ class SongFilterProxy(QAbstractProxyModel):
         super().__init__(parent)
         self._words: list[str] = []
         self._tag_words: list[str] = []
-        # "|ambient|electronic|" per track id: the tags its chips show (``tag:amb`` matches "ambient").
-        self.tag_text: dict[int, str] = {}
+        # The tags each song's chips show (``tag:amb`` matches "ambient"), read by the song list.
+        self.tags = SongTags(())
         self._rows: np.ndarray | None = None
         self._count = 0
         self._narrowable = False  # ``_rows`` is still right for ``_words`` (nothing changed since)
@@ -389,13 +390,7 @@ class SongFilterProxy(QAbstractProxyModel):
         model = self.sourceModel()
         rows = model.rows_matching(self._words, within)
         if self._tag_words:
-            tags, words = self.tag_text, self._tag_words
-            if len(rows) <= self.SMALL:
-                rows = rows[np.fromiter((all(w in tags.get(i, "") for w in words) for i in model.ids_at(rows).tolist()),
-                                        dtype=bool, count=len(rows))]
-            else:
-                ids = np.fromiter((i for i, text in tags.items() if all(w in text for w in words)), dtype=np.int64)
-                rows = rows[np.isin(model.ids_at(rows), ids)]
+            rows = rows[self.tags.having_all(model.ids_at(rows), self._tag_words)]
         return rows
 
     def filterAcceptsRow(self, source_row: int, _source_parent=None) -> bool:
@@ -406,8 +401,7 @@ class SongFilterProxy(QAbstractProxyModel):
             if not all(word in text for word in self._words):
                 return False
         if self._tag_words:
-            tags = self.tag_text.get(int(model.ids_at(np.array([source_row]))[0]), "")
-            return all(word in tags for word in self._tag_words)
+            return bool(self.tags.having_all(model.ids_at(np.array([source_row])), self._tag_words)[0])
         return True
 
     # -- Qt proxy API ----------------------------------------------------------------

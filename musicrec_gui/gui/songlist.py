@@ -7,7 +7,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget
 
 from musicrec_gui.core import scan as scan_mod
-from musicrec_gui.core.tags import top_tag_names
+from musicrec_gui.core.tags import SongTags
 from musicrec_gui.gui.engine import Engine, Reanalysed, ReanalysisFinished, ReanalysisQueued, Seeded
 from musicrec_gui.gui.models import TRACK_ROLE, SongFilterProxy, SongTableModel
 from musicrec_gui.gui.session import Session
@@ -122,19 +122,19 @@ class SongListPanel(QWidget):
         self._fresh_tags = {}
         token, session = self._tags_token, self.session
         if self.jobs is None or not session.tag_names or not session.folder:
-            self.proxy.tag_text = {}
+            self.proxy.tags = SongTags(session.tag_names)
             return
         library, folder, names = session.library, session.folder, session.tag_names
         keys = {"encoder_key": session.encoder_key, "analysis_key": session.analysis.key}
 
         def read():
-            ids, table = library.tag_table(under=folder, **keys)
-            return {int(i): _tag_text(tags) for i, tags in zip(ids, top_tag_names(table, names))}
+            return SongTags.from_probabilities(*library.tag_table(under=folder, **keys), names)
 
-        def done(tag_text):
+        def done(tags: SongTags):
             if token == self._tags_token:
-                tag_text.update(self._fresh_tags)  # songs analysed while this was read
-                self.proxy.tag_text = tag_text
+                for track_id, fresh in self._fresh_tags.items():  # songs analysed while this was read
+                    tags.set(track_id, fresh)
+                self.proxy.tags = tags
                 if self.proxy.filters_tags:
                     self.proxy.set_filter_text(self.filter_box.text(), force=True)
 
@@ -154,8 +154,9 @@ class SongListPanel(QWidget):
     def _on_engine_event(self, event) -> None:
         done = event.result if isinstance(event, Reanalysed) else event
         if isinstance(done, scan_mod.TrackDone) and self.session.tag_names:
-            text = _tag_text(tuple(name for name, _ in self.session.song_tags(done.track)))
-            self.proxy.tag_text[done.track.id] = self._fresh_tags[done.track.id] = text
+            names = tuple(name for name, _ in self.session.song_tags(done.track))
+            self.proxy.tags.set(done.track.id, names)
+            self._fresh_tags[done.track.id] = names
         if isinstance(event, ReanalysisQueued):
             self.model.set_reanalysing(event.track_ids, True)
         elif isinstance(event, Reanalysed):
@@ -279,7 +280,3 @@ class SongListPanel(QWidget):
             if track.status == "done":
                 self.select_track(track.id)
                 return
-
-
-def _tag_text(tags) -> str:
-    return "|" + "|".join(name.casefold() for name in tags) + "|" if tags else ""
