@@ -98,6 +98,12 @@ def _tag_blobs(style: np.ndarray, tag_names: tuple[str, ...]):
     return [row.tobytes() for row in probabilities]
 
 
+def _bundled_tag_names() -> tuple[str, ...]:
+    from musicrec_gui.core.encoder import bundled_encoder_path, read_encoder_config
+
+    return tuple(read_encoder_config(bundled_encoder_path()).labels)
+
+
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -413,6 +419,9 @@ def main() -> None:
     parser.add_argument("--only", choices=["core", "list", "app"], help="run one step (all by default)")
     parser.add_argument("--exact-sizes", metavar="N,N,...",
                         help="only time exact top-10 queries on the first N songs for each N (sets ANN_MIN_SONGS)")
+    parser.add_argument("--tags", action="store_true",
+                        help="a new library's songs get tag probabilities over the bundled encoder's tags, as the "
+                             "default encoder stores them (the app's tag: filter and map colours then have work)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -430,7 +439,7 @@ def main() -> None:
         if have != args.tracks:
             db.unlink(missing_ok=True)
             t = time.perf_counter()
-            fill_library(db, args.tracks)
+            fill_library(db, args.tracks, tag_names=_bundled_tag_names() if args.tags else ())
             print(f"filled {args.tracks:,} songs in {time.perf_counter() - t:.0f} s "
                   f"({db.stat().st_size / 1e9:.1f} GB)", file=sys.stderr)
         if args.exact_sizes:

@@ -60,10 +60,10 @@ def test_info_says_when_the_encoder_has_no_tag_head(good_library_dir, tmp_path, 
 
 
 def test_song_tags_as_codes_match_the_tag_names_rule(tmp_path):
-    """SongTags from the library's tag table: each song's tags as top_tag_names gives them, ``tag:``
+    """SongTags from the library's tag table: each song's tags as top_tags gives them (its chips), ``tag:``
     words matched against any of a song's tag names, songs analysed later overriding the table."""
     from musicrec_gui.core.library import FileIdentity, Library
-    from musicrec_gui.core.tags import SongTags, top_tag_names
+    from musicrec_gui.core.tags import SongTags, top_tags
 
     names = ("Ambient", "hard rock", "rock", "électro", "jazz")
     rng = np.random.default_rng(5)
@@ -78,8 +78,10 @@ def test_song_tags_as_codes_match_the_tag_names_rule(tmp_path):
                               tag_probabilities=probabilities if i % 10 else probabilities[:3])  # 6 damaged
     ids, table = library.tag_table(encoder_key="k", analysis_key="a")
     assert len(ids) == 54 and table.shape == (54, len(names))
-    tags = SongTags.from_probabilities(ids, table, names)
-    expected = dict(zip(ids.tolist(), top_tag_names(table, names)))
+    tags = SongTags.from_chunks(library.iter_tags(encoder_key="k", analysis_key="a", chunk=7), names)
+    assert np.array_equal(tags.ids, ids) and np.array_equal(tags.codes, SongTags.from_probabilities(ids, table, names).codes)
+    expected = {int(i): tuple(name for name, _ in top_tags(row, names, count=4, minimum=0.05))
+                for i, row in zip(ids, table)}
     assert {i: tags.names_of(i) for i in ids.tolist()} == expected
     later = int(ids[0])
     tags.set(later, ["jazz"])

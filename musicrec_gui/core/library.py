@@ -1343,6 +1343,15 @@ class Library:
         probabilities : np.ndarray [shape=(n, n_tags)], float32
             ``(0, 0)`` when no song has tags.
         """
+        parts = list(self.iter_tags(encoder_key=encoder_key, analysis_key=analysis_key, under=under))
+        if not parts:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        return np.concatenate([ids for ids, _ in parts]), np.concatenate([rows for _, rows in parts])
+
+    def iter_tags(self, *, encoder_key: str, analysis_key: str, under: str | os.PathLike | None = None,
+                  chunk: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`tag_table` a chunk at a time (``(track_ids [shape=(m,)], probabilities [shape=(m, n_tags)])``,
+        ascending ids): a million songs' tags need not be held at once (0.2 GB, 0.7 GB as blobs)."""
         joins, where = "", "WHERE v.encoder_key = ? AND v.analysis_key = ? AND v.tags IS NOT NULL"
         args: list = [encoder_key, analysis_key]
         if under is not None:
@@ -1351,24 +1360,15 @@ class Library:
             where += f" AND substr(t.path, 1, {len(prefix)}) = ?"
             args.append(prefix)
         with self._reading() as conn:
-            # The common length first (a damaged row of another length is left out), then the rows
-            # straight into one array a chunk at a time: a million songs' tags as blobs are ~0.7 GB.
+            # The common length first: a damaged row of another length is left out.
             size = conn.execute(f"SELECT max(length(v.tags)) FROM vectors v{joins} {where}", args).fetchone()[0]
             if not size or size % 4:
-                return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-            source = f"FROM vectors v{joins} {where} AND length(v.tags) = {int(size)}"
-            n = conn.execute(f"SELECT count(*) {source}", args).fetchone()[0]
-            ids = np.zeros(n, dtype=np.int64)
-            probabilities = np.zeros((n, size // 4), dtype=np.float32)
-            filled = 0
-            cursor = conn.execute(f"SELECT v.track_id, v.tags {source} ORDER BY v.track_id", args)
-            while filled < n and (rows := cursor.fetchmany(VECTOR_READ_CHUNK)):
-                rows = rows[: n - filled]  # a scan may have written since the count
-                ids[filled:filled + len(rows)] = [r[0] for r in rows]
-                probabilities[filled:filled + len(rows)] = np.frombuffer(
-                    b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-                filled += len(rows)
-        return ids[:filled], probabilities[:filled]
+                return
+            cursor = conn.execute(f"SELECT v.track_id, v.tags FROM vectors v{joins} {where} "
+                                  f"AND length(v.tags) = {int(size)} ORDER BY v.track_id", args)
+            while rows := cursor.fetchmany(chunk or VECTOR_READ_CHUNK):
+                yield (np.fromiter((r[0] for r in rows), np.int64, len(rows)),
+                       np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1))
 
     def stats(self) -> dict[str, int]:
         with self._reading() as conn:

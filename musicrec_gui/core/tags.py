@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -37,32 +37,6 @@ def tags_text(tags: list[tuple[str, float]]) -> str:
     return ", ".join(f"{name} {round(100 * probability)} %" for name, probability in tags)
 
 
-def top_tag_names(probabilities: np.ndarray, names: Sequence[str], *, count: int = 4,
-                  minimum: float = 0.05) -> list[tuple[str, ...]]:
-    """Each song's most probable tag names, as :func:`top_tags` gives them, for many songs at once.
-
-    Parameters
-    ----------
-    probabilities : np.ndarray [shape=(n, n_tags)]
-        ``Library.tag_table`` rows.
-    names : sequence of str [shape=(n_tags,)]
-    count, minimum
-        As for :func:`top_tags`.
-
-    Returns
-    -------
-    list of tuple of str [n]
-        Empty tuples when the probabilities do not match the names.
-    """
-    probabilities = np.asarray(probabilities, dtype=np.float32)
-    if probabilities.ndim != 2 or probabilities.shape[1] != len(names) or not len(names):
-        return [()] * (len(probabilities) if probabilities.ndim == 2 else 0)
-    count = min(count, len(names))
-    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :count]
-    kept = np.take_along_axis(probabilities, order, axis=1) >= minimum
-    return [tuple(names[j] for j, keep in zip(row, keeps) if keep) for row, keeps in zip(order, kept)]
-
-
 class SongTags:
     """Each song's most probable tag names as small codes: ``tag:`` filtering and colouring by tag
     for a million songs in ~16 MB (a dict of a million tag strings takes ~0.2 GB).
@@ -86,14 +60,28 @@ class SongTags:
     @classmethod
     def from_probabilities(cls, ids: np.ndarray, probabilities: np.ndarray, names: Sequence[str], *,
                            count: int = 4, minimum: float = 0.05) -> "SongTags":
-        """The tags :func:`top_tag_names` gives, from ``Library.tag_table``'s ids (ascending) and rows."""
-        probabilities = np.asarray(probabilities, dtype=np.float32)
-        if probabilities.ndim != 2 or probabilities.shape[1] != len(names) or not len(names):
-            return cls(names)
+        """Each song's tags as :func:`top_tags` gives them (names only), from ``Library.tag_table``'s
+        ids (ascending) and rows [shape=(n, n_tags)]; no song's when the rows do not match the names."""
+        return cls.from_chunks([(ids, probabilities)], names, count=count, minimum=minimum)
+
+    @classmethod
+    def from_chunks(cls, chunks: Iterable[tuple[np.ndarray, np.ndarray]], names: Sequence[str], *,
+                    count: int = 4, minimum: float = 0.05) -> "SongTags":
+        """:meth:`from_probabilities` of ``Library.iter_tags``'s chunks: only codes are kept (a sort of a
+        million songs' 50 probabilities at once would need ~0.8 GB of temporaries)."""
         count = min(count, len(names))
-        order = np.argsort(-probabilities, axis=1, kind="stable")[:, :count]
-        kept = np.take_along_axis(probabilities, order, axis=1) >= minimum
-        return cls(names, ids, np.where(kept, order, -1).astype(np.int16))
+        all_ids, all_codes = [], []
+        for ids, probabilities in chunks:
+            probabilities = np.asarray(probabilities, dtype=np.float32)
+            if probabilities.ndim != 2 or probabilities.shape[1] != len(names) or not len(names):
+                return cls(names)
+            order = np.argsort(-probabilities, axis=1, kind="stable")[:, :count]
+            kept = np.take_along_axis(probabilities, order, axis=1) >= minimum
+            all_ids.append(np.asarray(ids, dtype=np.int64))
+            all_codes.append(np.where(kept, order, -1).astype(np.int16))
+        if not all_ids:
+            return cls(names)
+        return cls(names, np.concatenate(all_ids), np.concatenate(all_codes))
 
     def __len__(self) -> int:
         return len(self.ids) + len(self._later)

@@ -257,7 +257,7 @@ class MapPanel(QWidget):
                                                        under=folder, store=False)
             tags = SongTags(names)
             if names:
-                tags = SongTags.from_probabilities(*library.tag_table(
+                tags = SongTags.from_chunks(library.iter_tags(
                     encoder_key=encoder_key, analysis_key=analysis_key, under=folder), names, count=1, minimum=0.0)
             return built, tags
 

@@ -240,8 +240,6 @@ class SongFilterProxy(QAbstractProxyModel):
     typing more letters filters within the songs already shown.
     """
 
-    SMALL = 50_000  # candidates checked one by one instead of a pass over every song
-
     def __init__(self, parent=None):
         super().__init__(parent)
         self._words: list[str] = []

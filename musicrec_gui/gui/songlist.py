@@ -128,7 +128,7 @@ class SongListPanel(QWidget):
         keys = {"encoder_key": session.encoder_key, "analysis_key": session.analysis.key}
 
         def read():
-            return SongTags.from_probabilities(*library.tag_table(under=folder, **keys), names)
+            return SongTags.from_chunks(library.iter_tags(under=folder, **keys), names)
 
         def done(tags: SongTags):
             if token == self._tags_token:
