@@ -113,3 +113,13 @@ def test_a_table_without_search_keeps_the_songs_and_says_what_it_cannot_do(first
         table.sort_order("title")
     with pytest.raises(ValueError, match="searchable=True"):
         table.slots_matching(["a"])
+
+
+@settings(max_examples=50, deadline=None)
+@given(tracks(), tracks(first_id=20_000), statuses)
+def test_songs_of_one_status_are_those_a_walk_of_every_song_finds(first, later, status):
+    table = SongTable(first)
+    for track in later + [Track(t.id, t.path, 2, 2, t.title, "", "", 1.0, "pending", "") for t in first[::3]]:
+        table.upsert(track)
+    assert list(table.with_status(status)) == [t for t in table.tracks() if t.status == status]
+    assert list(table.with_status("no such status")) == []
