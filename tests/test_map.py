@@ -203,6 +203,21 @@ def test_the_map_shows_every_analysed_song_once(map_window):
     assert sorted(len(item.data) for item in panel.group_items) == [0, 16, 16, 16]
 
 
+def test_colouring_by_album_or_artist_reads_the_names_from_the_song_table(map_window, monkeypatch):
+    # Not a Track made per song (~8 µs each: seconds for every redraw of a million-song map).
+    from musicrec_gui.core.songtable import SongTable
+
+    panel = map_window.map
+    made = []
+    track = SongTable.track
+    monkeypatch.setattr(SongTable, "track", lambda table, slot: made.append(slot) or track(table, slot))
+    panel.colour_box.setCurrentIndex(panel.colour_box.findData("artist"))
+    assert sorted(len(item.data) for item in panel.group_items) == [0, 16, 16, 16]
+    panel.colour_box.setCurrentIndex(panel.colour_box.findData("album"))
+    assert sorted(panel.legend_entries) == [(f"Album {i}", 12) for i in range(4)]
+    assert len(made) <= 4  # the anchor's and the highlights', not one per song
+
+
 def test_a_click_on_a_point_makes_it_the_anchor_and_the_list_follows(qtbot, map_window):
     panel = map_window.map
     target = map_window.session.track(int(panel.map.ids[7]))

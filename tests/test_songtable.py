@@ -123,3 +123,24 @@ def test_songs_of_one_status_are_those_a_walk_of_every_song_finds(first, later, 
         table.upsert(track)
     assert list(table.with_status(status)) == [t for t in table.tracks() if t.status == status]
     assert list(table.with_status("no such status")) == []
+
+
+@settings(max_examples=50, deadline=None)
+@given(tracks(), tracks(first_id=20_000), st.lists(st.integers(0, 30_000), max_size=20))
+def test_slots_and_texts_of_many_ids_at_once_equal_one_by_one(first, later, asked):
+    table = SongTable(first)
+    for track in later:
+        table.upsert(track)
+    ids = np.array([t.id for t in first + later][::2] + asked, dtype=np.int64)
+    slots = table.slots_of(ids)
+    assert slots.tolist() == [-1 if table.slot_of(i) is None else table.slot_of(i) for i in ids.tolist()]
+    here = slots[slots >= 0]
+    for field in ("title", "artist", "album", "path"):
+        assert table.texts(field, here) == [getattr(table.track(s), field) for s in here.tolist()]
+
+
+def test_slots_of_ids_past_the_sorted_array():
+    items = [Track(i, f"/m/{i}", 1, 1, f"t{i}", "", "", 1.0, "done", "") for i in range(60_000, 0, -1)]
+    table = SongTable(items)  # past 50 000: ids looked up in a sorted array, later ones in a dict
+    table.upsert(Track(70_000, "/m/new", 1, 1, "new", "", "", 1.0, "done", ""))
+    assert table.slots_of(np.array([60_000, 1, 70_000, 0, 60_001])).tolist() == [0, 59_999, 60_000, -1, -1]

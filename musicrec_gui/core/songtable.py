@@ -210,6 +210,19 @@ class SongTable:
             return int(self._sorted_slots[at])
         return None
 
+    def slots_of(self, track_ids: np.ndarray) -> np.ndarray:
+        """The slot of each id, -1 where the table has no such song [shape=(len(track_ids),)]."""
+        ids = np.asarray(track_ids, dtype=np.int64).reshape(-1)
+        slots = np.full(len(ids), -1, dtype=np.int64)
+        if len(self._sorted_ids):
+            at = np.minimum(np.searchsorted(self._sorted_ids, ids), len(self._sorted_ids) - 1)
+            found = self._sorted_ids[at] == ids
+            slots[found] = self._sorted_slots[at[found]]
+        if self._slot_of:
+            recent = np.fromiter((self._slot_of.get(i, -1) for i in ids.tolist()), dtype=np.int64, count=len(ids))
+            slots = np.where(recent >= 0, recent, slots)
+        return slots
+
     def _known(self, ids: np.ndarray) -> np.ndarray:
         """Which of ``ids`` have a slot."""
         known = np.zeros(len(ids), dtype=bool)
@@ -269,12 +282,18 @@ class SongTable:
 
     def folded(self, field: str) -> list[str]:
         """One of the four texts of every song, case-folded, in slot order."""
+        return [text.casefold() for text in self.texts(field)]
+
+    def texts(self, field: str, slots: np.ndarray | None = None) -> list[str]:
+        """One of the four texts (``field`` is one of :data:`FIELDS`) of the songs in ``slots``
+        (every song in slot order if None), read without making a ``Track`` of each."""
         column = FIELDS.index(field)
-        lengths = self._text_len.view
-        offsets = (self._text_start.view + lengths[:, :column].sum(axis=1, dtype=np.int64)).tolist()
+        starts, lengths = self._text_start.view, self._text_len.view
+        if slots is not None:
+            starts, lengths = starts[slots], lengths[slots]
+        offsets = (starts + lengths[:, :column].sum(axis=1, dtype=np.int64)).tolist()
         buffer = memoryview(self._text.array)
-        return [str(buffer[o:o + n], "utf-8", "surrogatepass").casefold()
-                for o, n in zip(offsets, lengths[:, column].tolist())]
+        return [str(buffer[o:o + n], "utf-8", "surrogatepass") for o, n in zip(offsets, lengths[:, column].tolist())]
 
     # -- sorting ---------------------------------------------------------------------------------
     def sort_order(self, field: str, *, descending: bool = False) -> np.ndarray:

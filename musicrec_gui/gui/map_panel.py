@@ -335,10 +335,15 @@ class MapPanel(QWidget):
             names = self.session.tag_names
             return [names[self._top_tags[i]] if i in self._top_tags and self._top_tags[i] < len(names) else ""
                     for i in ids.tolist()]
+        # The open folder's songs from its table's columns: a Track made per song costs seconds at a million.
+        songs = self.session.songs
+        slots = songs.slots_of(ids)
+        listed = slots >= 0
+        texts = iter(songs.texts(kind, slots[listed]))
         keys = []
-        for i in ids.tolist():
-            track = self.track(i)
-            keys.append((getattr(track, kind) or "").strip() if track is not None else "")
+        for i, here in zip(ids.tolist(), listed.tolist()):
+            track = None if here else self._extra_tracks.get(i)
+            keys.append(next(texts).strip() if here else (getattr(track, kind) or "").strip() if track is not None else "")
         return keys
 
     @property
