@@ -144,3 +144,17 @@ def test_slots_of_ids_past_the_sorted_array():
     table = SongTable(items)  # past 50 000: ids looked up in a sorted array, later ones in a dict
     table.upsert(Track(70_000, "/m/new", 1, 1, "new", "", "", 1.0, "done", ""))
     assert table.slots_of(np.array([60_000, 1, 70_000, 0, 60_001])).tolist() == [0, 59_999, 60_000, -1, -1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["", "a", "\x00", "b", "é", "x" * (KEY_BYTES - 1)]), max_size=4).map("".join),
+                max_size=12), st.booleans(), st.booleans())
+def test_sorting_texts_holding_nul_equals_pythons_sort(titles, descending, changed):
+    # NUL sorts below every other character, but a stored key's NUL reads as the key's padding.
+    items = [Track(i, f"/m/{i}", 1, 1, "" if changed else t, "", "", 1.0, "done", "") for i, t in enumerate(titles, 1)]
+    table = SongTable(items)
+    if changed:  # the NULs come with a change, not with the first read
+        for i, t in enumerate(titles, 1):
+            table.upsert(Track(i, f"/m/{i}", 1, 1, t, "", "", 1.0, "done", ""))
+    expected = sorted(range(len(titles)), key=lambda i: titles[i].casefold(), reverse=descending)
+    assert table.sort_order("title", descending=descending).tolist() == expected

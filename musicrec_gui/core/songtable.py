@@ -95,6 +95,9 @@ class SongTable:
         self._sorted_slots = np.zeros(0, np.int64)
         self._index: TextIndex | None = None
         self._indexed_entries = 0
+        # A text holds NUL: it sorts below everything, yet reads in a key as the key's padding, so
+        # every tie of keys is then settled from the whole texts (tags never hold NUL once cleaned).
+        self._nul_in_texts = False
         self.extend(tracks)
 
     def __len__(self) -> int:
@@ -132,6 +135,7 @@ class SongTable:
         self._status.extend([self._status_code(t.status) for t in added])
         self._missing.extend([t.missing for t in added])
         encoded = _encode_texts(added, searchable=self.searchable)
+        self._nul_in_texts = self._nul_in_texts or b"\x00" in encoded.text
         self._append_texts(first, encoded)
         if self.searchable:
             self._keys.extend(encoded.keys)
@@ -160,6 +164,7 @@ class SongTable:
             self._errors.pop(slot, None)
         if [self.text(slot, f) for f in range(len(FIELDS))] != [track.title, track.artist, track.album, track.path]:
             encoded = _encode_texts([track], searchable=self.searchable)  # the new texts go at the end
+            self._nul_in_texts = self._nul_in_texts or b"\x00" in encoded.text
             self._append_texts(slot, encoded, update=True)
             if self.searchable:
                 self._keys.array[slot] = encoded.keys[0]
@@ -324,7 +329,7 @@ class SongTable:
         ordered = keys[order]
         long = ordered.view(np.uint8).reshape(len(ordered), KEY_BYTES)[:, -1] != 0
         group = np.concatenate(([0], np.cumsum(ordered[1:] != ordered[:-1])))
-        needs = np.zeros(group[-1] + 1, dtype=bool)
+        needs = np.full(group[-1] + 1, self._nul_in_texts, dtype=bool)
         needs[group[long]] = True
         sizes = np.bincount(group)
         column = FIELDS.index(field)
