@@ -819,3 +819,29 @@ def test_a_recommendation_hidden_by_the_filter_leaves_no_row_selected(qtbot, env
     rect = window.songs.view.visualRect(at)
     qtbot.mouseClick(window.songs.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert window.anchor.id == drone.id
+
+
+def test_a_damaged_encoder_stops_the_scan_with_a_message_and_the_folder_can_still_be_browsed(
+        qtbot, env, tiny_encoder_path, good_library_dir, tmp_path, monkeypatch):
+    # The encoder loads only when the first song needs analysing: a damaged one must then stop the
+    # scan with a message, record nothing against the songs, and leave the list usable.
+    encoder = tmp_path / "enc" / "tiny.keras"
+    encoder.parent.mkdir()
+    shutil.copy(tiny_encoder_path, encoder)
+    shutil.copy(tiny_encoder_path.with_suffix(".json"), encoder.with_suffix(".json"))
+    encoder.write_bytes(encoder.read_bytes()[:100])  # truncated (its checksum no longer matches)
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append(text))
+    finished = []
+    window = make_window(qtbot, env, encoder, folder=None, autostart=False)
+    window.engine.event.connect(lambda e: finished.append(e) if _is_finished(e) else None)
+    window.open_folder(str(good_library_dir))
+    qtbot.waitUntil(lambda: bool(finished), timeout=SCAN_TIMEOUT_MS)
+    assert finished[0].error and "tiny" in finished[0].error and finished[0].analysed == 0
+    assert shown and "could not be loaded" in shown[0]
+    assert not window.engine.encoder_loaded
+    assert set(statuses(window).values()) == {"pending"}  # nothing recorded against the songs
+    first = window.songs.model.track_at(0)
+    assert window.select_track(first.id) and window.anchor.id == first.id
+    qtbot.keyClicks(window.songs.filter_box, "zzzz-no-such-song")
+    qtbot.waitUntil(lambda: window.songs.proxy.rowCount() == 0, timeout=5_000)

@@ -203,6 +203,21 @@ def test_the_map_shows_every_analysed_song_once(map_window):
     assert sorted(len(item.data) for item in panel.group_items) == [0, 16, 16, 16]
 
 
+def test_colouring_by_album_or_artist_reads_the_names_from_the_song_table(map_window, monkeypatch):
+    # Not a Track made per song (~8 µs each: seconds for every redraw of a million-song map).
+    from musicrec_gui.core.songtable import SongTable
+
+    panel = map_window.map
+    made = []
+    track = SongTable.track
+    monkeypatch.setattr(SongTable, "track", lambda table, slot: made.append(slot) or track(table, slot))
+    panel.colour_box.setCurrentIndex(panel.colour_box.findData("artist"))
+    assert sorted(len(item.data) for item in panel.group_items) == [0, 16, 16, 16]
+    panel.colour_box.setCurrentIndex(panel.colour_box.findData("album"))
+    assert sorted(panel.legend_entries) == [(f"Album {i}", 12) for i in range(4)]
+    assert len(made) <= 4  # the anchor's and the highlights', not one per song
+
+
 def test_a_click_on_a_point_makes_it_the_anchor_and_the_list_follows(qtbot, map_window):
     panel = map_window.map
     target = map_window.session.track(int(panel.map.ids[7]))
@@ -602,3 +617,24 @@ def test_a_large_map_is_built_a_chunk_at_a_time_without_keeping_the_vectors(tmp_
     cached.add(20_000, vectors[0])
     assert cached.outgrown and cached.row_of(20_000) == len(cached) - 1 and cached.row_of(10_000) == len(ids)
     np.testing.assert_allclose(cached.points[-1], cached.basis.project(vectors[0])[0], atol=1e-6)
+
+
+def test_a_large_map_keeps_every_song_when_a_scan_writes_a_vector_between_its_count_and_its_read(tmp_path, monkeypatch):
+    # The count sizes the fit's sample; songs are read afterwards, ordered by id. A changed file the
+    # scan analyses again meanwhile (an old, small id) comes in the middle: the map must still hold
+    # every song read, not drop the last one by id (whose analysis no scan event brings back).
+    library, folder, vectors = _library_with_vectors(tmp_path, 600, encoder_key="enc")
+    keys = {"encoder_key": "enc", "analysis_key": ANALYSIS, "under": folder}
+    monkeypatch.setattr(projection, "STREAM_FROM", 500)
+    first = library.tracks(under=folder)[0]
+    changed = FileIdentity(first.path, 2, 2)  # the file changed: its vector is dropped, the song waits
+    others = [FileIdentity(t.path, t.size, t.mtime_ns) for t in library.tracks(under=folder)[1:]]
+    library.plan_scan([changed, *others], encoder_key="enc", analysis_key=ANALYSIS)
+    counted = library.vector_count(**keys)
+    assert counted == 599
+    library.record_result(first.id, encoder_key="enc", analysis_key=ANALYSIS, vector=vectors[0],
+                          slice_vectors=vectors[0][None], offset_seconds=0.0, title="Song 000", artist="",
+                          album="", duration=60.0)  # the scan, after the map counted
+    streamed = projection.LibraryMap._streamed(library, counted, None, keys)
+    assert sorted(streamed.ids.tolist()) == sorted(library.vectors(**keys)[0].tolist())
+    library.close()

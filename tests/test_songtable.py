@@ -113,3 +113,48 @@ def test_a_table_without_search_keeps_the_songs_and_says_what_it_cannot_do(first
         table.sort_order("title")
     with pytest.raises(ValueError, match="searchable=True"):
         table.slots_matching(["a"])
+
+
+@settings(max_examples=50, deadline=None)
+@given(tracks(), tracks(first_id=20_000), statuses)
+def test_songs_of_one_status_are_those_a_walk_of_every_song_finds(first, later, status):
+    table = SongTable(first)
+    for track in later + [Track(t.id, t.path, 2, 2, t.title, "", "", 1.0, "pending", "") for t in first[::3]]:
+        table.upsert(track)
+    assert list(table.with_status(status)) == [t for t in table.tracks() if t.status == status]
+    assert list(table.with_status("no such status")) == []
+
+
+@settings(max_examples=50, deadline=None)
+@given(tracks(), tracks(first_id=20_000), st.lists(st.integers(0, 30_000), max_size=20))
+def test_slots_and_texts_of_many_ids_at_once_equal_one_by_one(first, later, asked):
+    table = SongTable(first)
+    for track in later:
+        table.upsert(track)
+    ids = np.array([t.id for t in first + later][::2] + asked, dtype=np.int64)
+    slots = table.slots_of(ids)
+    assert slots.tolist() == [-1 if table.slot_of(i) is None else table.slot_of(i) for i in ids.tolist()]
+    here = slots[slots >= 0]
+    for field in ("title", "artist", "album", "path"):
+        assert table.texts(field, here) == [getattr(table.track(s), field) for s in here.tolist()]
+
+
+def test_slots_of_ids_past_the_sorted_array():
+    items = [Track(i, f"/m/{i}", 1, 1, f"t{i}", "", "", 1.0, "done", "") for i in range(60_000, 0, -1)]
+    table = SongTable(items)  # past 50 000: ids looked up in a sorted array, later ones in a dict
+    table.upsert(Track(70_000, "/m/new", 1, 1, "new", "", "", 1.0, "done", ""))
+    assert table.slots_of(np.array([60_000, 1, 70_000, 0, 60_001])).tolist() == [0, 59_999, 60_000, -1, -1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["", "a", "\x00", "b", "é", "x" * (KEY_BYTES - 1)]), max_size=4).map("".join),
+                max_size=12), st.booleans(), st.booleans())
+def test_sorting_texts_holding_nul_equals_pythons_sort(titles, descending, changed):
+    # NUL sorts below every other character, but a stored key's NUL reads as the key's padding.
+    items = [Track(i, f"/m/{i}", 1, 1, "" if changed else t, "", "", 1.0, "done", "") for i, t in enumerate(titles, 1)]
+    table = SongTable(items)
+    if changed:  # the NULs come with a change, not with the first read
+        for i, t in enumerate(titles, 1):
+            table.upsert(Track(i, f"/m/{i}", 1, 1, t, "", "", 1.0, "done", ""))
+    expected = sorted(range(len(titles)), key=lambda i: titles[i].casefold(), reverse=descending)
+    assert table.sort_order("title", descending=descending).tolist() == expected

@@ -357,15 +357,17 @@ class LibraryMap:
         fitted = basis is None or basis.needs_refit(n)
         if fitted:
             basis = fit_basis_from_chunks(library.iter_vectors(**read), n=n, previous=basis)
-        ids, points = np.zeros(n, np.int64), np.zeros((n, 2), np.float32)
-        filled = 0
+        # Every song read is kept, not the first ``n``: a scan may have written vectors since the count,
+        # and one of an old song (a changed file analysed again) comes in the middle of the ids.
+        ids, points = [], []
         for chunk_ids, vectors in library.iter_vectors(**read):
             if vectors.shape[1] != basis.dimension:  # a cached basis of another encoder's size
                 return cls._streamed(library, n, None, read)
-            m = min(len(chunk_ids), n - filled)  # a scan may have added songs since the count
-            ids[filled:filled + m], points[filled:filled + m] = chunk_ids[:m], basis.project(vectors[:m])
-            filled += m
-        return cls._of_points(ids[:filled], points[:filled], basis, fitted=fitted)
+            ids.append(chunk_ids)
+            points.append(basis.project(vectors))
+        if not ids:
+            return cls._of_points(np.zeros(0, np.int64), np.zeros((0, 2), np.float32), basis, fitted=fitted)
+        return cls._of_points(np.concatenate(ids), np.concatenate(points), basis, fitted=fitted)
 
 
 class _AscendingRows:

@@ -95,6 +95,9 @@ class SongTable:
         self._sorted_slots = np.zeros(0, np.int64)
         self._index: TextIndex | None = None
         self._indexed_entries = 0
+        # A text holds NUL: it sorts below everything, yet reads in a key as the key's padding, so
+        # every tie of keys is then settled from the whole texts (tags never hold NUL once cleaned).
+        self._nul_in_texts = False
         self.extend(tracks)
 
     def __len__(self) -> int:
@@ -132,6 +135,7 @@ class SongTable:
         self._status.extend([self._status_code(t.status) for t in added])
         self._missing.extend([t.missing for t in added])
         encoded = _encode_texts(added, searchable=self.searchable)
+        self._nul_in_texts = self._nul_in_texts or b"\x00" in encoded.text
         self._append_texts(first, encoded)
         if self.searchable:
             self._keys.extend(encoded.keys)
@@ -160,6 +164,7 @@ class SongTable:
             self._errors.pop(slot, None)
         if [self.text(slot, f) for f in range(len(FIELDS))] != [track.title, track.artist, track.album, track.path]:
             encoded = _encode_texts([track], searchable=self.searchable)  # the new texts go at the end
+            self._nul_in_texts = self._nul_in_texts or b"\x00" in encoded.text
             self._append_texts(slot, encoded, update=True)
             if self.searchable:
                 self._keys.array[slot] = encoded.keys[0]
@@ -260,6 +265,12 @@ class SongTable:
         buffer = memoryview(self._text.array)
         return [str(buffer[o:o + n], "utf-8", "surrogatepass") for o, n in zip(offsets, lengths[:, column].tolist())]
 
+    def with_status(self, status: str) -> "TrackView":
+        """The songs of one status in slot order, found with numpy (no ``Track`` made for the others)."""
+        if status not in self.statuses:
+            return TrackView(self, np.zeros(0, dtype=np.int64))
+        return TrackView(self, np.flatnonzero(self.status_codes == self.statuses.index(status)))
+
     def folded(self, field: str) -> list[str]:
         """One of the four texts of every song, case-folded, in slot order."""
         return [text.casefold() for text in self.texts(field)]
@@ -306,7 +317,7 @@ class SongTable:
         ordered = keys[order]
         long = ordered.view(np.uint8).reshape(len(ordered), KEY_BYTES)[:, -1] != 0
         group = np.concatenate(([0], np.cumsum(ordered[1:] != ordered[:-1])))
-        needs = np.zeros(group[-1] + 1, dtype=bool)
+        needs = np.full(group[-1] + 1, self._nul_in_texts, dtype=bool)
         needs[group[long]] = True
         sizes = np.bincount(group)
         column = FIELDS.index(field)

@@ -161,9 +161,13 @@ class FailurePanel(QWidget):
         self.model.rowsInserted.connect(self._on_rows_changed)
         self.model.rowsRemoved.connect(self._on_rows_changed)
         self.model.modelReset.connect(self._on_rows_changed)
-        scans.session.folderShown.connect(
-            lambda tracks: self.set_failures((t.display_path, t.error) for t in tracks if t.status == "failed"))
+        scans.session.folderShown.connect(self._on_folder_shown)
         scans.engine.event.connect(self._on_event)
+
+    def _on_folder_shown(self, _tracks) -> None:
+        # The session's table, not the shown sequence: a large folder's songs come as a view that
+        # makes a Track per song read (~5 s to find the failed few of a million).
+        self.set_failures((t.display_path, t.error) for t in self.scans.session.songs.with_status("failed"))
 
     def _on_event(self, event) -> None:
         if isinstance(event, scan_mod.TrackFailed):
