@@ -25,7 +25,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from musicrec_gui.core import features as features_mod
 from musicrec_gui.core import scan as scan_mod
 from musicrec_gui.core.config import AnalysisSettings
-from musicrec_gui.core.encoder import DescribedEncoder, LazyEncoder, read_encoder_config
+from musicrec_gui.core.encoder import DescribedEncoder, read_encoder_config
 from musicrec_gui.core.errors import MusicrecError
 from musicrec_gui.core.library import Library, LibraryError, Track, real_path
 from musicrec_gui.core.precomputed import load_precomputed, seed_library
@@ -187,13 +187,12 @@ class EngineWorker(QObject):
             self._seed(generation, folder, precomputed, options.get("settings") or AnalysisSettings())
         encoder = self._encoder
         if encoder is None:  # loaded only if a song needs analysing
-            try:  # its JSON and model file checked now, without TensorFlow: a broken encoder is told at once
-                encoder = _EncoderOnDemand(self, LazyEncoder(self._encoder_path).config)
+            # Its JSON gives the cache keys; a damaged model file is told when the first song needs it,
+            # and the scan still lists the folder's songs (pending) before it stops.
+            try:
+                encoder = _EncoderOnDemand(self, read_encoder_config(self._encoder_path))
             except (MusicrecError, OSError) as err:
-                if not self._encoder_error:
-                    self._encoder_error = str(err)
-                    self.event.emit(NO_SCAN, EncoderFailed(f"The encoder could not be loaded: {err}"))
-                self.event.emit(generation, ScanError(f"Cannot analyse: {self._encoder_error}"))
+                self.event.emit(generation, ScanError(f"Cannot analyse: {err}"))
                 self.event.emit(generation, stopped)
                 return
         try:
