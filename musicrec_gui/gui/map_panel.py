@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QLocale, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QButtonGroup, QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QToolButton, QVBoxLayout, QWidget,
@@ -440,9 +440,9 @@ class MapPanel(QWidget):
         elif n == 0:
             text = "No analysed song in this folder yet: songs appear here as the scan analyses them."
         else:
-            text = f"{n} songs · click: pick one · Shift-drag: rectangle · Ctrl-drag: lasso"
+            text = f"{QLocale().toString(n)} songs · click: pick one · Shift-drag: rectangle · Ctrl-drag: lasso"
             if selected:
-                text = f"{selected} selected · " + text
+                text = f"{QLocale().toString(selected)} selected · " + text
         self.status.setText(text)
         self.save_button.setText(f"Save {selected} songs…" if selected else "Save selection…")
         self.save_button.setEnabled(selected > 0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QItemSelectionModel, Qt, QTimer
+from PySide6.QtCore import QEvent, QItemSelectionModel, QLocale, Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget
 
@@ -247,7 +247,8 @@ class SongListPanel(QWidget):
 
     def _update_count(self, *args) -> None:
         total, shown = self.model.rowCount(), self.proxy.rowCount()
-        text = f"{total} songs" if shown == total else f"{shown} of {total} songs shown"
+        number = QLocale().toString  # "1,000,000" (as the user's locale writes it), not "1000000"
+        text = f"{number(total)} songs" if shown == total else f"{number(shown)} of {number(total)} songs shown"
         if self.proxy.filters_tags and not self.session.tag_names:
             text += " · this encoder gives no tags, so tag: matches nothing (the default encoder does)"
         self.count_label.setText(text)

@@ -91,7 +91,6 @@ class MainWindow(QMainWindow):
         self._connect()
         self._restore_layout()
         self._player_notice_shown = False
-        self.statusBar().showMessage("Loading encoder…")
         if self.session.encoder_error:
             self.statusBar().showMessage(f"Encoder unavailable: {self.session.encoder_error}")
         if not self.player.available:
