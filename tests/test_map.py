@@ -268,14 +268,9 @@ def test_an_anchor_picked_in_the_list_is_highlighted_and_brought_into_view(qtbot
                     and panel.neighbour_ids != [], timeout=10_000)
 
 
-def test_a_shift_drag_selects_the_songs_in_the_rectangle(qtbot, map_window):
-    panel = map_window.map
-    points, ids = panel.map.points, panel.map.ids
-    centre = points[0]  # a rectangle around one song, a fifth of the map wide
-    half = (points.max(axis=0) - points.min(axis=0)) * 0.1
-    (x0, x1), (y0, y1) = panel.view.viewRange()  # a drag must start inside the view
-    inner_lo, inner_hi = np.array([x0, y0]) + 0.01, np.array([x1, y1]) - 0.01
-    start, end = np.clip(centre - half, inner_lo, inner_hi), np.clip(centre + half, inner_lo, inner_hi)
+def _shift_drag(qtbot, panel, start, end) -> tuple[np.ndarray, np.ndarray]:
+    """Shift-drag a rectangle from ``start`` to ``end`` (map coordinates) with the real mouse events;
+    the rectangle as the view saw it (pixels round its corners a little): its low and high corners."""
     corner_a = panel.plot.mapFromScene(panel.view.mapViewToScene(QPointF(*start)))
     corner_b = panel.plot.mapFromScene(panel.view.mapViewToScene(QPointF(*end)))
     viewport, shift = panel.plot.viewport(), Qt.KeyboardModifier.ShiftModifier
@@ -285,10 +280,20 @@ def test_a_shift_drag_selects_the_songs_in_the_rectangle(qtbot, map_window):
         _mouse(viewport, QEvent.Type.MouseMove, corner_a + (corner_b - corner_a) * (step / 5),
                button=Qt.MouseButton.NoButton, modifiers=shift)
     _mouse(viewport, QEvent.Type.MouseButtonRelease, corner_b, buttons=Qt.MouseButton.NoButton, modifiers=shift)
-    # The rectangle as the view saw it, in map coordinates (pixels round the corners a little).
     a = panel.view.mapSceneToView(panel.plot.mapToScene(corner_a))
     b = panel.view.mapSceneToView(panel.plot.mapToScene(corner_b))
-    lo, hi = np.minimum([a.x(), a.y()], [b.x(), b.y()]), np.maximum([a.x(), a.y()], [b.x(), b.y()])
+    return np.minimum([a.x(), a.y()], [b.x(), b.y()]), np.maximum([a.x(), a.y()], [b.x(), b.y()])
+
+
+def test_a_shift_drag_selects_the_songs_in_the_rectangle(qtbot, map_window):
+    panel = map_window.map
+    points, ids = panel.map.points, panel.map.ids
+    centre = points[0]  # a rectangle around one song, a fifth of the map wide
+    half = (points.max(axis=0) - points.min(axis=0)) * 0.1
+    (x0, x1), (y0, y1) = panel.view.viewRange()  # a drag must start inside the view
+    inner_lo, inner_hi = np.array([x0, y0]) + 0.01, np.array([x1, y1]) - 0.01
+    start, end = np.clip(centre - half, inner_lo, inner_hi), np.clip(centre + half, inner_lo, inner_hi)
+    lo, hi = _shift_drag(qtbot, panel, start, end)
     expected = ids[np.all((points >= lo) & (points <= hi), axis=1)]
     assert 0 < len(expected) < len(ids)
     assert sorted(panel.selected_ids.tolist()) == sorted(expected.tolist())
@@ -517,18 +522,7 @@ def test_a_rectangle_drawn_over_the_overview_selects_the_songs_inside(qtbot, big
     (x0, x1), (y0, y1) = panel.view.viewRange()
     start = np.maximum(lo, [x0, y0]) + 0.01
     end = start + (hi - lo) * 0.6
-    corner_a = panel.plot.mapFromScene(panel.view.mapViewToScene(QPointF(*start)))
-    corner_b = panel.plot.mapFromScene(panel.view.mapViewToScene(QPointF(*end)))
-    viewport, shift = panel.plot.viewport(), Qt.KeyboardModifier.ShiftModifier
-    _mouse(viewport, QEvent.Type.MouseButtonPress, corner_a, modifiers=shift)
-    for step in range(1, 6):
-        qtbot.wait(20)
-        _mouse(viewport, QEvent.Type.MouseMove, corner_a + (corner_b - corner_a) * (step / 5),
-               button=Qt.MouseButton.NoButton, modifiers=shift)
-    _mouse(viewport, QEvent.Type.MouseButtonRelease, corner_b, buttons=Qt.MouseButton.NoButton, modifiers=shift)
-    a = panel.view.mapSceneToView(panel.plot.mapToScene(corner_a))
-    b = panel.view.mapSceneToView(panel.plot.mapToScene(corner_b))
-    lo, hi = np.minimum([a.x(), a.y()], [b.x(), b.y()]), np.maximum([a.x(), a.y()], [b.x(), b.y()])
+    lo, hi = _shift_drag(qtbot, panel, start, end)
     expected = ids[np.all((points >= lo) & (points <= hi), axis=1)]
     assert 60 < len(expected) < 400  # more songs than the level of detail would draw as points
     assert sorted(panel.selected_ids.tolist()) == sorted(expected.tolist())

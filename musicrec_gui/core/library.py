@@ -1188,18 +1188,10 @@ class Library:
             If a stored vector has another length (a damaged or hand-edited library): each row is
             checked, so lengths that only add up are caught too. A scan analyses such songs again.
         """
-        query = "SELECT track_id, vector FROM vectors WHERE encoder_key = ? AND analysis_key = ?"
-        args: list = [encoder_key, analysis_key]
-        if under is not None:
-            prefix = _under_prefix(under)
-            query = ("SELECT v.track_id, v.vector FROM vectors v JOIN tracks t ON t.id = v.track_id "
-                     f"WHERE v.encoder_key = ? AND v.analysis_key = ? AND substr(t.path, 1, {len(prefix)}) = ?")
-            args.append(prefix)
-        count_query = query.replace("SELECT track_id, vector", "SELECT count(*)").replace(
-            "SELECT v.track_id, v.vector", "SELECT count(*)")
+        source, args = _vector_rows(encoder_key, analysis_key, under)
         with self._reading() as conn:
-            n = conn.execute(count_query, args).fetchone()[0]
-            cursor = conn.execute(query + " ORDER BY track_id", args)
+            n = conn.execute(f"SELECT count(*) {source}", args).fetchone()[0]
+            cursor = conn.execute(f"SELECT v.track_id, v.vector {source} ORDER BY v.track_id", args)
             # Rows go straight into one preallocated matrix, a chunk at a time: a million vectors
             # read as one list of blobs, joined, then copied would need three times their size.
             ids = np.zeros(n, dtype=np.int64)
@@ -1232,16 +1224,9 @@ class Library:
 
     def vector_count(self, *, encoder_key: str, analysis_key: str, under: str | os.PathLike | None = None) -> int:
         """How many songs (below ``under``) have a vector of this encoder and analysis."""
-        query = "SELECT count(*) FROM vectors v"
-        args: list = [encoder_key, analysis_key]
-        where = " WHERE v.encoder_key = ? AND v.analysis_key = ?"
-        if under is not None:
-            prefix = _under_prefix(under)
-            query += " JOIN tracks t ON t.id = v.track_id"
-            where += f" AND substr(t.path, 1, {len(prefix)}) = ?"
-            args.append(prefix)
+        source, args = _vector_rows(encoder_key, analysis_key, under)
         with self._reading() as conn:
-            return int(conn.execute(query + where, args).fetchone()[0])
+            return int(conn.execute(f"SELECT count(*) {source}", args).fetchone()[0])
 
     def iter_vectors(self, *, encoder_key: str, analysis_key: str, under: str | os.PathLike | None = None,
                      chunk: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -1253,16 +1238,10 @@ class Library:
         ValueError
             If a stored vector's length differs from the first one's (a damaged or hand-edited library).
         """
-        query = "SELECT track_id, vector FROM vectors WHERE encoder_key = ? AND analysis_key = ?"
-        args: list = [encoder_key, analysis_key]
-        if under is not None:
-            prefix = _under_prefix(under)
-            query = ("SELECT v.track_id, v.vector FROM vectors v JOIN tracks t ON t.id = v.track_id "
-                     f"WHERE v.encoder_key = ? AND v.analysis_key = ? AND substr(t.path, 1, {len(prefix)}) = ?")
-            args.append(prefix)
+        source, args = _vector_rows(encoder_key, analysis_key, under)
         size = None
         with self._reading() as conn:
-            cursor = conn.execute(query + " ORDER BY track_id", args)
+            cursor = conn.execute(f"SELECT v.track_id, v.vector {source} ORDER BY v.track_id", args)
             while rows := cursor.fetchmany(chunk or VECTOR_READ_CHUNK):
                 size = size or len(rows[0][1])
                 bad = sum(len(r[1]) != size or size % 4 for r in rows)
@@ -1352,20 +1331,15 @@ class Library:
                   chunk: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """:meth:`tag_table` a chunk at a time (``(track_ids [shape=(m,)], probabilities [shape=(m, n_tags)])``,
         ascending ids): a million songs' tags need not be held at once (0.2 GB, 0.7 GB as blobs)."""
-        joins, where = "", "WHERE v.encoder_key = ? AND v.analysis_key = ? AND v.tags IS NOT NULL"
-        args: list = [encoder_key, analysis_key]
-        if under is not None:
-            prefix = _under_prefix(under)
-            joins = " JOIN tracks t ON t.id = v.track_id"
-            where += f" AND substr(t.path, 1, {len(prefix)}) = ?"
-            args.append(prefix)
+        source, args = _vector_rows(encoder_key, analysis_key, under)
+        source += " AND v.tags IS NOT NULL"
         with self._reading() as conn:
             # The common length first: a damaged row of another length is left out.
-            size = conn.execute(f"SELECT max(length(v.tags)) FROM vectors v{joins} {where}", args).fetchone()[0]
+            size = conn.execute(f"SELECT max(length(v.tags)) {source}", args).fetchone()[0]
             if not size or size % 4:
                 return
-            cursor = conn.execute(f"SELECT v.track_id, v.tags FROM vectors v{joins} {where} "
-                                  f"AND length(v.tags) = {int(size)} ORDER BY v.track_id", args)
+            cursor = conn.execute(f"SELECT v.track_id, v.tags {source} AND length(v.tags) = {int(size)} "
+                                  "ORDER BY v.track_id", args)
             while rows := cursor.fetchmany(chunk or VECTOR_READ_CHUNK):
                 yield (np.fromiter((r[0] for r in rows), np.int64, len(rows)),
                        np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1))
@@ -1488,6 +1462,18 @@ _TRACK_COLUMNS = ("t.id, t.path, t.size, t.mtime_ns, t.title, t.artist, t.album,
 
 
 _FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
+
+def _vector_rows(encoder_key: str, analysis_key: str, under: str | os.PathLike | None) -> tuple[str, list]:
+    """``FROM … WHERE …`` of the vectors rows of one encoder and analysis (of the songs below ``under``), and its arguments."""
+    args: list = [encoder_key, analysis_key]
+    source = "FROM vectors v WHERE v.encoder_key = ? AND v.analysis_key = ?"
+    if under is not None:
+        prefix = _under_prefix(under)
+        source = ("FROM vectors v JOIN tracks t ON t.id = v.track_id WHERE v.encoder_key = ? AND v.analysis_key = ? "
+                  f"AND substr(t.path, 1, {len(prefix)}) = ?")
+        args.append(prefix)
+    return source, args
 
 
 def _track(row: Sequence) -> Track:
