@@ -114,9 +114,10 @@ class SongTableModel(ColumnTableModel):
         if n <= first:
             return
         self.beginInsertRows(QModelIndex(), first, n - 1)
-        new = np.arange(first, n, dtype=np.int64)
-        self._order = np.concatenate((self._order, new))
-        self._row_of_slot = np.concatenate((self._row_of_slot, new))
+        # Views of n rows over buffers with room: a scan adding songs one by one to a million copies
+        # nothing most of the time (a concatenation per song would copy 16 MB each time).
+        self._order, self._row_of_slot = _with_room(self._order, n), _with_room(self._row_of_slot, n)
+        self._order[first:n] = self._row_of_slot[first:n] = np.arange(first, n, dtype=np.int64)
         self.endInsertRows()
 
     def upsert(self, track: Track) -> None:
@@ -229,6 +230,17 @@ class SongTableModel(ColumnTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and column == self.DURATION:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+
+def _with_room(rows: np.ndarray, n: int) -> np.ndarray:
+    """``rows`` made ``n`` long (its new tail unset), a view over a buffer grown by a quarter when full."""
+    buffer = rows.base if isinstance(rows.base, np.ndarray) and rows.base.ndim == 1 else None
+    if buffer is not None and len(buffer) >= n and rows.flags.c_contiguous and rows.dtype == buffer.dtype \
+            and rows.ctypes.data == buffer.ctypes.data:
+        return buffer[:n]
+    grown = np.empty(max(n, len(rows) + len(rows) // 4 + 1024), dtype=rows.dtype)
+    grown[:len(rows)] = rows
+    return grown[:n]
 
 
 class SongFilterProxy(QAbstractProxyModel):
