@@ -12,7 +12,7 @@ import numpy as np
 
 from musicrec_gui.core.ann_store import GraphStore, content_digest
 from musicrec_gui.core.library import Library, LibraryError, Track
-from musicrec_gui.core.songtable import SongTable
+from musicrec_gui.core.songtable import SongTable, with_room
 
 # Two files whose vectors agree this closely are taken to be the same recording.
 DUPLICATE_SIMILARITY = 0.9995
@@ -314,13 +314,10 @@ class VectorIndex:
             elif len(self._unit) < len(self._raw):
                 self._unit = np.concatenate([self._unit, np.zeros((len(self._raw) - len(self._unit), vector.size),
                                                                   np.float32)])
-            self.songs.upsert(track)  # its slot is ``row``
-            self._artist = np.append(self._artist, _codes([track.artist.casefold()], self._code_tables[0]))
-            self._album = np.append(self._album, _codes([track.album.casefold()], self._code_tables[1]))
-        else:
-            self.songs.upsert(track)
-            self._artist[row] = _codes([track.artist.casefold()], self._code_tables[0])[0]
-            self._album[row] = _codes([track.album.casefold()], self._code_tables[1])[0]
+            self._artist, self._album = with_room(self._artist, row + 1), with_room(self._album, row + 1)
+        self.songs.upsert(track)  # a new song's slot is ``row``
+        self._artist[row] = _codes([track.artist.casefold()], self._code_tables[0])[0]
+        self._album[row] = _codes([track.album.casefold()], self._code_tables[1])[0]
         size = len(self.tracks)
         if self._raw is None:
             # In place, also for a song the ANN graph holds: its edges are the old vector's, a

@@ -57,6 +57,18 @@ class _Growing:
         return self.array[:self.n]
 
 
+def with_room(rows: np.ndarray, n: int) -> np.ndarray:
+    """``rows`` [shape=(m,)] made ``n`` long (its new tail unset): a view over a buffer grown by a
+    quarter when full, so arrays that gain one song at a time are not copied each time."""
+    buffer = rows.base if isinstance(rows.base, np.ndarray) and rows.base.ndim == 1 else None
+    if buffer is not None and len(buffer) >= n and rows.flags.c_contiguous and rows.dtype == buffer.dtype \
+            and rows.ctypes.data == buffer.ctypes.data:
+        return buffer[:n]
+    grown = np.empty(max(n, len(rows) + len(rows) // 4 + 1024), dtype=rows.dtype)
+    grown[:len(rows)] = rows
+    return grown[:n]
+
+
 class SongTable:
     """Songs by slot (the order they were added), with lookups by track id.
 

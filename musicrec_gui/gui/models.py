@@ -12,7 +12,7 @@ from PySide6.QtGui import QBrush, QColor
 
 from musicrec_gui.core.library import Track
 from musicrec_gui.core.names import display_text
-from musicrec_gui.core.songtable import FIELDS, SongTable, TrackView
+from musicrec_gui.core.songtable import FIELDS, SongTable, TrackView, with_room
 from musicrec_gui.core.tags import SongTags
 
 PATH_FIELD = FIELDS.index("path")
@@ -116,7 +116,7 @@ class SongTableModel(ColumnTableModel):
         self.beginInsertRows(QModelIndex(), first, n - 1)
         # Views of n rows over buffers with room: a scan adding songs one by one to a million copies
         # nothing most of the time (a concatenation per song would copy 16 MB each time).
-        self._order, self._row_of_slot = _with_room(self._order, n), _with_room(self._row_of_slot, n)
+        self._order, self._row_of_slot = with_room(self._order, n), with_room(self._row_of_slot, n)
         self._order[first:n] = self._row_of_slot[first:n] = np.arange(first, n, dtype=np.int64)
         self.endInsertRows()
 
@@ -230,17 +230,6 @@ class SongTableModel(ColumnTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and column == self.DURATION:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
-
-
-def _with_room(rows: np.ndarray, n: int) -> np.ndarray:
-    """``rows`` made ``n`` long (its new tail unset), a view over a buffer grown by a quarter when full."""
-    buffer = rows.base if isinstance(rows.base, np.ndarray) and rows.base.ndim == 1 else None
-    if buffer is not None and len(buffer) >= n and rows.flags.c_contiguous and rows.dtype == buffer.dtype \
-            and rows.ctypes.data == buffer.ctypes.data:
-        return buffer[:n]
-    grown = np.empty(max(n, len(rows) + len(rows) // 4 + 1024), dtype=rows.dtype)
-    grown[:len(rows)] = rows
-    return grown[:n]
 
 
 class SongFilterProxy(QAbstractProxyModel):
