@@ -158,3 +158,15 @@ def test_sorting_texts_holding_nul_equals_pythons_sort(titles, descending, chang
             table.upsert(Track(i, f"/m/{i}", 1, 1, t, "", "", 1.0, "done", ""))
     expected = sorted(range(len(titles)), key=lambda i: titles[i].casefold(), reverse=descending)
     assert table.sort_order("title", descending=descending).tolist() == expected
+
+
+def test_ids_out_of_order_and_a_reserved_table_are_found_alike():
+    """Ids the library lists in order skip the sort; ids out of order are sorted; reserving changes nothing."""
+    for ids in (list(range(1, 60_001)), list(range(60_000, 0, -1)), [5, 1, 9] + list(range(10, 60_010))):
+        table = SongTable(searchable=False)
+        table.reserve(len(ids))
+        for first in range(0, len(ids), 20_000):
+            table.extend([Track(i, f"/m/{i}", 1, 1, "", "", "", 1.0, "done", "") for i in ids[first:first + 20_000]])
+        table.extend([Track(ids[7], "/m/again", 1, 1, "", "", "", 1.0, "done", "")])  # already there: ignored
+        assert len(table) == len(ids) and table.slots_of(np.array(ids)).tolist() == list(range(len(ids)))
+        assert table.slot_of(10**9) is None and table.track(len(ids) - 1).id == ids[-1]

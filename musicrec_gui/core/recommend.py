@@ -596,6 +596,7 @@ def _songs_of(library: Library, ids: np.ndarray, *, tracks: Sequence[Track] | No
         keep = np.fromiter((i for i, track_id in enumerate(ids.tolist()) if track_id in by_id), np.int64)
         return SongTable((by_id[int(ids[i])] for i in keep), searchable=False), keep
     songs = SongTable(searchable=False)
+    songs.reserve(len(ids))
     for chunk in library.iter_tracks(under=under):  # by id, as ``ids`` are: read in chunks, never all as Tracks
         chunk_ids = np.fromiter((t.id for t in chunk), np.int64, len(chunk))
         songs.extend([t for t, has in zip(chunk, _members(chunk_ids, ids).tolist()) if has])

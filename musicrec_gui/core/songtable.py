@@ -210,6 +210,13 @@ class SongTable:
         else:
             self._entry.extend(entries)
 
+    def reserve(self, count: int) -> None:
+        """Make room for ``count`` more songs' numbers at once (a table filled in chunks to a known size)."""
+        columns = [self._id, self._size, self._mtime, self._duration, self._status, self._missing,
+                   self._text_start, self._text_len]
+        for value in columns + ([self._keys, self._entry] if self.searchable else []):
+            value.reserve(count)
+
     def trim(self) -> None:
         """Give back the room kept for more songs (once a folder is read: a million songs leave ~100 MB)."""
         for value in vars(self).values():
@@ -229,8 +236,11 @@ class SongTable:
 
     def _sort_ids(self) -> None:
         ids = self.ids
-        self._sorted_slots = np.argsort(ids, kind="stable")
-        self._sorted_ids = ids[self._sorted_slots]
+        if (ids[1:] > ids[:-1]).all():  # the library lists songs by id: nothing to sort
+            self._sorted_slots, self._sorted_ids = np.arange(len(ids)), ids.copy()
+        else:
+            self._sorted_slots = np.argsort(ids, kind="stable")
+            self._sorted_ids = ids[self._sorted_slots]
         self._slot_of = {}
 
     def text(self, slot: int, field: int) -> str:
