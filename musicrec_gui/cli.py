@@ -238,9 +238,14 @@ def main(argv: list[str] | None = None) -> int:
         _silence_stdout()
         _print_error(f"cannot write the output: {err.strerror or err}.")
         return EXIT_FAILURE
-    except KeyboardInterrupt as err:
+    except (KeyboardInterrupt, ImportError) as err:
+        # An interrupt that lands while a C extension initialises (scipy's, during librosa's import)
+        # comes back as "ImportError: initialization failed", caused by the interrupt: the same stop.
+        interrupt = _interrupt_behind(err)
+        if interrupt is None:
+            raise
         print("musicrec: interrupted; finished songs are kept in the library.", file=sys.stderr)
-        code = 128 + (signal.SIGTERM if isinstance(err, _Terminated) else signal.SIGINT)
+        code = 128 + (signal.SIGTERM if isinstance(interrupt, _Terminated) else signal.SIGINT)
         if argv is None:
             # The process exits next (console script or python -m), and everything that matters is
             # done: the library is closed, each song was its own transaction. Skipping the
@@ -263,6 +268,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # -- helpers -----------------------------------------------------------------
+def _interrupt_behind(err: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM that ``err`` is, or that caused it (through ``__cause__``/``__context__``)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def _print_error(err: object) -> None:
     """One ``musicrec: error:`` message; paths a user typed may hold escape sequences too."""
     text = "\n".join(terminal_text(line) for line in str(err).split("\n"))

@@ -209,3 +209,30 @@ def test_a_scan_of_listed_files_analyses_them_and_forgets_nothing(good_library_d
     events = run_scan(None, library, tiny_encoder, files=[new])
     assert events[-1].analysed == 1 and library.track_by_path(str(new)).status == "done"
     library.close()
+
+
+def test_an_interrupt_that_a_c_extension_turned_into_an_import_error_is_still_an_interrupt():
+    """SIGTERM landing while scipy's C extension initialised (seen in CI) came back as "ImportError:
+    initialization failed" raised from the interrupt; the CLI must stop as for the interrupt itself."""
+    from musicrec_gui import cli
+
+    def chained(interrupt):
+        try:
+            raise interrupt
+        except KeyboardInterrupt as err:
+            try:
+                raise ImportError("initialization failed") from err  # as pybind11 reports it
+            except ImportError as wrapped:
+                return wrapped
+
+    terminated = chained(cli._Terminated())
+    assert isinstance(cli._interrupt_behind(terminated), cli._Terminated)
+    assert type(cli._interrupt_behind(chained(KeyboardInterrupt()))) is KeyboardInterrupt
+    assert cli._interrupt_behind(ImportError("no module named x")) is None
+    try:
+        try:
+            raise ValueError("first")
+        except ValueError:
+            raise ImportError("while handling")  # implicit context, no interrupt in it
+    except ImportError as unrelated:
+        assert cli._interrupt_behind(unrelated) is None
