@@ -20,6 +20,7 @@ import numpy as np
 
 from musicrec_gui.core.library import Library, LibraryError
 from musicrec_gui.core.recommend import CENTRE_MIN_SONGS, normalise_rows
+from musicrec_gui.core.songtable import positions_in
 
 # Fit again once the set has grown by this factor since the last fit (as VectorIndex re-centres).
 REFIT_GROWTH = 1.25
@@ -380,8 +381,8 @@ class _AscendingRows:
     def get(self, track_id: int, default=None):
         row = self._added.get(track_id)
         if row is None:
-            at = int(np.searchsorted(self._ids, track_id))
-            row = at if at < len(self._ids) and self._ids[at] == track_id else None
+            at = int(positions_in(self._ids, [track_id])[0])
+            row = at if at >= 0 else None
         return default if row is None else row
 
     def __contains__(self, track_id: int) -> bool:

@@ -12,7 +12,7 @@ import numpy as np
 
 from musicrec_gui.core.ann_store import GraphStore, content_digest
 from musicrec_gui.core.library import Library, LibraryError, Track
-from musicrec_gui.core.songtable import SongTable, with_room
+from musicrec_gui.core.songtable import SongTable, positions_in, with_room
 
 # Two files whose vectors agree this closely are taken to be the same recording.
 DUPLICATE_SIMILARITY = 0.9995
@@ -599,17 +599,9 @@ def _songs_of(library: Library, ids: np.ndarray, *, tracks: Sequence[Track] | No
     songs.reserve(len(ids))
     for chunk in library.iter_tracks(under=under):  # by id, as ``ids`` are: read in chunks, never all as Tracks
         chunk_ids = np.fromiter((t.id for t in chunk), np.int64, len(chunk))
-        songs.extend([t for t, has in zip(chunk, _members(chunk_ids, ids).tolist()) if has])
+        songs.extend([t for t, has in zip(chunk, (positions_in(ids, chunk_ids) >= 0).tolist()) if has])
     songs.trim()
-    return songs, np.flatnonzero(_members(ids, songs.ids))
-
-
-def _members(values: np.ndarray, ascending: np.ndarray) -> np.ndarray:
-    """Which of ``values`` are in the ascending array ``ascending``."""
-    if not len(ascending):
-        return np.zeros(len(values), dtype=bool)
-    at = np.minimum(np.searchsorted(ascending, values), len(ascending) - 1)
-    return ascending[at] == values
+    return songs, np.flatnonzero(positions_in(songs.ids, ids) >= 0)
 
 
 class _Rows:

@@ -4,7 +4,7 @@ One Python ``Track`` per song costs about 500 bytes and a million of them take s
 each song is a *slot*: numbers in numpy arrays, its four texts in one growing UTF-8 buffer, and its
 case-folded search text in another. A ``Track`` is made only when asked for (a visible row, the
 anchor). Slots are never removed; a changed song gets its new texts appended, and its old ones stay
-until the buffer is compacted.
+in the buffers (the search index skips them) until the folder is read again.
 """
 
 from __future__ import annotations
@@ -55,6 +55,22 @@ class _Growing:
     @property
     def view(self) -> np.ndarray:
         return self.array[:self.n]
+
+
+def positions_in(ascending: np.ndarray, values) -> np.ndarray:
+    """Where each of ``values`` stands in the ascending array ``ascending``, -1 where it is not there.
+
+    Returns
+    -------
+    np.ndarray [shape=(len(values),)], int64
+    """
+    values = np.asarray(values, dtype=np.int64).reshape(-1)
+    found = np.full(len(values), -1, dtype=np.int64)
+    if len(ascending) and len(values):
+        at = np.minimum(np.searchsorted(ascending, values), len(ascending) - 1)
+        hit = ascending[at] == values
+        found[hit] = at[hit]
+    return found
 
 
 def with_room(rows: np.ndarray, n: int) -> np.ndarray:
@@ -229,10 +245,8 @@ class SongTable:
         slot = self._slot_of.get(track_id)
         if slot is not None:
             return slot
-        at = int(np.searchsorted(self._sorted_ids, track_id))
-        if at < len(self._sorted_ids) and self._sorted_ids[at] == track_id:
-            return int(self._sorted_slots[at])
-        return None
+        at = int(positions_in(self._sorted_ids, [track_id])[0])
+        return None if at < 0 else int(self._sorted_slots[at])
 
     def _sort_ids(self) -> None:
         ids = self.ids
@@ -300,11 +314,9 @@ class SongTable:
     def slots_of(self, ids: np.ndarray) -> np.ndarray:
         """The slot of each of ``ids`` [shape=(m,)], -1 where a song is not in the table."""
         ids = np.asarray(ids, dtype=np.int64)
+        at = positions_in(self._sorted_ids, ids)
         slots = np.full(len(ids), -1, dtype=np.int64)
-        if len(self._sorted_ids) and len(ids):
-            at = np.minimum(np.searchsorted(self._sorted_ids, ids), len(self._sorted_ids) - 1)
-            found = self._sorted_ids[at] == ids
-            slots[found] = self._sorted_slots[at[found]]
+        slots[at >= 0] = self._sorted_slots[at[at >= 0]]
         if self._slot_of:
             for row in np.flatnonzero(slots < 0).tolist():
                 slots[row] = self._slot_of.get(int(ids[row]), -1)

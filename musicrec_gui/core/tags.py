@@ -6,6 +6,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from musicrec_gui.core.songtable import positions_in
+
 
 def top_tags(probabilities: np.ndarray | None, names: Sequence[str], *, count: int = 5,
              minimum: float = 0.0) -> list[tuple[str, float]]:
@@ -89,7 +91,7 @@ class SongTags:
     def set(self, track_id: int, tag_names: Sequence[str]) -> None:
         """A song's tags as they are now (it was analysed again)."""
         index = {name: i for i, name in enumerate(self.names)}
-        codes = [index[name] for name in tag_names if name in index][: max(self.codes.shape[1], len(tag_names))]
+        codes = [index[name] for name in tag_names if name in index]
         self._later[int(track_id)] = np.array(codes, dtype=np.int16)
 
     def names_of(self, track_id: int) -> tuple[str, ...]:
@@ -101,10 +103,8 @@ class SongTags:
         ids = np.asarray(ids, dtype=np.int64)
         width = max([self.codes.shape[1], *(len(c) for c in self._later.values())], default=0)
         out = np.full((len(ids), width), -1, dtype=np.int16)
-        if len(self.ids) and len(ids):
-            at = np.minimum(np.searchsorted(self.ids, ids), len(self.ids) - 1)
-            found = self.ids[at] == ids
-            out[found, :self.codes.shape[1]] = self.codes[at[found]]
+        at = positions_in(self.ids, ids)
+        out[at >= 0, :self.codes.shape[1]] = self.codes[at[at >= 0]]
         if self._later:
             for row in np.flatnonzero(np.isin(ids, np.fromiter(self._later, np.int64, len(self._later)))):
                 codes = self._later[int(ids[row])]

@@ -80,7 +80,7 @@ class SongTableModel(ColumnTableModel):
             session.folderShown.connect(self._on_folder_shown)
             session.folderLoading.connect(self._on_folder_loading)
             session.tracksLoaded.connect(lambda _chunk: self._add_new_rows())  # the session's table has them
-            session.trackChanged.connect(self.upsert)
+            session.trackChanged.connect(self._on_track_changed)
         self._session = session
 
     def _on_folder_loading(self, _first) -> None:
@@ -122,7 +122,17 @@ class SongTableModel(ColumnTableModel):
 
     def upsert(self, track: Track) -> None:
         """Add a song, or refresh it if it is already listed."""
-        slot, _added = self.table.upsert(track)
+        self._show_change(self.table.upsert(track)[0])
+
+    def _on_track_changed(self, track: Track) -> None:
+        if self.table is not self._session.songs:  # songs set apart from the session's (set_tracks)
+            return self.upsert(track)
+        slot = self.table.slot_of(track.id)  # the session's table has the song as it is now
+        if slot is not None:
+            self._show_change(slot)
+        return None
+
+    def _show_change(self, slot: int) -> None:
         if slot >= len(self._order):
             self._add_new_rows()
         else:
